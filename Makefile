@@ -1,0 +1,37 @@
+# recon — PGXS build.  `make && make install`, then `make installcheck`
+# (pg_regress on a temporary instance + TAP tests); see README.md.
+
+EXTENSION   = recon
+MODULE_big  = recon
+DATA        = $(wildcard sql/recon--*.sql)
+OBJS        = src/recon.o src/canonical.o src/target.o src/mongo_client.o \
+              src/mapping.o src/docshape.o src/sweep.o src/recheck.o \
+              src/repair.o src/diagnostics.o
+
+PG_CONFIG  ?= pg_config
+
+MONGOC_CFLAGS := $(shell pkg-config --cflags libmongoc-1.0)
+MONGOC_LIBS   := $(shell pkg-config --libs libmongoc-1.0)
+
+PG_CPPFLAGS = -I$(srcdir)/src $(MONGOC_CFLAGS)
+PG_CFLAGS   = -Wall -Werror -Wno-declaration-after-statement
+SHLIB_LINK  = $(MONGOC_LIBS)
+
+# pg_regress: temporary instance with wal_level=logical and recon preloaded.
+REGRESS      = setup canonical targets mappings sweep repair audit roles
+REGRESS_OPTS = --inputdir=test --outputdir=test/results \
+               --temp-instance=test/tmp_check_regress \
+               --temp-config=test/recon.conf --load-extension=recon
+TAP_TESTS    = 1
+
+EXTRA_CLEAN = test/results test/tmp_check_regress tmp_check test/mongo_tool regression.diffs regression.out
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# pg_regress's --temp-instance needs `make installcheck` to start it.
+installcheck: test/mongo_tool
+
+test/mongo_tool: test/mongo_tool.c
+	$(CC) -O2 -Wall -Werror -o $@ $< $(MONGOC_CFLAGS) $(MONGOC_LIBS)
+

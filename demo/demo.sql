@@ -1,0 +1,3 @@
+-- placeholder; the lead replaces this file.
+CREATE EXTENSION recon;
+SELECT 1;

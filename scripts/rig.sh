@@ -1,0 +1,140 @@
+# scripts/rig.sh — test rig library; source it from bash (set -euo pipefail):
+#   rig_start_ferretdb / rig_stop_ferretdb   FerretDB on 127.0.0.1:<free port>
+#       exports RECON_TEST_MONGO_URI RECON_FERRETDB_{PID,PORT,DIR,BIN};
+#       does nothing when the caller already set RECON_TEST_MONGO_URI.
+#   rig_start_pg / rig_stop_pg               throwaway PostgreSQL 15 cluster
+#       exports PGHOST PGPORT PGUSER PGDATABASE=postgres RECON_PGDATA;
+#       settings: test/recon.conf + cron.database_name='postgres'; RIG_PRELOAD
+#       (if set) overrides its shared_preload_libraries.
+#   rig_as_user CMD...      run CMD as the unprivileged user (`recon` when root)
+#   rig_free_port           print a free loopback TCP port
+#   rig_cleanup             stop everything, remove the temp dir (RIG_KEEP=1
+#                           keeps it); installed as the EXIT trap on sourcing.
+# PostgreSQL refuses to run as root, so as root the cluster runs as user
+# `recon` (created when missing) and the temp dir is owned by it.
+
+RIG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RIG_PGBIN=/usr/lib/postgresql/15/bin
+RIG_USER=$(id -un)
+RIG_TMP=
+RIG_MONGO_OWNED=
+RIG_PG_OWNED=
+[ "$(id -u)" -ne 0 ] || RIG_USER=recon
+
+rig_log() { echo "rig: $*" >&2; }
+
+rig_as_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u "$RIG_USER" -- "$@"; else "$@"; fi
+}
+
+# The temp dir (created on first use) and, as root, the `recon` user.
+rig_tmp() {
+    if [ -z "$RIG_TMP" ]; then
+        if [ "$(id -u)" -eq 0 ] && ! id "$RIG_USER" >/dev/null 2>&1; then
+            rig_log "creating user $RIG_USER"
+            useradd --create-home --shell /bin/bash "$RIG_USER"
+        fi
+        RIG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/recon-rig.XXXXXX")
+        chmod 755 "$RIG_TMP"
+        [ "$(id -u)" -ne 0 ] || chown "$RIG_USER": "$RIG_TMP"
+    fi
+}
+
+rig_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Random port in 20000-44999 (below the ranges pg_regress and the TAP
+# cluster module pick from) on which nothing accepts connections.
+rig_free_port() {
+    local port i
+    for i in $(seq 1 100); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 25000))
+        rig_port_open "$port" || { echo "$port"; return 0; }
+    done
+    rig_log "no free port found"; return 1
+}
+
+rig_start_ferretdb() {
+    if [ -n "${RECON_TEST_MONGO_URI:-}" ]; then
+        [ -n "$RIG_MONGO_OWNED" ] || rig_log "using RECON_TEST_MONGO_URI=$RECON_TEST_MONGO_URI"
+        return 0
+    fi
+    local bin=$RIG_ROOT/.build/recon-ferretdb port i
+    [ -x "$bin" ] || { rig_log "$bin missing: run scripts/install-deps.sh"; return 1; }
+    rig_tmp
+    port=$(rig_free_port)
+    export RECON_FERRETDB_BIN=$bin RECON_FERRETDB_PORT=$port
+    export RECON_FERRETDB_DIR=$RIG_TMP/ferretdb-$port
+    mkdir -p "$RECON_FERRETDB_DIR"
+    "$bin" -listen "127.0.0.1:$port" -dir "$RECON_FERRETDB_DIR" \
+        >"$RECON_FERRETDB_DIR.log" 2>&1 &
+    export RECON_FERRETDB_PID=$!
+    RIG_MONGO_OWNED=1
+    for i in $(seq 1 300); do                       # 30 s
+        if rig_port_open "$port"; then
+            export RECON_TEST_MONGO_URI=mongodb://127.0.0.1:$port/
+            rig_log "FerretDB pid $RECON_FERRETDB_PID at $RECON_TEST_MONGO_URI (log $RECON_FERRETDB_DIR.log)"
+            return 0
+        fi
+        kill -0 "$RECON_FERRETDB_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    rig_log "FerretDB did not start; log follows"; cat "$RECON_FERRETDB_DIR.log" >&2
+    rig_stop_ferretdb; return 1
+}
+
+rig_stop_ferretdb() {
+    local pid=${RECON_FERRETDB_PID:-} i
+    [ -n "$RIG_MONGO_OWNED" ] && [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rig_log "FerretDB pid $pid stopped"
+    unset RECON_TEST_MONGO_URI RECON_FERRETDB_PID RECON_FERRETDB_PORT
+    RIG_MONGO_OWNED=
+}
+
+rig_start_pg() {
+    rig_tmp
+    local port sock=$RIG_TMP/pgsock
+    port=$(rig_free_port)
+    export RECON_PGDATA=$RIG_TMP/pgdata
+    RIG_PG_OWNED=1
+    rig_as_user mkdir -p "$sock"
+    rig_as_user "$RIG_PGBIN/initdb" -D "$RECON_PGDATA" --auth=trust --no-sync \
+        -E UTF8 --no-locale >"$RIG_TMP/initdb.log"
+    {
+        cat "$RIG_ROOT/test/recon.conf"
+        [ -z "${RIG_PRELOAD:-}" ] || echo "shared_preload_libraries = '$RIG_PRELOAD'"
+        echo "cron.database_name = 'postgres'"
+        echo "port = $port"
+        echo "listen_addresses = '127.0.0.1'"
+        echo "unix_socket_directories = '$sock'"
+    } >>"$RECON_PGDATA/postgresql.conf"
+    rig_as_user "$RIG_PGBIN/pg_ctl" -D "$RECON_PGDATA" -l "$RIG_TMP/postgresql.log" \
+        -w -t 60 start >/dev/null ||
+        { rig_log "PostgreSQL did not start; log follows"; cat "$RIG_TMP/postgresql.log" >&2; return 1; }
+    export PGHOST=$sock PGPORT=$port PGUSER=$RIG_USER PGDATABASE=postgres
+    rig_log "PostgreSQL at $PGHOST port $PGPORT as $PGUSER (log $RIG_TMP/postgresql.log)"
+}
+
+rig_stop_pg() {
+    [ -n "$RIG_PG_OWNED" ] || return 0
+    RIG_PG_OWNED=
+    [ -f "$RECON_PGDATA/postmaster.pid" ] || return 0
+    rig_as_user "$RIG_PGBIN/pg_ctl" -D "$RECON_PGDATA" -m fast -w stop >/dev/null || true
+    rig_log "PostgreSQL stopped"
+}
+
+rig_cleanup() {
+    rig_stop_pg
+    rig_stop_ferretdb
+    if [ -n "$RIG_TMP" ]; then
+        if [ "${RIG_KEEP:-}" = 1 ]; then rig_log "kept $RIG_TMP"; else rm -rf "$RIG_TMP"; fi
+        RIG_TMP=
+    fi
+}
+
+trap 'rig_cleanup' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM

@@ -1,0 +1,980 @@
+/*
+ * canonical.c — converts PostgreSQL Datums and BSON values into one
+ * canonical, length-prefixed encoding (see canonical.h), compares and
+ * hashes it.  Everything recon decides about equality is decided here.
+ *
+ * Numbers of every type become a normalized decimal "digits e exponent"
+ * (no leading or trailing zeros, -0 = 0, NaN = NaN), so int 5, double 5.0,
+ * numeric 5.000 and Decimal128 5 encode alike.  A double is rendered by its
+ * shortest round-trip digits, so numeric 0.1 equals double 0.1.
+ */
+#include "postgres.h"
+
+#include "canonical.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/hashfn.h"
+#include "common/shortest_dec.h"
+#include "datatype/timestamp.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#define JSONB_MAX_DEPTH_GUESS 64
+
+#define UNIX_EPOCH_OFFSET_US \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+/* ---------------------------------------------------------------------
+ * Types
+ * --------------------------------------------------------------------- */
+
+CanonKind
+canon_kind_for_type(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return CK_INT;
+		case NUMERICOID:
+			return CK_NUMERIC;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return CK_FLOAT;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+			return CK_TEXT;
+		case BOOLOID:
+			return CK_BOOL;
+		case TIMESTAMPTZOID:
+			return CK_TIMESTAMPTZ;
+		case TIMESTAMPOID:
+			return CK_TIMESTAMP;
+		case DATEOID:
+			return CK_DATE;
+		case UUIDOID:
+			return CK_UUID;
+		case BYTEAOID:
+			return CK_BYTEA;
+		case JSONOID:
+		case JSONBOID:
+			return CK_JSON;
+		default:
+			return CK_UNSUPPORTED;
+	}
+}
+
+const char *
+canon_kind_name(CanonKind kind)
+{
+	static const char *const names[] = {
+		"unsupported", "integer", "numeric", "float", "text", "boolean",
+		"timestamptz", "timestamp", "date", "uuid", "bytea", "json"
+	};
+
+	return names[kind];
+}
+
+/* Key columns must have exact, unambiguous equality (no time truncation). */
+bool
+canon_kind_is_key_capable(CanonKind kind)
+{
+	return kind == CK_INT || kind == CK_TEXT || kind == CK_UUID;
+}
+
+int64
+canon_parse_precision(const char *s)
+{
+	if (strcmp(s, "s") == 0)
+		return USECS_PER_SEC;
+	if (strcmp(s, "ms") == 0)
+		return 1000;
+	if (strcmp(s, "us") == 0)
+		return 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Encoding primitives
+ * --------------------------------------------------------------------- */
+
+static void
+put_len(char *p, uint32 len)
+{
+	p[0] = (char) (len >> 24);
+	p[1] = (char) (len >> 16);
+	p[2] = (char) (len >> 8);
+	p[3] = (char) len;
+}
+
+static void
+emit(StringInfo out, char tag, const void *payload, int len)
+{
+	char		hdr[5];
+
+	hdr[0] = tag;
+	put_len(hdr + 1, (uint32) len);
+	appendBinaryStringInfo(out, hdr, 5);
+	if (len > 0)
+		appendBinaryStringInfo(out, payload, len);
+}
+
+static void
+emit_int64(StringInfo out, char tag, int64 v)
+{
+	char		b[8];
+	uint64		u = (uint64) v ^ UINT64CONST(0x8000000000000000);	/* sortable */
+	int			i;
+
+	for (i = 7; i >= 0; i--)
+	{
+		b[i] = (char) (u & 0xff);
+		u >>= 8;
+	}
+	emit(out, tag, b, 8);
+}
+
+static int64
+read_int64(const char *payload)
+{
+	uint64		u = 0;
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		u = (u << 8) | (unsigned char) payload[i];
+	return (int64) (u ^ UINT64CONST(0x8000000000000000));
+}
+
+/* Open a container value; returns the offset to patch with close_container. */
+static int
+open_container(StringInfo out, char tag)
+{
+	int			at = out->len;
+
+	emit(out, tag, NULL, 0);
+	return at;
+}
+
+static void
+close_container(StringInfo out, int at)
+{
+	put_len(out->data + at + 1, (uint32) (out->len - at - 5));
+}
+
+void
+canon_missing(StringInfo out, const CanonOptions *opts)
+{
+	emit(out, opts->null_equals_missing ? CT_NULL : CT_MISSING, NULL, 0);
+}
+
+static void
+emit_other(StringInfo out, const char *what)
+{
+	emit(out, CT_OTHER, what, strlen(what));
+}
+
+/* ---------------------------------------------------------------------
+ * Numbers
+ * --------------------------------------------------------------------- */
+
+/*
+ * Parse any decimal rendering ("-1.2300", "1.5e-05", "1.23E+5", "NaN",
+ * "Infinity", "-Inf") and emit its normalized form.
+ */
+static void
+emit_decimal_text(StringInfo out, const char *s)
+{
+	bool		neg = false;
+	char		digits[512];
+	int			nd = 0;
+	int			exp10 = 0;
+	bool		seen_point = false;
+	bool		any_digit = false;
+	char		buf[600];
+	const char *p = s;
+
+	if (*p == '+' || *p == '-')
+		neg = (*p++ == '-');
+
+	if (pg_strcasecmp(p, "nan") == 0)
+	{
+		emit(out, CT_NUMBER, "NaN", 3);
+		return;
+	}
+	if (pg_strcasecmp(p, "inf") == 0 || pg_strcasecmp(p, "infinity") == 0)
+	{
+		emit(out, CT_NUMBER, neg ? "-Infinity" : "Infinity", neg ? 9 : 8);
+		return;
+	}
+
+	for (; *p; p++)
+	{
+		if (*p >= '0' && *p <= '9')
+		{
+			any_digit = true;
+			if (nd == 0 && *p == '0')
+			{
+				/* leading zero: only shifts the exponent after the point */
+				if (seen_point)
+					exp10--;
+				continue;
+			}
+			if (nd < (int) sizeof(digits) - 1)
+			{
+				digits[nd++] = *p;
+				if (seen_point)
+					exp10--;
+			}
+			else if (!seen_point)
+				exp10++;		/* drop digits beyond our buffer (never reached by real inputs) */
+		}
+		else if (*p == '.' && !seen_point)
+			seen_point = true;
+		else if (*p == 'e' || *p == 'E')
+		{
+			exp10 += atoi(p + 1);
+			break;
+		}
+		else
+			break;
+	}
+
+	/* strip trailing zeros into the exponent */
+	while (nd > 0 && digits[nd - 1] == '0')
+	{
+		nd--;
+		exp10++;
+	}
+
+	if (nd == 0 || !any_digit)
+	{
+		emit(out, CT_NUMBER, "0", 1);
+		return;
+	}
+	digits[nd] = '\0';
+	snprintf(buf, sizeof(buf), "%s%se%d", neg ? "-" : "", digits, exp10);
+	emit(out, CT_NUMBER, buf, strlen(buf));
+}
+
+static void
+emit_int(StringInfo out, int64 v)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), INT64_FORMAT, v);
+	emit_decimal_text(out, buf);
+}
+
+static void
+emit_double(StringInfo out, double d)
+{
+	char		buf[64];
+
+	if (isnan(d))
+		emit(out, CT_NUMBER, "NaN", 3);
+	else if (isinf(d))
+		emit_decimal_text(out, d < 0 ? "-Infinity" : "Infinity");
+	else
+	{
+		double_to_shortest_decimal_buf(d, buf);
+		emit_decimal_text(out, buf);
+	}
+}
+
+static void
+emit_numeric(StringInfo out, Datum num)
+{
+	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, num));
+
+	emit_decimal_text(out, s);
+	pfree(s);
+}
+
+/* ---------------------------------------------------------------------
+ * JSON trees (jsonb and BSON documents/arrays)
+ * --------------------------------------------------------------------- */
+
+static void
+emit_jsonb_scalar(StringInfo out, JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			emit(out, CT_NULL, NULL, 0);
+			break;
+		case jbvBool:
+			{
+				char		b = v->val.boolean ? 1 : 0;
+
+				emit(out, CT_BOOL, &b, 1);
+			}
+			break;
+		case jbvNumeric:
+			emit_numeric(out, NumericGetDatum(v->val.numeric));
+			break;
+		case jbvString:
+			emit(out, CT_TEXT, v->val.string.val, v->val.string.len);
+			break;
+		default:
+			emit_other(out, "jsonb");
+			break;
+	}
+}
+
+/* jsonb stores object keys sorted by (length, bytes): we emit in that order. */
+static void
+emit_jsonb(StringInfo out, Jsonb *jb)
+{
+	JsonbIterator *it = JsonbIteratorInit(&jb->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			stack[JSONB_MAX_DEPTH_GUESS];
+	bool		raw[JSONB_MAX_DEPTH_GUESS];
+	int			depth = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_OBJECT:
+			case WJB_BEGIN_ARRAY:
+				if (depth >= JSONB_MAX_DEPTH_GUESS)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("jsonb value nested too deeply for comparison"),
+							 errdetail("recon compares JSON nested at most %d levels deep.",
+									   JSONB_MAX_DEPTH_GUESS)));
+				raw[depth] = (tok == WJB_BEGIN_ARRAY && v.val.array.rawScalar);
+				stack[depth] = raw[depth] ? -1 :
+					open_container(out, tok == WJB_BEGIN_OBJECT ? CT_OBJECT : CT_ARRAY);
+				depth++;
+				break;
+			case WJB_END_OBJECT:
+			case WJB_END_ARRAY:
+				depth--;
+				if (!raw[depth])
+					close_container(out, stack[depth]);
+				break;
+			case WJB_KEY:
+				emit(out, CT_TEXT, v.val.string.val, v.val.string.len);
+				break;
+			case WJB_VALUE:
+			case WJB_ELEM:
+				emit_jsonb_scalar(out, &v);
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+typedef struct BsonKey
+{
+	const char *key;
+	uint32		len;
+	bson_iter_t iter;
+} BsonKey;
+
+static int
+bson_key_cmp(const void *a, const void *b)
+{
+	const BsonKey *x = a;
+	const BsonKey *y = b;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->key, y->key, x->len);
+}
+
+static void emit_bson_json(StringInfo out, const bson_iter_t *iter, int depth);
+
+static void
+emit_bson_container(StringInfo out, const bson_iter_t *iter, bool is_doc, int depth)
+{
+	bson_iter_t child;
+	int			at;
+
+	if (depth > JSONB_MAX_DEPTH_GUESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("BSON value nested too deeply for comparison"),
+				 errdetail("recon compares documents nested at most %d levels deep.",
+						   JSONB_MAX_DEPTH_GUESS)));
+	if (!bson_iter_recurse(iter, &child))
+	{
+		emit_other(out, "corrupt-bson");
+		return;
+	}
+	at = open_container(out, is_doc ? CT_OBJECT : CT_ARRAY);
+	if (is_doc)
+	{
+		int			n = 0,
+					cap = 16,
+					i;
+		BsonKey    *keys = palloc(cap * sizeof(BsonKey));
+
+		while (bson_iter_next(&child))
+		{
+			if (n == cap)
+			{
+				cap *= 2;
+				keys = repalloc(keys, cap * sizeof(BsonKey));
+			}
+			keys[n].key = bson_iter_key(&child);
+			keys[n].len = bson_iter_key_len(&child);
+			keys[n].iter = child;
+			n++;
+		}
+		qsort(keys, n, sizeof(BsonKey), bson_key_cmp);
+		for (i = 0; i < n; i++)
+		{
+			emit(out, CT_TEXT, keys[i].key, keys[i].len);
+			emit_bson_json(out, &keys[i].iter, depth + 1);
+		}
+		pfree(keys);
+	}
+	else
+	{
+		while (bson_iter_next(&child))
+			emit_bson_json(out, &child, depth + 1);
+	}
+	close_container(out, at);
+}
+
+static bool emit_bson_number(StringInfo out, const bson_iter_t *iter, bool *from_double);
+
+/* A BSON value inside a JSON-mapped field. */
+static void
+emit_bson_json(StringInfo out, const bson_iter_t *iter, int depth)
+{
+	switch (bson_iter_type(iter))
+	{
+		case BSON_TYPE_DOCUMENT:
+			emit_bson_container(out, iter, true, depth);
+			break;
+		case BSON_TYPE_ARRAY:
+			emit_bson_container(out, iter, false, depth);
+			break;
+		case BSON_TYPE_UTF8:
+			{
+				uint32		len;
+				const char *s = bson_iter_utf8(iter, &len);
+
+				emit(out, CT_TEXT, s, len);
+			}
+			break;
+		case BSON_TYPE_BOOL:
+			{
+				char		b = bson_iter_bool(iter) ? 1 : 0;
+
+				emit(out, CT_BOOL, &b, 1);
+			}
+			break;
+		case BSON_TYPE_NULL:
+			emit(out, CT_NULL, NULL, 0);
+			break;
+		default:
+			if (!emit_bson_number(out, iter, NULL))
+			{
+				char		what[32];
+
+				snprintf(what, sizeof(what), "bson-type-0x%02x", (int) bson_iter_type(iter));
+				emit_other(out, what);
+			}
+			break;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Datum -> canonical
+ * --------------------------------------------------------------------- */
+
+static void
+emit_timestamp_us(StringInfo out, int64 unix_us, int64 unit)
+{
+	int64		q = unix_us / unit;
+
+	if (unix_us % unit != 0 && unix_us < 0)
+		q--;					/* floor, also before 1970 */
+	emit_int64(out, CT_TIME, q);
+}
+
+void
+canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value, bool isnull,
+			const CanonOptions *opts, bool *from_double)
+{
+	if (from_double)
+		*from_double = false;
+	if (isnull)
+	{
+		emit(out, CT_NULL, NULL, 0);
+		return;
+	}
+
+	switch (kind)
+	{
+		case CK_INT:
+			emit_int(out, typid == INT2OID ? DatumGetInt16(value) :
+					 typid == INT4OID ? DatumGetInt32(value) : DatumGetInt64(value));
+			break;
+		case CK_NUMERIC:
+			emit_numeric(out, value);
+			break;
+		case CK_FLOAT:
+			emit_double(out, typid == FLOAT4OID ? (double) DatumGetFloat4(value)
+						: DatumGetFloat8(value));
+			if (from_double)
+				*from_double = true;
+			break;
+		case CK_TEXT:
+			if (typid == NAMEOID)
+			{
+				const char *s = NameStr(*DatumGetName(value));
+
+				emit(out, CT_TEXT, s, strlen(s));
+			}
+			else
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				emit(out, CT_TEXT, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				if ((Pointer) t != DatumGetPointer(value))
+					pfree(t);
+			}
+			break;
+		case CK_BOOL:
+			{
+				char		b = DatumGetBool(value) ? 1 : 0;
+
+				emit(out, CT_BOOL, &b, 1);
+			}
+			break;
+		case CK_TIMESTAMPTZ:
+		case CK_TIMESTAMP:
+			{
+				Timestamp	ts = DatumGetTimestamp(value);
+
+				if (TIMESTAMP_NOT_FINITE(ts))
+					emit_other(out, TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
+				else
+					emit_timestamp_us(out, ts + UNIX_EPOCH_OFFSET_US, opts->ts_unit_us);
+			}
+			break;
+		case CK_DATE:
+			{
+				DateADT		d = DatumGetDateADT(value);
+
+				if (DATE_NOT_FINITE(d))
+					emit_other(out, DATE_IS_NOBEGIN(d) ? "-infinity" : "infinity");
+				else
+					emit_int64(out, CT_DATE, (int64) d + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE));
+			}
+			break;
+		case CK_UUID:
+			emit(out, CT_UUID, DatumGetUUIDP(value)->data, UUID_LEN);
+			break;
+		case CK_BYTEA:
+			{
+				bytea	   *b = DatumGetByteaPP(value);
+
+				emit(out, CT_BINARY, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+			}
+			break;
+		case CK_JSON:
+			if (typid == JSONBOID)
+				emit_jsonb(out, DatumGetJsonbP(value));
+			else
+			{
+				Datum		jb = DirectFunctionCall1(jsonb_in,
+													 CStringGetDatum(TextDatumGetCString(value)));
+
+				emit_jsonb(out, DatumGetJsonbP(jb));
+			}
+			break;
+		default:
+			elog(ERROR, "recon: no canonical form for type %u", typid);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * BSON -> canonical, guided by the column's kind
+ * --------------------------------------------------------------------- */
+
+static bool
+emit_bson_number(StringInfo out, const bson_iter_t *iter, bool *from_double)
+{
+	switch (bson_iter_type(iter))
+	{
+		case BSON_TYPE_INT32:
+			emit_int(out, bson_iter_int32(iter));
+			return true;
+		case BSON_TYPE_INT64:
+			emit_int(out, bson_iter_int64(iter));
+			return true;
+		case BSON_TYPE_DOUBLE:
+			emit_double(out, bson_iter_double(iter));
+			if (from_double)
+				*from_double = true;
+			return true;
+		case BSON_TYPE_DECIMAL128:
+			{
+				bson_decimal128_t dec;
+				char		s[BSON_DECIMAL128_STRING];
+
+				if (!bson_iter_decimal128(iter, &dec))
+					return false;
+				bson_decimal128_to_string(&dec, s);
+				emit_decimal_text(out, s);
+			}
+			return true;
+		default:
+			return false;
+	}
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Parse the canonical 8-4-4-4-12 form; false when it is anything else. */
+static bool
+parse_uuid_text(const char *s, uint32 len, unsigned char *out)
+{
+	int			i,
+				n = 0;
+
+	if (len != 36)
+		return false;
+	for (i = 0; i < 36; i += 2)
+	{
+		int			hi,
+					lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
+			i--;
+			continue;
+		}
+		hi = hexval(s[i]);
+		lo = hexval(s[i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[n++] = (unsigned char) (hi << 4 | lo);
+	}
+	return n == 16;
+}
+
+/* Strict YYYY-MM-DD -> days since 1970-01-01. */
+static bool
+parse_date_text(const char *s, uint32 len, int64 *days)
+{
+	int			y,
+				m,
+				d,
+				yy,
+				mm,
+				dd;
+	int			i;
+
+	if (len != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return false;
+	y = atoi(s);
+	m = atoi(s + 5);
+	d = atoi(s + 8);
+	if (m < 1 || m > 12 || d < 1 || d > 31)
+		return false;
+	j2date(date2j(y, m, d), &yy, &mm, &dd);
+	if (yy != y || mm != m || dd != d)
+		return false;			/* 2023-02-30 and friends */
+	*days = date2j(y, m, d) - UNIX_EPOCH_JDATE;
+	return true;
+}
+
+void
+canon_bson(StringInfo out, CanonKind kind, const bson_iter_t *iter,
+		   const CanonOptions *opts, bool *from_double)
+{
+	bson_type_t t;
+	char		what[32];
+
+	if (from_double)
+		*from_double = false;
+	if (iter == NULL)
+	{
+		canon_missing(out, opts);
+		return;
+	}
+	t = bson_iter_type(iter);
+	if (t == BSON_TYPE_NULL)
+	{
+		emit(out, CT_NULL, NULL, 0);
+		return;
+	}
+
+	switch (kind)
+	{
+		case CK_INT:
+		case CK_NUMERIC:
+		case CK_FLOAT:
+			if (emit_bson_number(out, iter, from_double))
+				return;
+			break;
+		case CK_TEXT:
+			if (t == BSON_TYPE_UTF8)
+			{
+				uint32		len;
+				const char *s = bson_iter_utf8(iter, &len);
+
+				emit(out, CT_TEXT, s, len);
+				return;
+			}
+			break;
+		case CK_BOOL:
+			if (t == BSON_TYPE_BOOL)
+			{
+				char		b = bson_iter_bool(iter) ? 1 : 0;
+
+				emit(out, CT_BOOL, &b, 1);
+				return;
+			}
+			break;
+		case CK_TIMESTAMPTZ:
+		case CK_TIMESTAMP:
+			if (t == BSON_TYPE_DATE_TIME)
+			{
+				emit_timestamp_us(out, bson_iter_date_time(iter) * 1000, opts->ts_unit_us);
+				return;
+			}
+			break;
+		case CK_DATE:
+			if (t == BSON_TYPE_DATE_TIME)
+			{
+				int64		ms = bson_iter_date_time(iter);
+
+				if (ms % (INT64CONST(86400000)) == 0)
+					emit_int64(out, CT_DATE, ms / INT64CONST(86400000));
+				else
+					emit_int64(out, CT_TIME, ms);	/* a time of day: never a date */
+				return;
+			}
+			if (t == BSON_TYPE_UTF8)
+			{
+				uint32		len;
+				const char *s = bson_iter_utf8(iter, &len);
+				int64		days;
+
+				if (parse_date_text(s, len, &days))
+					emit_int64(out, CT_DATE, days);
+				else
+					emit(out, CT_TEXT, s, len);
+				return;
+			}
+			break;
+		case CK_UUID:
+			if (t == BSON_TYPE_BINARY)
+			{
+				bson_subtype_t st;
+				uint32		len;
+				const uint8_t *data;
+
+				bson_iter_binary(iter, &st, &len, &data);
+				if (st == BSON_SUBTYPE_UUID && len == 16)
+				{
+					emit(out, CT_UUID, data, 16);
+					return;
+				}
+			}
+			else if (t == BSON_TYPE_UTF8)
+			{
+				uint32		len;
+				const char *s = bson_iter_utf8(iter, &len);
+				unsigned char u[16];
+
+				if (parse_uuid_text(s, len, u))
+					emit(out, CT_UUID, u, 16);
+				else
+					emit(out, CT_TEXT, s, len);
+				return;
+			}
+			break;
+		case CK_BYTEA:
+			if (t == BSON_TYPE_BINARY)
+			{
+				bson_subtype_t st;
+				uint32		len;
+				const uint8_t *data;
+
+				bson_iter_binary(iter, &st, &len, &data);
+				if (st == BSON_SUBTYPE_BINARY || st == BSON_SUBTYPE_BINARY_DEPRECATED)
+				{
+					emit(out, CT_BINARY, data, len);
+					return;
+				}
+			}
+			break;
+		case CK_JSON:
+			emit_bson_json(out, iter, 0);
+			return;
+		default:
+			break;
+	}
+
+	/* A value of a type the column cannot hold: kept distinct, never equal. */
+	snprintf(what, sizeof(what), "bson-type-0x%02x", (int) t);
+	emit_other(out, what);
+}
+
+/* ---------------------------------------------------------------------
+ * Comparison, rendering, hashing
+ * --------------------------------------------------------------------- */
+
+bool
+canon_values_equal(const char *a, int alen, bool a_double,
+				   const char *b, int blen, bool b_double)
+{
+	char		sa[600],
+				sb[600];
+	int			la,
+				lb;
+
+	if (alen == blen && memcmp(a, b, alen) == 0)
+		return true;
+	/* the nearest-double rule: an exact number vs a binary double */
+	if (a_double == b_double || a[0] != CT_NUMBER || b[0] != CT_NUMBER)
+		return false;
+	la = alen - 5;
+	lb = blen - 5;
+	if (la >= (int) sizeof(sa) || lb >= (int) sizeof(sb))
+		return false;
+	memcpy(sa, a + 5, la);
+	sa[la] = '\0';
+	memcpy(sb, b + 5, lb);
+	sb[lb] = '\0';
+	return strtod(sa, NULL) == strtod(sb, NULL);
+}
+
+static void
+text_quoted(StringInfo out, const char *s, int len)
+{
+	char	   *tmp = pnstrdup(s, len);
+
+	appendStringInfoString(out, quote_literal_cstr(tmp));
+	pfree(tmp);
+}
+
+void
+canon_to_text(StringInfo out, const char *p, int len)
+{
+	const char *end = p + len;
+	bool		first = true;
+
+	while (p < end)
+	{
+		int			vlen = canon_value_len(p);
+		const char *pl = p + 5;
+		int			plen = vlen - 5;
+		int			i;
+
+		if (!first)
+			appendStringInfoString(out, ", ");
+		first = false;
+		switch (p[0])
+		{
+			case CT_NULL:
+				appendStringInfoString(out, "null");
+				break;
+			case CT_MISSING:
+				appendStringInfoString(out, "missing");
+				break;
+			case CT_BOOL:
+				appendStringInfoString(out, pl[0] ? "true" : "false");
+				break;
+			case CT_NUMBER:
+				appendStringInfo(out, "number:%.*s", plen, pl);
+				break;
+			case CT_TEXT:
+				appendStringInfoString(out, "text:");
+				text_quoted(out, pl, plen);
+				break;
+			case CT_TIME:
+				appendStringInfo(out, "time:" INT64_FORMAT, read_int64(pl));
+				break;
+			case CT_DATE:
+				appendStringInfo(out, "date:" INT64_FORMAT, read_int64(pl));
+				break;
+			case CT_UUID:
+			case CT_BINARY:
+				appendStringInfoString(out, p[0] == CT_UUID ? "uuid:" : "binary:");
+				for (i = 0; i < plen; i++)
+					appendStringInfo(out, "%02x", (unsigned char) pl[i]);
+				break;
+			case CT_OBJECT:
+				appendStringInfoChar(out, '{');
+				canon_to_text(out, pl, plen);
+				appendStringInfoChar(out, '}');
+				break;
+			case CT_ARRAY:
+				appendStringInfoChar(out, '[');
+				canon_to_text(out, pl, plen);
+				appendStringInfoChar(out, ']');
+				break;
+			default:
+				appendStringInfo(out, "other:%.*s", plen, pl);
+				break;
+		}
+		p += vlen;
+	}
+}
+
+CanonDigest
+canon_digest(const char *data, int len)
+{
+	CanonDigest d;
+
+	d.h[0] = hash_bytes_extended((const unsigned char *) data, len, UINT64CONST(0x5245434f4e31));
+	d.h[1] = hash_bytes_extended((const unsigned char *) data, len, UINT64CONST(0x9e3779b97f4a7c15));
+	return d;
+}
+
+char *
+canon_sha256_hex(const char *data, int len)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		dig[32];
+	char	   *hex = palloc(65);
+	int			i;
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, dig, sizeof(dig)) < 0)
+		elog(ERROR, "recon: could not compute SHA-256");
+	pg_cryptohash_free(ctx);
+	for (i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", dig[i]);
+	return hex;
+}

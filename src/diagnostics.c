@@ -1,0 +1,216 @@
+/*
+ * diagnostics.c — read-only functions that show how recon sees values and
+ * documents: value_matches, canonical_form, canonical_form_bson and
+ * fetch_document.  They let a DBA check a comparison rule, and the tests
+ * exercise the canonical model through libbson (including values such as
+ * Decimal128 and NaN that the test server cannot store).
+ */
+#include "postgres.h"
+
+#include "recon.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+static void
+diag_options(FunctionCallInfo fcinfo, int argno, CanonOptions *o)
+{
+	Jsonb	   *opts;
+	JsonbValue *v;
+
+	o->null_equals_missing = true;
+	o->ts_unit_us = 1000;
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return;
+	opts = PG_GETARG_JSONB_P(argno);
+	v = getKeyJsonValueFromContainer(&opts->root, "null_equals_missing", 19, NULL);
+	if (v && v->type == jbvBool)
+		o->null_equals_missing = v->val.boolean;
+	v = getKeyJsonValueFromContainer(&opts->root, "timestamp_precision", 19, NULL);
+	if (v && v->type == jbvString)
+	{
+		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+
+		o->ts_unit_us = canon_parse_precision(s);
+		if (o->ts_unit_us == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid timestamp_precision \"%s\"", s),
+					 errhint("Use \"s\", \"ms\" or \"us\".")));
+	}
+}
+
+static CanonKind
+diag_kind(Oid typid)
+{
+	CanonKind	k = canon_kind_for_type(getBaseType(typid));
+
+	if (k == CK_UNSUPPORTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("recon cannot compare values of type %s", format_type_be(typid))));
+	return k;
+}
+
+/* Canonical form of the first field of an extended-JSON document ('{}' = missing). */
+static void
+diag_bson_canon(text *json, CanonKind kind, const CanonOptions *o, StringInfo out, bool *dbl)
+{
+	char	   *s = text_to_cstring(json);
+	bson_error_t err;
+	bson_t	   *doc = bson_new_from_json((const uint8_t *) s, -1, &err);
+	bson_iter_t it;
+
+	if (doc == NULL)
+	{
+		char		msg[sizeof(err.message)];
+
+		strlcpy(msg, err.message, sizeof(msg));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid MongoDB extended JSON"),
+				 errdetail("%s", msg),
+				 errhint("Give a document such as '{\"v\": {\"$numberDecimal\": \"1.5\"}}'.")));
+	}
+	PG_TRY();
+	{
+		if (bson_iter_init(&it, doc) && bson_iter_next(&it))
+			canon_bson(out, kind, &it, o, dbl);
+		else
+			canon_bson(out, kind, NULL, o, dbl);
+	}
+	PG_FINALLY();
+	{
+		bson_destroy(doc);
+	}
+	PG_END_TRY();
+}
+
+PG_FUNCTION_INFO_V1(recon_value_matches);
+Datum
+recon_value_matches(PG_FUNCTION_ARGS)
+{
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	CanonKind	kind = diag_kind(typid);
+	CanonOptions o;
+	StringInfoData a,
+				b;
+	bool		ad,
+				bd;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	diag_options(fcinfo, 2, &o);
+	initStringInfo(&a);
+	initStringInfo(&b);
+	canon_datum(&a, kind, getBaseType(typid), PG_GETARG_DATUM(0), PG_ARGISNULL(0), &o, &ad);
+	diag_bson_canon(PG_GETARG_TEXT_PP(1), kind, &o, &b, &bd);
+	PG_RETURN_BOOL(canon_values_equal(a.data, a.len, ad, b.data, b.len, bd));
+}
+
+PG_FUNCTION_INFO_V1(recon_canonical_form_datum);
+Datum
+recon_canonical_form_datum(PG_FUNCTION_ARGS)
+{
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	CanonKind	kind = diag_kind(typid);
+	CanonOptions o;
+	StringInfoData a,
+				out;
+
+	diag_options(fcinfo, 1, &o);
+	initStringInfo(&a);
+	initStringInfo(&out);
+	canon_datum(&a, kind, getBaseType(typid), PG_GETARG_DATUM(0), PG_ARGISNULL(0), &o, NULL);
+	canon_to_text(&out, a.data, a.len);
+	PG_RETURN_TEXT_P(cstring_to_text(out.data));
+}
+
+PG_FUNCTION_INFO_V1(recon_canonical_form_bson);
+Datum
+recon_canonical_form_bson(PG_FUNCTION_ARGS)
+{
+	CanonOptions o;
+	StringInfoData a,
+				out;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	diag_options(fcinfo, 2, &o);
+	initStringInfo(&a);
+	initStringInfo(&out);
+	diag_bson_canon(PG_GETARG_TEXT_PP(0), diag_kind(PG_GETARG_OID(1)), &o, &a, NULL);
+	canon_to_text(&out, a.data, a.len);
+	PG_RETURN_TEXT_P(cstring_to_text(out.data));
+}
+
+/* The document of one key: key is a JSON scalar, or an object for composite keys. */
+PG_FUNCTION_INFO_V1(recon_fetch_document);
+Datum
+recon_fetch_document(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb	   *key = PG_GETARG_JSONB_P(1);
+	ReconPriv	priv;
+	ReconMapping *m;
+	ReconTarget *t;
+	ReconKeyed	item;
+	StringInfoData kc;
+	Datum		result = (Datum) 0;
+	int			i;
+
+	recon_priv_enter(&priv, "recon_operator", "recon.fetch_document");
+	SPI_connect();
+	recon_pin_search_path();
+	m = recon_mapping_load(name);
+	t = recon_target_lookup(m->server_name, m->owner, false);
+	initStringInfo(&kc);
+	for (i = 0; i < m->nkeys; i++)
+	{
+		Oid			ty[2] = {JSONBOID, TEXTOID};
+		Datum		v[2] = {JsonbPGetDatum(key), CStringGetTextDatum(m->keys[i].column)};
+		char	   *sql = psprintf("SELECT (CASE WHEN jsonb_typeof($1) = 'object' THEN $1->>$2"
+								   " ELSE $1#>>'{}' END)::%s", format_type_be_qualified(m->keys[i].typid));
+		bool		isnull;
+		Datum		d;
+
+		if (SPI_execute_with_args(sql, 2, ty, v, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "recon: key conversion failed");
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key has no value for column \"%s\"", m->keys[i].column),
+					 errhint("Composite keys are given as an object: {\"col\": value, ...}.")));
+		canon_datum(&kc, m->keys[i].kind, m->keys[i].typid, d, false, &m->canon, NULL);
+	}
+	memset(&item, 0, sizeof(item));
+	item.key = kc.data;
+	item.keylen = kc.len;
+	recon_read_sides(m, t, &item, 1, NULL);
+	if (item.doc)
+	{
+		bson_t		red = BSON_INITIALIZER;
+
+		PG_TRY();
+		{
+			recon_redacted_copy(m, item.doc, &red);
+			result = recon_bson_to_jsonb(&red);
+		}
+		PG_FINALLY();
+		{
+			bson_destroy(&red);
+		}
+		PG_END_TRY();
+		result = SPI_datumTransfer(result, false, -1);
+	}
+	SPI_finish();
+	recon_priv_exit(&priv);
+	if (!item.doc)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}

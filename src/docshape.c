@@ -1,0 +1,762 @@
+/*
+ * docshape.c — the shape of a mapped document: how a row becomes the
+ * document (and _id) it should have, how a document's mapped fields are
+ * read back in canonical form, and the BSON that repairs send (documents,
+ * $set/$unset updates, compare-and-set filters, redacted images).
+ */
+#include "postgres.h"
+
+#include "recon.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#define EPOCH_SHIFT_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+/* ---------------------------------------------------------------------
+ * Canonical forms of rows and documents
+ * --------------------------------------------------------------------- */
+
+void
+recon_key_canon_datums(const ReconMapping *m, Datum *values, bool *nulls, StringInfo out)
+{
+	int			i;
+
+	for (i = 0; i < m->nkeys; i++)
+		canon_datum(out, m->keys[i].kind, m->keys[i].typid, values[i], nulls[i],
+					&m->canon, NULL);
+}
+
+void
+recon_row_canon(const ReconMapping *m, Datum *values, bool *nulls, StringInfo out,
+				bool *from_double)
+{
+	int			i;
+
+	for (i = 0; i < m->nfields; i++)
+		canon_datum(out, m->fields[i].kind, m->fields[i].typid, values[m->nkeys + i],
+					nulls[m->nkeys + i], &m->canon, from_double ? &from_double[i] : NULL);
+}
+
+/* A key value must be of the exact kind the column holds. */
+static bool
+key_value_ok(const ReconField *k, const char *p)
+{
+	switch (k->kind)
+	{
+		case CK_INT:
+			{
+				/* integral: "0" or "<digits>e<exp>" with exp >= 0 */
+				int			len = canon_value_len(p) - 5;
+				const char *e = memchr(p + 5, 'e', len);
+
+				return p[0] == CT_NUMBER && (len == 1 ? p[5] == '0' : (e != NULL && e[1] != '-'));
+			}
+		case CK_TEXT:
+			return p[0] == CT_TEXT;
+		case CK_UUID:
+			return p[0] == CT_UUID;
+		default:
+			return false;
+	}
+}
+
+/*
+ * The canonical key of a document's _id.  False when the _id cannot be a
+ * key of this mapping (wrong BSON type, wrong composite shape): such a
+ * document is reported as extra, never skipped.
+ */
+bool
+recon_doc_key_canon(const ReconMapping *m, const bson_t *doc, StringInfo out)
+{
+	bson_iter_t it,
+				sub;
+	int			i;
+
+	if (!bson_iter_init_find(&it, doc, "_id"))
+		return false;
+	if (m->nkeys == 1)
+	{
+		int			at = out->len;
+
+		canon_bson(out, m->keys[0].kind, &it, &m->canon, NULL);
+		return key_value_ok(&m->keys[0], out->data + at);
+	}
+	if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub))
+		return false;
+	for (i = 0; i < m->nkeys; i++)
+	{
+		int			at = out->len;
+
+		if (!bson_iter_next(&sub) || strcmp(bson_iter_key(&sub), m->keys[i].column) != 0)
+			return false;
+		canon_bson(out, m->keys[i].kind, &sub, &m->canon, NULL);
+		if (!key_value_ok(&m->keys[i], out->data + at))
+			return false;
+	}
+	return !bson_iter_next(&sub);
+}
+
+static bool
+find_path(const bson_t *doc, const char *path, bson_iter_t *found)
+{
+	bson_iter_t it;
+
+	if (!bson_iter_init(&it, doc))
+		return false;
+	if (strchr(path, '.') == NULL)
+		return bson_iter_find_w_len(&it, path, -1) && (*found = it, true);
+	return bson_iter_find_descendant(&it, path, found);
+}
+
+static bool
+is_mapped_top_level(const ReconMapping *m, const char *key, uint32 len)
+{
+	int			i;
+
+	if (len == 3 && memcmp(key, "_id", 3) == 0)
+		return true;
+	for (i = 0; i < m->nfields; i++)
+	{
+		const char *p = m->fields[i].path;
+
+		if (strncmp(p, key, len) == 0 && (p[len] == '\0' || p[len] == '.'))
+			return true;
+	}
+	return false;
+}
+
+void
+recon_doc_canon(const ReconMapping *m, const bson_t *doc, StringInfo out, bool *from_double)
+{
+	int			i;
+	bson_iter_t it;
+
+	for (i = 0; i < m->nfields; i++)
+	{
+		bson_iter_t v;
+
+		canon_bson(out, m->fields[i].kind, find_path(doc, m->fields[i].path, &v) ? &v : NULL,
+				   &m->canon, from_double ? &from_double[i] : NULL);
+	}
+	if (m->report_extra_fields && bson_iter_init(&it, doc))
+	{
+		/* any unmapped field makes the digest differ from the row's */
+		while (bson_iter_next(&it))
+			if (!is_mapped_top_level(m, bson_iter_key(&it), bson_iter_key_len(&it)))
+			{
+				appendStringInfoString(out, "extra:");
+				appendStringInfoString(out, bson_iter_key(&it));
+			}
+	}
+}
+
+/*
+ * Compare a row's and a document's canonical fields; append differing
+ * document paths to *paths (and flags to mask[], if given); return how
+ * many differ.
+ */
+int
+recon_diff_fields(const ReconMapping *m, const char *a, const bool *a_dbl,
+				  const char *b, const bool *b_dbl, const bson_t *doc, List **paths,
+				  bool *mask)
+{
+	int			i,
+				ndiff = 0;
+	bson_iter_t it;
+
+	for (i = 0; i < m->nfields; i++)
+	{
+		int			la = canon_value_len(a),
+					lb = canon_value_len(b);
+
+		bool		differs = !canon_values_equal(a, la, a_dbl[i], b, lb, b_dbl[i]);
+
+		if (mask)
+			mask[i] = differs;
+		if (differs)
+		{
+			*paths = lappend(*paths, m->fields[i].path);
+			ndiff++;
+		}
+		a += la;
+		b += lb;
+	}
+	if (m->report_extra_fields && doc && bson_iter_init(&it, doc))
+		while (bson_iter_next(&it))
+			if (!is_mapped_top_level(m, bson_iter_key(&it), bson_iter_key_len(&it)))
+			{
+				*paths = lappend(*paths, pstrdup(bson_iter_key(&it)));
+				ndiff++;
+			}
+	return ndiff;
+}
+
+/* ---------------------------------------------------------------------
+ * Row -> BSON
+ * --------------------------------------------------------------------- */
+
+static void
+append_jsonb(bson_t *dst, const char *key, Jsonb *jb)
+{
+	char	   *json = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	StringInfoData wrap;
+	bson_t	   *tmp;
+	bson_error_t err;
+	bson_iter_t it;
+
+	initStringInfo(&wrap);
+	appendStringInfo(&wrap, "{\"v\": %s}", json);
+	tmp = bson_new_from_json((const uint8_t *) wrap.data, wrap.len, &err);
+	if (tmp == NULL)
+	{
+		char		msg[sizeof(err.message)];
+
+		strlcpy(msg, err.message, sizeof(msg));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("could not convert a jsonb value to BSON"),
+				 errdetail("%s", msg)));
+	}
+	if (bson_iter_init_find(&it, tmp, "v"))
+		bson_append_iter(dst, key, -1, &it);
+	bson_destroy(tmp);
+}
+
+/* Append one column value under key, as an application would store it. */
+static void
+append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool isnull,
+			 const CanonOptions *copts)
+{
+	if (isnull)
+	{
+		bson_append_null(dst, key, -1);
+		return;
+	}
+	switch (f->kind)
+	{
+		case CK_INT:
+			if (f->typid == INT8OID)
+				bson_append_int64(dst, key, -1, DatumGetInt64(v));
+			else
+				bson_append_int32(dst, key, -1, f->typid == INT2OID ? DatumGetInt16(v) : DatumGetInt32(v));
+			break;
+		case CK_NUMERIC:
+			{
+				/* integral values as int64, others as their nearest double */
+				Numeric		num = DatumGetNumeric(v);
+				bool		have_error = true;
+				int64		i64 = 0;
+
+				if (!numeric_is_nan(num) && !numeric_is_inf(num) &&
+					DatumGetBool(DirectFunctionCall2(numeric_eq, v,
+													 DirectFunctionCall2(numeric_trunc, v, Int32GetDatum(0)))))
+				{
+					char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, v));
+					char	   *end;
+
+					errno = 0;
+					i64 = strtoll(s, &end, 10);
+					have_error = (errno != 0 || *end != '\0');
+				}
+				if (!have_error)
+					bson_append_int64(dst, key, -1, i64);
+				else
+					bson_append_double(dst, key, -1,
+									   DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, v)));
+			}
+			break;
+		case CK_FLOAT:
+			bson_append_double(dst, key, -1, f->typid == FLOAT4OID ? (double) DatumGetFloat4(v)
+							   : DatumGetFloat8(v));
+			break;
+		case CK_TEXT:
+			if (f->typid == NAMEOID)
+				bson_append_utf8(dst, key, -1, NameStr(*DatumGetName(v)), -1);
+			else
+			{
+				text	   *t = DatumGetTextPP(v);
+
+				bson_append_utf8(dst, key, -1, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			}
+			break;
+		case CK_BOOL:
+			bson_append_bool(dst, key, -1, DatumGetBool(v));
+			break;
+		case CK_TIMESTAMPTZ:
+		case CK_TIMESTAMP:
+			{
+				int64		us = DatumGetTimestamp(v) + EPOCH_SHIFT_US;
+				int64		ms = us / 1000 - ((us % 1000 != 0 && us < 0) ? 1 : 0);
+
+				bson_append_date_time(dst, key, -1, ms);
+			}
+			break;
+		case CK_DATE:
+			bson_append_date_time(dst, key, -1,
+								  ((int64) DatumGetDateADT(v) + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE)) * INT64CONST(86400000));
+			break;
+		case CK_UUID:
+			bson_append_binary(dst, key, -1, BSON_SUBTYPE_UUID, DatumGetUUIDP(v)->data, UUID_LEN);
+			break;
+		case CK_BYTEA:
+			{
+				bytea	   *b = DatumGetByteaPP(v);
+
+				bson_append_binary(dst, key, -1, BSON_SUBTYPE_BINARY,
+								   (const uint8_t *) VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+			}
+			break;
+		case CK_JSON:
+			if (f->typid == JSONBOID)
+				append_jsonb(dst, key, DatumGetJsonbP(v));
+			else
+				append_jsonb(dst, key, DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																		  CStringGetDatum(TextDatumGetCString(v)))));
+			break;
+		default:
+			elog(ERROR, "recon: cannot write type %u", f->typid);
+	}
+}
+
+/* The value of a redacted field: a hash of its canonical form. */
+static void
+append_redacted(bson_t *dst, const char *key, const char *canon, int len)
+{
+	char	   *hex = canon_sha256_hex(canon, len);
+	char		buf[80];
+
+	snprintf(buf, sizeof(buf), "redacted:sha256:%s", hex);
+	bson_append_utf8(dst, key, -1, buf, -1);
+}
+
+static void
+append_field(bson_t *dst, const char *key, const ReconMapping *m, int fi,
+			 Datum *values, bool *nulls, bool redact)
+{
+	const ReconField *f = &m->fields[fi];
+	Datum		v = values[m->nkeys + fi];
+	bool		isnull = nulls[m->nkeys + fi];
+
+	if (redact && f->redacted)
+	{
+		StringInfoData c;
+
+		initStringInfo(&c);
+		canon_datum(&c, f->kind, f->typid, v, isnull, &m->canon, NULL);
+		append_redacted(dst, key, c.data, c.len);
+	}
+	else
+		append_datum(dst, key, f, v, isnull, &m->canon);
+}
+
+void
+recon_append_id(const ReconMapping *m, bson_t *dst, const char *key, Datum *values, bool *nulls)
+{
+	int			i;
+	bson_t		sub;
+
+	if (m->nkeys == 1)
+	{
+		append_datum(dst, key, &m->keys[0], values[0], nulls[0], &m->canon);
+		return;
+	}
+	bson_append_document_begin(dst, key, -1, &sub);
+	for (i = 0; i < m->nkeys; i++)
+		append_datum(&sub, m->keys[i].column, &m->keys[i], values[i], nulls[i], &m->canon);
+	bson_append_document_end(dst, &sub);
+}
+
+/*
+ * Append the fields whose (remaining) paths are given, nesting dotted paths.
+ * subpaths[i] is the rest of field idx[i]'s path below the current level.
+ */
+static void
+append_level(bson_t *dst, const ReconMapping *m, int n, int *idx, const char **subpaths,
+			 Datum *values, bool *nulls, bool redact, bool skip_nulls)
+{
+	bool	   *done = palloc0(sizeof(bool) * n);
+	int			i,
+				j;
+
+	for (i = 0; i < n; i++)
+	{
+		const char *dot;
+
+		if (done[i])
+			continue;
+		dot = strchr(subpaths[i], '.');
+		if (dot == NULL)
+		{
+			if (!(skip_nulls && nulls[m->nkeys + idx[i]]))
+				append_field(dst, subpaths[i], m, idx[i], values, nulls, redact);
+			done[i] = true;
+		}
+		else
+		{
+			int			seglen = dot - subpaths[i];
+			char	   *seg = pnstrdup(subpaths[i], seglen);
+			int		   *cidx = palloc(sizeof(int) * n);
+			const char **csub = palloc(sizeof(char *) * n);
+			int			cn = 0;
+			bson_t		child;
+
+			for (j = i; j < n; j++)
+				if (!done[j] && strncmp(subpaths[j], seg, seglen) == 0 && subpaths[j][seglen] == '.')
+				{
+					cidx[cn] = idx[j];
+					csub[cn++] = subpaths[j] + seglen + 1;
+					done[j] = true;
+				}
+			bson_append_document_begin(dst, seg, -1, &child);
+			append_level(&child, m, cn, cidx, csub, values, nulls, redact, skip_nulls);
+			bson_append_document_end(dst, &child);
+		}
+	}
+}
+
+void
+recon_build_document(const ReconMapping *m, Datum *values, bool *nulls, bson_t *doc, bool redact)
+{
+	int		   *idx = palloc(sizeof(int) * (m->nfields + 1));
+	const char **sub = palloc(sizeof(char *) * (m->nfields + 1));
+	int			i;
+
+	recon_append_id(m, doc, "_id", values, nulls);
+	for (i = 0; i < m->nfields; i++)
+	{
+		idx[i] = i;
+		sub[i] = m->fields[i].path;
+	}
+	append_level(doc, m, m->nfields, idx, sub, values, nulls, redact,
+				 m->canon.null_equals_missing);
+}
+
+/*
+ * {$set: {path: value}, $unset: {path: ""}} for the mapped fields in only[]
+ * (all when NULL); unmapped fields are never touched.
+ */
+void
+recon_build_update(const ReconMapping *m, Datum *values, bool *nulls, bson_t *update,
+				   bool redact, const bool *only)
+{
+	bson_t		set,
+				unset;
+	int			i,
+				nset = 0,
+				nunset = 0;
+
+	for (i = 0; i < m->nfields; i++)
+	{
+		bool		unset = nulls[m->nkeys + i] && m->canon.null_equals_missing;
+
+		if (only && !only[i])
+			continue;
+		nset += !unset;
+		nunset += unset;
+	}
+	if (nset > 0)
+	{
+		bson_append_document_begin(update, "$set", -1, &set);
+		for (i = 0; i < m->nfields; i++)
+		{
+			if ((only && !only[i]) || (nulls[m->nkeys + i] && m->canon.null_equals_missing))
+				continue;
+			append_field(&set, m->fields[i].path, m, i, values, nulls, redact);
+		}
+		bson_append_document_end(update, &set);
+	}
+	if (nunset > 0)
+	{
+		bson_append_document_begin(update, "$unset", -1, &unset);
+		for (i = 0; i < m->nfields; i++)
+			if (!(only && !only[i]) && nulls[m->nkeys + i] && m->canon.null_equals_missing)
+				bson_append_utf8(&unset, m->fields[i].path, -1, "", 0);
+		bson_append_document_end(update, &unset);
+	}
+}
+
+/*
+ * Compare-and-set filter: the _id plus every mapped path as it was seen,
+ * so a document changed since it was read is not matched.
+ */
+void
+recon_build_cas_filter(const ReconMapping *m, const bson_t *seen, bson_t *filter)
+{
+	bson_iter_t it;
+	int			i;
+
+	if (bson_iter_init_find(&it, seen, "_id"))
+		bson_append_iter(filter, "_id", 3, &it);
+	for (i = 0; i < m->nfields; i++)
+	{
+		bson_iter_t v;
+
+		if (find_path(seen, m->fields[i].path, &v))
+			bson_append_iter(filter, m->fields[i].path, -1, &v);
+		else
+		{
+			bson_t		ex;
+
+			bson_append_document_begin(filter, m->fields[i].path, -1, &ex);
+			bson_append_bool(&ex, "$exists", -1, false);
+			bson_append_document_end(filter, &ex);
+		}
+	}
+}
+
+/* Copy a document, replacing redacted paths by hashes of their values. */
+static void
+redacted_copy_level(const ReconMapping *m, bson_iter_t *it, bson_t *out, const char *prefix)
+{
+	while (bson_iter_next(it))
+	{
+		const char *key = bson_iter_key(it);
+		char	   *path = prefix ? psprintf("%s.%s", prefix, key) : pstrdup(key);
+		int			i;
+		bool		done = false;
+
+		for (i = 0; i < m->nfields && !done; i++)
+		{
+			const ReconField *f = &m->fields[i];
+			size_t		pl = strlen(path);
+
+			if (!f->redacted)
+				continue;
+			if (strcmp(f->path, path) == 0)
+			{
+				StringInfoData c;
+
+				initStringInfo(&c);
+				canon_bson(&c, f->kind, it, &m->canon, NULL);
+				append_redacted(out, key, c.data, c.len);
+				done = true;
+			}
+			else if (strncmp(f->path, path, pl) == 0 && f->path[pl] == '.' &&
+					 BSON_ITER_HOLDS_DOCUMENT(it))
+			{
+				bson_iter_t child;
+				bson_t		sub;
+
+				bson_iter_recurse(it, &child);
+				bson_append_document_begin(out, key, -1, &sub);
+				redacted_copy_level(m, &child, &sub, path);
+				bson_append_document_end(out, &sub);
+				done = true;
+			}
+		}
+		if (!done)
+			bson_append_iter(out, key, -1, it);
+		pfree(path);
+	}
+}
+
+void
+recon_redacted_copy(const ReconMapping *m, const bson_t *doc, bson_t *out)
+{
+	bson_iter_t it;
+
+	if (bson_iter_init(&it, doc))
+		redacted_copy_level(m, &it, out, NULL);
+}
+
+Datum
+recon_bson_to_jsonb(const bson_t *doc)
+{
+	size_t		len;
+	char	   *json = bson_as_relaxed_extended_json(doc, &len);
+	char	   *copy = pnstrdup(json, len);
+
+	bson_free(json);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(copy));
+}
+
+/* ---------------------------------------------------------------------
+ * Keys: canonical -> SQL text, JSON and _id candidates
+ * --------------------------------------------------------------------- */
+
+/* "123e2" -> "12300"; only integral values reach here (key_value_ok). */
+static char *
+integer_text(const char *payload, int len)
+{
+	StringInfoData s;
+	const char *e = memchr(payload, 'e', len);
+	int			zeros,
+				i;
+
+	if (e == NULL)
+		return pnstrdup(payload, len);
+	initStringInfo(&s);
+	appendBinaryStringInfo(&s, payload, e - payload);
+	zeros = atoi(e + 1);
+	for (i = 0; i < zeros; i++)
+		appendStringInfoChar(&s, '0');
+	return s.data;
+}
+
+static char *
+uuid_text(const char *p)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *s = palloc(37);
+	int			i,
+				j = 0;
+
+	for (i = 0; i < 16; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			s[j++] = '-';
+		s[j++] = hex[((unsigned char) p[i]) >> 4];
+		s[j++] = hex[((unsigned char) p[i]) & 15];
+	}
+	s[j] = '\0';
+	return s;
+}
+
+List *
+recon_key_canon_to_texts(const ReconMapping *m, const char *kc, int kclen)
+{
+	List	   *out = NIL;
+	const char *p = kc;
+	int			i;
+
+	for (i = 0; i < m->nkeys && p < kc + kclen; i++)
+	{
+		int			len = canon_value_len(p);
+
+		if (p[0] == CT_NUMBER)
+			out = lappend(out, integer_text(p + 5, len - 5));
+		else if (p[0] == CT_UUID)
+			out = lappend(out, uuid_text(p + 5));
+		else
+			out = lappend(out, pnstrdup(p + 5, len - 5));
+		p += len;
+	}
+	return out;
+}
+
+char *
+recon_key_canon_to_json(const ReconMapping *m, const char *kc, int kclen)
+{
+	List	   *texts = recon_key_canon_to_texts(m, kc, kclen);
+	StringInfoData s;
+	int			i;
+
+	initStringInfo(&s);
+	if (m->nkeys > 1)
+		appendStringInfoChar(&s, '{');
+	for (i = 0; i < m->nkeys; i++)
+	{
+		if (m->nkeys > 1)
+		{
+			if (i > 0)
+				appendStringInfoString(&s, ", ");
+			escape_json(&s, m->keys[i].column);
+			appendStringInfoString(&s, ": ");
+		}
+		if (m->keys[i].kind == CK_INT)
+			appendStringInfoString(&s, list_nth(texts, i));
+		else
+			escape_json(&s, list_nth(texts, i));
+	}
+	if (m->nkeys > 1)
+		appendStringInfoChar(&s, '}');
+	return s.data;
+}
+
+static void
+append_key_value(bson_t *dst, const char *key, const ReconField *k, const char *text, bool as_string)
+{
+	if (k->kind == CK_INT)
+		bson_append_int64(dst, key, -1, strtoll(text, NULL, 10));
+	else if (k->kind == CK_UUID && !as_string)
+	{
+		Datum		u = DirectFunctionCall1(uuid_in, CStringGetDatum(text));
+
+		bson_append_binary(dst, key, -1, BSON_SUBTYPE_UUID, DatumGetUUIDP(u)->data, UUID_LEN);
+	}
+	else
+		bson_append_utf8(dst, key, -1, text, -1);
+}
+
+/* Append the _id value(s) a document of this key may carry to an $in array. */
+void
+recon_append_id_candidates_from_canon(const ReconMapping *m, bson_t *in_array, int *idx,
+									  const char *kc, int kclen)
+{
+	List	   *texts = recon_key_canon_to_texts(m, kc, kclen);
+	char		ikey[16];
+	int			i;
+
+	if (m->nkeys == 1)
+	{
+		snprintf(ikey, sizeof(ikey), "%d", (*idx)++);
+		append_key_value(in_array, ikey, &m->keys[0], linitial(texts), false);
+		if (m->keys[0].kind == CK_UUID)
+		{
+			snprintf(ikey, sizeof(ikey), "%d", (*idx)++);
+			append_key_value(in_array, ikey, &m->keys[0], linitial(texts), true);
+		}
+		return;
+	}
+	{
+		bson_t		sub;
+
+		snprintf(ikey, sizeof(ikey), "%d", (*idx)++);
+		bson_append_document_begin(in_array, ikey, -1, &sub);
+		for (i = 0; i < m->nkeys; i++)
+			append_key_value(&sub, m->keys[i].column, &m->keys[i], list_nth(texts, i), false);
+		bson_append_document_end(in_array, &sub);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * SQL text for reading the source
+ * --------------------------------------------------------------------- */
+
+char *
+recon_source_select_list(const ReconMapping *m)
+{
+	StringInfoData s;
+	int			i;
+
+	initStringInfo(&s);
+	for (i = 0; i < m->nkeys; i++)
+		appendStringInfo(&s, "%st.%s", i ? ", " : "", quote_identifier(m->keys[i].column));
+	for (i = 0; i < m->nfields; i++)
+		appendStringInfo(&s, ", t.%s", quote_identifier(m->fields[i].column));
+	return s.data;
+}
+
+/* Rows whose keys are given as parallel text[] parameters $1..$nkeys. */
+char *
+recon_source_key_lookup_sql(const ReconMapping *m, const char *suffix)
+{
+	StringInfoData s;
+	int			i;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "SELECT %s FROM %s t WHERE (", recon_source_select_list(m), m->relname);
+	for (i = 0; i < m->nkeys; i++)
+		appendStringInfo(&s, "%st.%s", i ? ", " : "", quote_identifier(m->keys[i].column));
+	appendStringInfoString(&s, ") IN (SELECT ");
+	for (i = 0; i < m->nkeys; i++)
+		appendStringInfo(&s, "%su.c%d::%s", i ? ", " : "", i, format_type_be_qualified(m->keys[i].typid));
+	appendStringInfoString(&s, " FROM pg_catalog.unnest(");
+	for (i = 0; i < m->nkeys; i++)
+		appendStringInfo(&s, "%s$%d::pg_catalog.text[]", i ? ", " : "", i + 1);
+	appendStringInfoString(&s, ") AS u(");
+	for (i = 0; i < m->nkeys; i++)
+		appendStringInfo(&s, "%sc%d", i ? ", " : "", i);
+	appendStringInfo(&s, "))%s", suffix ? suffix : "");
+	return s.data;
+}

@@ -1,0 +1,851 @@
+/*
+ * mapping.c — the mapping catalog: add_mapping, alter_mapping,
+ * drop_mapping, option validation, and loading a mapping into the
+ * structure the sweep and repairs use.
+ *
+ * Everything a mapping could get wrong (missing relation or column, no
+ * key, duplicate keys, unsupported types, unknown options, bad collection
+ * names) is refused here, before anything is compared.
+ */
+#include "postgres.h"
+
+#include "recon.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+#include "utils/varlena.h"
+
+static const char *const known_options[] = {
+	"fields", "exclude", "extra_fields", "null_equals_missing", "timestamp_precision",
+	"repair", "repair_mode", "delete_extra", "max_divergence_ratio",
+	"max_repairs_per_second", "max_write_errors", "settle_ms", "redact", NULL
+};
+
+/* ---------------------------------------------------------------------
+ * jsonb option access
+ * --------------------------------------------------------------------- */
+
+static JsonbValue *
+opt_get(Jsonb *opts, const char *key)
+{
+	return getKeyJsonValueFromContainer(&opts->root, key, strlen(key), NULL);
+}
+
+pg_attribute_noreturn()
+static void
+bad_option(const char *key, const char *expect)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for mapping option \"%s\"", key),
+			 errdetail("Expected %s.", expect),
+			 errhint("See the README's list of mapping options.")));
+}
+
+static bool
+opt_bool(Jsonb *opts, const char *key, bool dflt)
+{
+	JsonbValue *v = opt_get(opts, key);
+
+	if (v == NULL)
+		return dflt;
+	if (v->type != jbvBool)
+		bad_option(key, "true or false");
+	return v->val.boolean;
+}
+
+static double
+opt_number(Jsonb *opts, const char *key, double dflt, double min, double max)
+{
+	JsonbValue *v = opt_get(opts, key);
+	double		d;
+
+	if (v == NULL || v->type == jbvNull)
+		return dflt;
+	if (v->type != jbvNumeric)
+		bad_option(key, "a number");
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	if (d < min || d > max)
+	{
+		char		buf[128];
+
+		snprintf(buf, sizeof(buf), "a number between %g and %g", min, max);
+		bad_option(key, buf);
+	}
+	return d;
+}
+
+static char *
+opt_string(Jsonb *opts, const char *key, const char *dflt, const char *const *allowed,
+		   const char *expect)
+{
+	JsonbValue *v = opt_get(opts, key);
+	char	   *s;
+	int			i;
+
+	if (v == NULL)
+		return pstrdup(dflt);
+	if (v->type != jbvString)
+		bad_option(key, expect);
+	s = pnstrdup(v->val.string.val, v->val.string.len);
+	for (i = 0; allowed[i]; i++)
+		if (strcmp(s, allowed[i]) == 0)
+			return s;
+	bad_option(key, expect);
+}
+
+/* A jsonb array of strings -> List of char*; a missing option is NIL. */
+static List *
+opt_string_array(Jsonb *opts, const char *key)
+{
+	JsonbValue *v = opt_get(opts, key);
+	List	   *out = NIL;
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+
+	if (v == NULL)
+		return NIL;
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		bad_option(key, "an array of column names");
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (e.type != jbvString)
+			bad_option(key, "an array of column names");
+		out = lappend(out, pnstrdup(e.val.string.val, e.val.string.len));
+	}
+	return out;
+}
+
+static bool
+list_has_string(List *l, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, l)
+		if (strcmp(lfirst(lc), s) == 0)
+			return true;
+	return false;
+}
+
+/* ---------------------------------------------------------------------
+ * Validation
+ * --------------------------------------------------------------------- */
+
+static void
+check_unknown_options(Jsonb *opts)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (!JB_ROOT_IS_OBJECT(opts) || JB_ROOT_IS_SCALAR(opts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mapping options must be a JSON object"),
+				 errhint("For example '{\"repair\": \"auto\"}'.")));
+	it = JsonbIteratorInit(&opts->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		int			i;
+		bool		ok = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		for (i = 0; known_options[i]; i++)
+			ok |= (strcmp(key, known_options[i]) == 0);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown mapping option \"%s\"", key),
+					 errdetail("Known options: fields, exclude, extra_fields, null_equals_missing, "
+							   "timestamp_precision, repair, repair_mode, delete_extra, "
+							   "max_divergence_ratio, max_repairs_per_second, max_write_errors, "
+							   "settle_ms, redact."),
+					 errhint("Check the spelling; unknown options are refused rather than ignored.")));
+	}
+}
+
+static void
+validate_collection(const char *ns)
+{
+	const char *dot = strchr(ns, '.');
+	const char *p;
+	bool		ok = dot != NULL && dot > ns && dot[1] != '\0' && dot - ns < 64 &&
+		strlen(ns) < 255 && strncmp(dot + 1, "system.", 7) != 0;
+
+	for (p = ns; ok && p < dot; p++)
+		ok = strchr("/\\. \"$*<>:|?", *p) == NULL;
+	for (p = dot ? dot + 1 : ns; ok && *p; p++)
+		ok = *p != '$';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid collection name \"%s\"", ns),
+				 errdetail("A collection is named \"database.collection\": a database name without "
+						   "/\\. \"$*<>:|? and a collection name without $, not in system.*."),
+				 errhint("For example 'app.users'.")));
+}
+
+static void
+validate_path(const char *column, const char *path)
+{
+	const char *p;
+	bool		ok = path[0] != '\0' && path[0] != '$' && strcmp(path, "_id") != 0 &&
+		strncmp(path, "_id.", 4) != 0 && path[strlen(path) - 1] != '.';
+
+	for (p = path; ok && *p; p++)
+		ok = !(p[0] == '.' && (p[1] == '.' || p[1] == '$'));
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid document path \"%s\" for column \"%s\"", path, column),
+				 errdetail("Paths are field names joined by dots; no empty parts, no leading $, not _id."),
+				 errhint("The key is always _id; map other columns to other fields.")));
+}
+
+/* Does the relation have a unique index on exactly these columns? */
+static bool
+has_unique_index_on(Relation rel, AttrNumber *attnums, int n)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ix = idx->rd_index;
+
+		if (ix->indisunique && ix->indimmediate && ix->indnkeyatts == n &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL))
+		{
+			int			i,
+						j,
+						matched = 0;
+
+			for (i = 0; i < n; i++)
+				for (j = 0; j < n; j++)
+					if (ix->indkey.values[j] == attnums[i])
+						matched++;
+			found = (matched == n);
+		}
+		index_close(idx, AccessShareLock);
+		if (found)
+			break;
+	}
+	return found;
+}
+
+static List *
+primary_key_columns(Relation rel)
+{
+	Oid			pk;
+	Relation	idx;
+	List	   *cols = NIL;
+	int			i;
+
+	(void) RelationGetIndexList(rel);
+	pk = rel->rd_pkindex;
+	if (!OidIsValid(pk))
+		return NIL;
+	idx = index_open(pk, AccessShareLock);
+	for (i = 0; i < idx->rd_index->indnkeyatts; i++)
+		cols = lappend(cols, pstrdup(get_attname(RelationGetRelid(rel),
+												 idx->rd_index->indkey.values[i], false)));
+	index_close(idx, AccessShareLock);
+	return cols;
+}
+
+static void
+fill_field(ReconField *f, Relation rel, const char *column)
+{
+	AttrNumber	att = get_attnum(RelationGetRelid(rel), column);
+	Form_pg_attribute a;
+
+	if (att == InvalidAttrNumber || att < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						column, RelationGetRelationName(rel)),
+				 errhint("Check the key and the options fields, exclude and redact.")));
+	a = TupleDescAttr(RelationGetDescr(rel), att - 1);
+	f->attnum = att;
+	f->column = pstrdup(column);
+	f->typid = getBaseType(a->atttypid);
+	f->kind = canon_kind_for_type(f->typid);
+	f->path = pstrdup(column);
+}
+
+static void
+unsupported_type(Relation rel, const ReconField *f, bool as_key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("column \"%s\" of relation \"%s\" has type %s, which recon cannot %s",
+					f->column, RelationGetRelationName(rel), format_type_be(f->typid),
+					as_key ? "use as a key" : "compare"),
+			 as_key ? errdetail("Key columns must be integer, text or uuid.")
+			 : errdetail("Supported: integers, numeric, float, text, boolean, timestamptz, "
+						 "timestamp, date, uuid, bytea, json, jsonb."),
+			 errhint(as_key ? "Choose another key with the key argument."
+					 : "Leave the column out with options {\"exclude\": [\"%s\"]}.", f->column)));
+}
+
+/*
+ * Build the mapping structure from its definition, validating everything.
+ * The relation must be open.
+ */
+static void
+resolve_mapping(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *exclude,
+			   *redact;
+	JsonbValue *fields_opt;
+	int			i,
+				n;
+	ListCell   *lc;
+	char	   *s;
+	static const char *const extra_vals[] = {"ignore", "report", NULL};
+	static const char *const prec_vals[] = {"s", "ms", "us", NULL};
+	static const char *const repair_vals[] = {"off", "approve", "auto", NULL};
+	static const char *const mode_vals[] = {"update", "replace", NULL};
+
+	check_unknown_options(opts);
+	m->options = opts;
+	m->relid = RelationGetRelid(rel);
+	m->relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											RelationGetRelationName(rel));
+
+	/* keys */
+	m->nkeys = list_length(key_cols);
+	m->keys = palloc0(sizeof(ReconField) * m->nkeys);
+	i = 0;
+	foreach(lc, key_cols)
+	{
+		ReconField *k = &m->keys[i];
+		int			j;
+
+		fill_field(k, rel, lfirst(lc));
+		k->is_key = true;
+		for (j = 0; j < i; j++)
+			if (m->keys[j].attnum == k->attnum)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" appears twice in the key", k->column)));
+		if (!canon_kind_is_key_capable(k->kind))
+			unsupported_type(rel, k, true);
+		i++;
+	}
+
+	exclude = opt_string_array(opts, "exclude");
+	redact = opt_string_array(opts, "redact");
+	foreach(lc, exclude)
+	{
+		ReconField	tmp;
+
+		fill_field(&tmp, rel, lfirst(lc));
+	}
+	foreach(lc, redact)
+	{
+		ReconField	tmp;
+
+		fill_field(&tmp, rel, lfirst(lc));
+	}
+
+	/* every other live column, in column order */
+	m->fields = palloc0(sizeof(ReconField) * desc->natts);
+	n = 0;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+		ReconField *f = &m->fields[n];
+		bool		is_key = false;
+		int			j;
+
+		if (a->attisdropped || list_has_string(exclude, NameStr(a->attname)))
+			continue;
+		for (j = 0; j < m->nkeys; j++)
+			is_key |= (m->keys[j].attnum == a->attnum);
+		if (is_key)
+			continue;
+		fill_field(f, rel, NameStr(a->attname));
+		if (f->kind == CK_UNSUPPORTED)
+			unsupported_type(rel, f, false);
+		f->redacted = list_has_string(redact, f->column);
+		n++;
+	}
+	m->nfields = n;
+
+	/* renames */
+	fields_opt = opt_get(opts, "fields");
+	if (fields_opt != NULL)
+	{
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *col = NULL;
+
+		if (fields_opt->type != jbvBinary || !JsonContainerIsObject(fields_opt->val.binary.data))
+			bad_option("fields", "an object mapping column names to document paths");
+		it = JsonbIteratorInit(fields_opt->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				col = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_VALUE)
+			{
+				bool		found = false;
+
+				if (v.type != jbvString)
+					bad_option("fields", "an object mapping column names to document paths");
+				for (i = 0; i < m->nfields; i++)
+					if (strcmp(m->fields[i].column, col) == 0)
+					{
+						m->fields[i].path = pnstrdup(v.val.string.val, v.val.string.len);
+						found = true;
+					}
+				if (!found)
+				{
+					ReconField	tmp;
+
+					fill_field(&tmp, rel, col);		/* errors if it does not exist */
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("column \"%s\" in option \"fields\" is a key or excluded column", col),
+							 errhint("The key is always stored as _id.")));
+				}
+			}
+		}
+	}
+	for (i = 0; i < m->nfields; i++)
+	{
+		int			j;
+
+		validate_path(m->fields[i].column, m->fields[i].path);
+		for (j = 0; j < i; j++)
+		{
+			const char *a = m->fields[i].path,
+					   *b = m->fields[j].path;
+			size_t		la = strlen(a),
+						lb = strlen(b);
+
+			if (strcmp(a, b) == 0 ||
+				(la < lb && strncmp(a, b, la) == 0 && b[la] == '.') ||
+				(lb < la && strncmp(a, b, lb) == 0 && a[lb] == '.'))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("document paths \"%s\" and \"%s\" overlap", a, b),
+						 errdetail("Columns \"%s\" and \"%s\" would write the same part of the document.",
+								   m->fields[i].column, m->fields[j].column)));
+		}
+	}
+
+	s = opt_string(opts, "extra_fields", "ignore", extra_vals, "\"ignore\" or \"report\"");
+	m->report_extra_fields = strcmp(s, "report") == 0;
+	m->canon.null_equals_missing = opt_bool(opts, "null_equals_missing", true);
+	s = opt_string(opts, "timestamp_precision", "ms", prec_vals, "\"s\", \"ms\" or \"us\"");
+	m->canon.ts_unit_us = canon_parse_precision(s);
+	s = opt_string(opts, "repair", "approve", repair_vals, "\"off\", \"approve\" or \"auto\"");
+	m->repair = strcmp(s, "off") == 0 ? REPAIR_OFF :
+		strcmp(s, "auto") == 0 ? REPAIR_AUTO : REPAIR_APPROVE;
+	s = opt_string(opts, "repair_mode", "update", mode_vals, "\"update\" or \"replace\"");
+	m->repair_replace = strcmp(s, "replace") == 0;
+	m->delete_extra = opt_bool(opts, "delete_extra", false);
+	m->max_divergence_ratio = opt_number(opts, "max_divergence_ratio", -1, 0, 1);
+	m->max_repairs_per_second = opt_number(opts, "max_repairs_per_second", 0, 0, 1e9);
+	m->max_write_errors = (int) opt_number(opts, "max_write_errors", 10, 1, 1e6);
+	m->settle_ms = (int) opt_number(opts, "settle_ms", 1000, 0, 3600000);
+}
+
+/* ---------------------------------------------------------------------
+ * Loading
+ * --------------------------------------------------------------------- */
+
+static Relation
+open_source(const char *source, bool missing_ok_msg)
+{
+	List	   *names = stringToQualifiedNameList(source);
+	RangeVar   *rv = makeRangeVarFromNameList(names);
+	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, true);
+	Relation	rel;
+	char		kind;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s\" does not exist", source),
+				 errhint("Give the source as schema.table; it must exist before the mapping.")));
+	rel = relation_open(relid, AccessShareLock);
+	kind = rel->rd_rel->relkind;
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE &&
+		kind != RELKIND_VIEW && kind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table, view or materialized view", source)));
+	return rel;
+}
+
+ReconMapping *
+recon_mapping_load(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1] = {CStringGetTextDatum(name)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	ReconMapping *m = palloc0(sizeof(ReconMapping));
+	Relation	rel;
+	Datum		keys;
+	Datum	   *kd;
+	int			nk,
+				i;
+	List	   *key_cols = NIL;
+
+	SPI_execute_with_args("SELECT mapping_id, name, source, server_name, collection, key_columns,"
+						  " options, cdc_enabled, created_by FROM recon.mappings WHERE name = $1",
+						  1, types, vals, NULL, true, 1);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("mapping \"%s\" does not exist", name),
+				 errhint("See SELECT name FROM recon.mappings.")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	m->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	m->name = SPI_getvalue(tup, desc, 2);
+	m->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	m->server_name = SPI_getvalue(tup, desc, 4);
+	m->collection = SPI_getvalue(tup, desc, 5);
+	keys = SPI_getbinval(tup, desc, 6, &isnull);
+	m->options = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 7, &isnull));
+	m->cdc_enabled = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	m->owner = get_role_oid(SPI_getvalue(tup, desc, 9), true);
+
+	deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
+					  &kd, NULL, &nk);
+	for (i = 0; i < nk; i++)
+		key_cols = lappend(key_cols, TextDatumGetCString(kd[i]));
+
+	rel = try_relation_open(m->relid, AccessShareLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the source relation of mapping \"%s\" no longer exists", name),
+				 errhint("Drop the mapping with recon.drop_mapping('%s').", name)));
+	resolve_mapping(m, rel, key_cols, m->options);
+	relation_close(rel, AccessShareLock);
+	return m;
+}
+
+/* Refuse a non-unique key: look for one duplicated (or NULL) key value. */
+static void
+check_key_unique(ReconMapping *m, Relation rel)
+{
+	StringInfoData sql;
+	int			i;
+
+	if (has_unique_index_on(rel, (AttrNumber *) NULL, 0))
+		return;
+	{
+		AttrNumber *att = palloc(sizeof(AttrNumber) * m->nkeys);
+		bool		nulls_possible = false;
+
+		for (i = 0; i < m->nkeys; i++)
+		{
+			att[i] = m->keys[i].attnum;
+			nulls_possible |= !TupleDescAttr(RelationGetDescr(rel), att[i] - 1)->attnotnull;
+		}
+		if (has_unique_index_on(rel, att, m->nkeys) && !nulls_possible)
+			return;
+	}
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (i = 0; i < m->nkeys; i++)
+		appendStringInfo(&sql, "%s%s::text", i ? " || ',' || " : "",
+						 quote_identifier(m->keys[i].column));
+	appendStringInfo(&sql, " FROM %s GROUP BY ", m->relname);
+	for (i = 0; i < m->nkeys; i++)
+		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(m->keys[i].column));
+	appendStringInfoString(&sql, " HAVING count(*) > 1 OR bool_or(");
+	for (i = 0; i < m->nkeys; i++)
+		appendStringInfo(&sql, "%s%s IS NULL", i ? " OR " : "", quote_identifier(m->keys[i].column));
+	appendStringInfoString(&sql, ") LIMIT 1");
+	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "recon: key check failed");
+	if (SPI_processed > 0)
+	{
+		char	   *dup = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("key of mapping \"%s\" is not unique in %s", m->name, m->relname),
+				 errdetail("Key value (%s) occurs more than once or is NULL.", dup ? dup : "NULL"),
+				 errhint("Choose key columns that identify one row, ideally backed by a unique index.")));
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * SQL entry points
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(recon_add_mapping);
+Datum
+recon_add_mapping(PG_FUNCTION_ARGS)
+{
+	ReconPriv	priv;
+	ReconMapping *m = palloc0(sizeof(ReconMapping));
+	char	   *source;
+	List	   *key_cols = NIL;
+	Relation	rel;
+	Jsonb	   *opts;
+	int64		id;
+	ReconTarget *target;
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("name, source, server and collection must not be NULL")));
+	m->name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	m->server_name = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	m->collection = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	opts = PG_ARGISNULL(5) ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
+		: PG_GETARG_JSONB_P(5);
+
+	recon_priv_enter(&priv, "recon_admin", "recon.add_mapping");
+	if (m->name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mapping name must not be empty")));
+	validate_collection(m->collection);
+
+	/* the caller, not the extension owner, must be able to read the source */
+	rel = open_source(source, true);
+	if (pg_class_aclcheck(RelationGetRelid(rel), priv.caller, ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for relation %s", RelationGetRelationName(rel)),
+				 errhint("The role that adds a mapping needs SELECT on its source.")));
+
+	target = recon_target_lookup(m->server_name, priv.caller, false);
+	if (pg_foreign_server_aclcheck(target->serverid, priv.caller, ACL_USAGE) != ACLCHECK_OK &&
+		!superuser_arg(priv.caller))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for foreign server %s", m->server_name)));
+
+	if (!PG_ARGISNULL(4))
+	{
+		Datum	   *kd;
+		bool	   *kn;
+		int			nk;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(4), TEXTOID, -1, false, TYPALIGN_INT,
+						  &kd, &kn, &nk);
+		for (i = 0; i < nk; i++)
+		{
+			if (kn[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("key column names must not be NULL")));
+			key_cols = lappend(key_cols, TextDatumGetCString(kd[i]));
+		}
+	}
+	else
+		key_cols = primary_key_columns(rel);
+	if (key_cols == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("relation \"%s\" has no primary key and no key was given", source),
+				 errhint("Pass key => ARRAY['column', ...] naming columns that identify a row.")));
+
+	SPI_connect();
+	recon_pin_search_path();
+	{
+		Oid			t[2] = {TEXTOID, TEXTOID};
+		Datum		v[2] = {CStringGetTextDatum(m->name), CStringGetTextDatum(m->collection)};
+
+		if (recon_spi_int64("SELECT count(*) FROM recon.mappings WHERE name = $1", 1, t, v) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("mapping \"%s\" already exists", m->name),
+					 errhint("Use recon.alter_mapping to change it, or choose another name.")));
+		v[0] = CStringGetTextDatum(target->server_name);
+		if (recon_spi_int64("SELECT count(*) FROM recon.mappings WHERE server_name = $1 AND collection = $2",
+							2, t, v) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("collection \"%s\" on server \"%s\" is already mapped",
+							m->collection, target->server_name),
+					 errdetail("Two mappings writing one collection would repair against each other."),
+					 errhint("Drop the other mapping first, or map another collection.")));
+	}
+
+	resolve_mapping(m, rel, key_cols, opts);
+	check_key_unique(m, rel);
+	relation_close(rel, AccessShareLock);
+
+	{
+		Oid			t[6] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBOID};
+		Datum		v[6];
+		ArrayBuildState *astate = NULL;
+		ListCell   *lc;
+		StringInfoData detail;
+
+		foreach(lc, key_cols)
+			astate = accumArrayResult(astate, CStringGetTextDatum(lfirst(lc)), false,
+									  TEXTOID, CurrentMemoryContext);
+		v[0] = CStringGetTextDatum(m->name);
+		v[1] = ObjectIdGetDatum(m->relid);
+		v[2] = CStringGetTextDatum(target->server_name);
+		v[3] = CStringGetTextDatum(m->collection);
+		v[4] = makeArrayResult(astate, CurrentMemoryContext);
+		v[5] = JsonbPGetDatum(opts);
+		id = recon_spi_int64("INSERT INTO recon.mappings (name, source, server_name, collection,"
+							 " key_columns, options, created_by) VALUES ($1, $2, $3, $4, $5, $6,"
+							 " session_user) RETURNING mapping_id", 6, t, v);
+		(void) t;
+		initStringInfo(&detail);
+		appendStringInfo(&detail, "{\"source\": %s, \"server\": %s, \"collection\": %s, \"options\": %s}",
+						 quote_literal_cstr(m->relname), quote_literal_cstr(target->server_name),
+						 quote_literal_cstr(m->collection),
+						 JsonbToCString(NULL, &opts->root, VARSIZE(opts)));
+		/* quote_literal gives '...'; turn into JSON strings via to_jsonb */
+		{
+			Oid			t2[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+			Datum		v2[4] = {CStringGetTextDatum(m->relname),
+				CStringGetTextDatum(target->server_name),
+				CStringGetTextDatum(m->collection), JsonbPGetDatum(opts)};
+
+			SPI_execute_with_args("SELECT jsonb_build_object('source', $1, 'server', $2,"
+								  " 'collection', $3, 'options', $4)::text", 4, t2, v2, NULL, true, 1);
+		}
+		{
+			ReconAudit	a = {0};
+
+			a.actor = priv.caller_name;
+			a.action = "mapping.created";
+			a.mapping = m->name;
+			a.reason = "recon.add_mapping";
+			a.detail = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			recon_audit(&a);
+		}
+	}
+	SPI_finish();
+	recon_priv_exit(&priv);
+	PG_RETURN_INT64(id);
+}
+
+PG_FUNCTION_INFO_V1(recon_alter_mapping);
+Datum
+recon_alter_mapping(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb	   *change = PG_GETARG_JSONB_P(1);
+	ReconPriv	priv;
+	ReconMapping *m;
+	Jsonb	   *merged;
+	Relation	rel;
+	List	   *key_cols = NIL;
+	int			i;
+
+	recon_priv_enter(&priv, "recon_admin", "recon.alter_mapping");
+	check_unknown_options(change);
+	SPI_connect();
+	recon_pin_search_path();
+	m = recon_mapping_load(name);
+	merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(m->options),
+												JsonbPGetDatum(change)));
+	for (i = 0; i < m->nkeys; i++)
+		key_cols = lappend(key_cols, m->keys[i].column);
+	rel = relation_open(m->relid, AccessShareLock);
+	resolve_mapping(m, rel, key_cols, merged);	/* validates the merged options */
+	relation_close(rel, AccessShareLock);
+	{
+		Oid			t[2] = {TEXTOID, JSONBOID};
+		Datum		v[2] = {CStringGetTextDatum(name), JsonbPGetDatum(merged)};
+		ReconAudit	a = {0};
+		char	   *before = JsonbToCString(NULL, &m->options->root, VARSIZE(m->options));
+		char	   *after = JsonbToCString(NULL, &merged->root, VARSIZE(merged));
+
+		SPI_execute_with_args("SELECT options FROM recon.mappings WHERE name = $1 FOR UPDATE",
+							  1, t, v, NULL, false, 0);
+		recon_spi_exec("UPDATE recon.mappings SET options = $2, updated_at = now() WHERE name = $1",
+					   2, t, v, NULL, SPI_OK_UPDATE);
+		a.actor = priv.caller_name;
+		a.action = "mapping.altered";
+		a.mapping = name;
+		a.reason = "recon.alter_mapping";
+		a.before_hash = canon_sha256_hex(before, strlen(before));
+		a.after_hash = canon_sha256_hex(after, strlen(after));
+		{
+			StringInfoData d;
+
+			initStringInfo(&d);
+			appendStringInfo(&d, "{\"before\": %s, \"after\": %s}", before, after);
+			a.detail = d.data;
+		}
+		recon_audit(&a);
+	}
+	SPI_finish();
+	recon_priv_exit(&priv);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(recon_drop_mapping);
+Datum
+recon_drop_mapping(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReconPriv	priv;
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1] = {CStringGetTextDatum(name)};
+	ReconAudit	a = {0};
+
+	recon_priv_enter(&priv, "recon_admin", "recon.drop_mapping");
+	SPI_connect();
+	recon_pin_search_path();
+	SPI_execute_with_args("SELECT cdc_enabled FROM recon.mappings WHERE name = $1 FOR UPDATE",
+						  1, t, v, NULL, false, 0);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("mapping \"%s\" does not exist", name)));
+	/* keep history: runs, divergences and repairs go with it, the audit log stays */
+	recon_spi_exec("DELETE FROM recon.repairs WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
+				   1, t, v, NULL, SPI_OK_DELETE);
+	recon_spi_exec("DELETE FROM recon.divergences WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
+				   1, t, v, NULL, SPI_OK_DELETE);
+	recon_spi_exec("DELETE FROM recon.mappings WHERE name = $1", 1, t, v, NULL, SPI_OK_DELETE);
+	a.actor = priv.caller_name;
+	a.action = "mapping.dropped";
+	a.mapping = name;
+	a.reason = "recon.drop_mapping";
+	recon_audit(&a);
+	SPI_finish();
+	recon_priv_exit(&priv);
+	PG_RETURN_VOID();
+}

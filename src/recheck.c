@@ -1,0 +1,548 @@
+/*
+ * recheck.c — re-reading candidate keys on both sides and recording what
+ * still diverges: the divergence row and its planned repair.
+ *
+ * A key the sweep flagged is read again (source rows by key, documents by
+ * one $in query per batch).  If it changed since the pass it is given
+ * settle_ms to converge and read once more; only what still differs is
+ * recorded.  Repairs read both sides with the same function.
+ */
+#include "postgres.h"
+
+#include "recon.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#define RECHECK_ROUNDS 3
+
+typedef struct KeyIndex
+{
+	CanonDigest keyhash;
+	int			idx;
+} KeyIndex;
+
+static HTAB *
+index_keys(ReconKeyed *items, int n)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
+	int			i;
+
+	ctl.keysize = sizeof(CanonDigest);
+	ctl.entrysize = sizeof(KeyIndex);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("recon keys", n * 2, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (i = 0; i < n; i++)
+	{
+		CanonDigest kh = canon_digest(items[i].key, items[i].keylen);
+		KeyIndex   *e = hash_search(h, &kh, HASH_ENTER, NULL);
+
+		e->idx = i;
+	}
+	return h;
+}
+
+static int
+find_key(HTAB *h, ReconKeyed *items, const char *key, int keylen)
+{
+	CanonDigest kh = canon_digest(key, keylen);
+	KeyIndex   *e = hash_search(h, &kh, HASH_FIND, NULL);
+
+	if (e == NULL || items[e->idx].keylen != keylen ||
+		memcmp(items[e->idx].key, key, keylen) != 0)
+		return -1;
+	return e->idx;
+}
+
+/*
+ * Read the source rows and target documents of n keys.  lock is appended
+ * to the source query (e.g. " FOR SHARE OF t").  Results land in items[].
+ */
+void
+recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n,
+				 const char *lock)
+{
+	HTAB	   *h = index_keys(items, n);
+	int			ncols = m->nkeys + m->nfields;
+	int			i,
+				k;
+
+	/* ---- source: one query, keys as parallel text arrays ---- */
+	{
+		Oid		   *types = palloc(sizeof(Oid) * m->nkeys);
+		Datum	   *args = palloc(sizeof(Datum) * m->nkeys);
+		ArrayBuildState **ab = palloc0(sizeof(ArrayBuildState *) * m->nkeys);
+		bool		any = false;
+		uint64		r;
+
+		for (i = 0; i < n; i++)
+		{
+			List	   *texts;
+
+			items[i].src_present = false;
+			items[i].doc = NULL;
+			if (items[i].key[0] == CT_OTHER)
+				continue;		/* an _id no row can have */
+			texts = recon_key_canon_to_texts(m, items[i].key, items[i].keylen);
+			for (k = 0; k < m->nkeys; k++)
+				ab[k] = accumArrayResult(ab[k], CStringGetTextDatum(list_nth(texts, k)), false,
+										 TEXTOID, CurrentMemoryContext);
+			any = true;
+		}
+		if (any)
+		{
+			for (k = 0; k < m->nkeys; k++)
+			{
+				types[k] = TEXTARRAYOID;
+				args[k] = makeArrayResult(ab[k], CurrentMemoryContext);
+			}
+			if (SPI_execute_with_args(recon_source_key_lookup_sql(m, lock), m->nkeys, types, args,
+									  NULL, false, 0) < 0)
+				elog(ERROR, "recon: source re-read failed");
+			for (r = 0; r < SPI_processed; r++)
+			{
+				Datum	   *values = palloc(sizeof(Datum) * ncols);
+				bool	   *nulls = palloc(sizeof(bool) * ncols);
+				StringInfoData key;
+				int			idx;
+				HeapTuple	tup = SPI_copytuple(SPI_tuptable->vals[r]);
+
+				heap_deform_tuple(tup, SPI_tuptable->tupdesc, values, nulls);
+				initStringInfo(&key);
+				recon_key_canon_datums(m, values, nulls, &key);
+				idx = find_key(h, items, key.data, key.len);
+				if (idx < 0)
+					continue;
+				items[idx].src_present = true;
+				items[idx].values = values;
+				items[idx].nulls = nulls;
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+	}
+
+	/* ---- target: one $in query ---- */
+	{
+		mongoc_collection_t *coll = recon_mongo_collection(t, m->collection);
+		bson_t		filter = BSON_INITIALIZER;
+		bson_t		idf,
+					in;
+		mongoc_cursor_t *cursor;
+		const bson_t *doc;
+		bson_error_t err;
+		bool		failed = false;
+		int			ni = 0;
+
+		bson_append_document_begin(&filter, "_id", 3, &idf);
+		bson_append_array_begin(&idf, "$in", 3, &in);
+		for (i = 0; i < n; i++)
+		{
+			bson_iter_t it;
+
+			if (items[i].id && bson_iter_init_find(&it, items[i].id, "_id"))
+			{
+				char		ikey[16];
+
+				snprintf(ikey, sizeof(ikey), "%d", ni++);
+				bson_append_iter(&in, ikey, -1, &it);
+			}
+			else if (items[i].key[0] != CT_OTHER)
+				recon_append_id_candidates_from_canon(m, &in, &ni, items[i].key, items[i].keylen);
+		}
+		bson_append_array_end(&idf, &in);
+		bson_append_document_end(&filter, &idf);
+
+		cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+		PG_TRY();
+		{
+			StringInfoData key;
+
+			initStringInfo(&key);
+			while (mongoc_cursor_next(cursor, &doc))
+			{
+				int			idx;
+				bson_t	   *copy;
+				uint8_t    *data;
+
+				CHECK_FOR_INTERRUPTS();
+				resetStringInfo(&key);
+				if (!recon_doc_key_canon(m, doc, &key))
+					recon_unexpected_key(doc, &key);
+				idx = find_key(h, items, key.data, key.len);
+				if (idx < 0)
+					continue;
+				/* a palloc'd copy: nothing to free on error paths */
+				data = palloc(doc->len);
+				memcpy(data, bson_get_data(doc), doc->len);
+				copy = palloc(sizeof(bson_t));
+				bson_init_static(copy, data, doc->len);
+				items[idx].doc = copy;
+			}
+			failed = mongoc_cursor_error(cursor, &err);
+		}
+		PG_FINALLY();
+		{
+			mongoc_cursor_destroy(cursor);
+			mongoc_collection_destroy(coll);
+			bson_destroy(&filter);
+		}
+		PG_END_TRY();
+		if (failed)
+			recon_mongo_raise(&err, "re-reading documents");
+	}
+	hash_destroy(h);
+}
+
+/*
+ * Canonical forms of both sides of one item and the differing paths.
+ * Returns true when they agree (both absent counts as agreeing).
+ */
+bool
+recon_compare_item(const ReconMapping *m, ReconKeyed *it, List **paths, bool *mask)
+{
+	bool	   *sd = palloc0(sizeof(bool) * (m->nfields + 1));
+	bool	   *dd = palloc0(sizeof(bool) * (m->nfields + 1));
+
+	initStringInfo(&it->src_canon);
+	initStringInfo(&it->doc_canon);
+	appendBinaryStringInfo(&it->src_canon, it->key, it->keylen);
+	appendBinaryStringInfo(&it->doc_canon, it->key, it->keylen);
+	if (it->src_present)
+		recon_row_canon(m, it->values, it->nulls, &it->src_canon, sd);
+	if (it->doc)
+		recon_doc_canon(m, it->doc, &it->doc_canon, dd);
+	*paths = NIL;
+	if (!it->src_present && !it->doc)
+		return true;
+	if (!it->src_present || !it->doc)
+		return false;
+	return recon_diff_fields(m, it->src_canon.data + it->keylen, sd,
+							 it->doc_canon.data + it->keylen, dd, it->doc, paths, mask) == 0;
+}
+
+char *
+recon_item_source_hash(const ReconKeyed *it)
+{
+	return it->src_present ? canon_sha256_hex(it->src_canon.data, it->src_canon.len) : NULL;
+}
+
+char *
+recon_item_target_hash(const ReconKeyed *it)
+{
+	return it->doc ? canon_sha256_hex(it->doc_canon.data, it->doc_canon.len) : NULL;
+}
+
+/* The JSON key shown to users: the mapping's key, or the raw _id. */
+static Datum
+key_jsonb(const ReconMapping *m, const ReconKeyed *it)
+{
+	if (it->key[0] == CT_OTHER)
+	{
+		bson_t		idd;
+		Datum		whole;
+
+		if (!bson_init_static(&idd, (const uint8_t *) it->key + 5, it->keylen - 5))
+			return DirectFunctionCall1(jsonb_in, CStringGetDatum("null"));
+		whole = recon_bson_to_jsonb(&idd);
+		return DirectFunctionCall2(jsonb_object_field, whole, CStringGetTextDatum("_id"));
+	}
+	return DirectFunctionCall1(jsonb_in,
+							   CStringGetDatum(recon_key_canon_to_json(m, it->key, it->keylen)));
+}
+
+static Datum
+image_source(const ReconMapping *m, const ReconKeyed *it)
+{
+	bson_t		doc = BSON_INITIALIZER;
+	Datum		j;
+
+	PG_TRY();
+	{
+		recon_build_document(m, it->values, it->nulls, &doc, true);
+		j = recon_bson_to_jsonb(&doc);
+	}
+	PG_FINALLY();
+	{
+		bson_destroy(&doc);
+	}
+	PG_END_TRY();
+	return j;
+}
+
+static Datum
+image_target(const ReconMapping *m, const ReconKeyed *it)
+{
+	bson_t		doc = BSON_INITIALIZER;
+	Datum		j;
+
+	PG_TRY();
+	{
+		recon_redacted_copy(m, it->doc, &doc);
+		j = recon_bson_to_jsonb(&doc);
+	}
+	PG_FINALLY();
+	{
+		bson_destroy(&doc);
+	}
+	PG_END_TRY();
+	return j;
+}
+
+/* The MongoDB operation a repair would send, redacted, as jsonb text. */
+static char *
+planned_operation(const ReconMapping *m, const ReconKeyed *it, const bool *mask,
+				  const char **action)
+{
+	bson_t		op = BSON_INITIALIZER;
+	bson_t		sub;
+	bson_iter_t idit;
+	char	   *json = NULL;
+	size_t		len;
+
+	PG_TRY();
+	{
+		if (it->src_present && !it->doc)
+		{
+			*action = "insert";
+			bson_append_document_begin(&op, "insert", -1, &sub);
+			recon_build_document(m, it->values, it->nulls, &sub, true);
+			bson_append_document_end(&op, &sub);
+		}
+		else if (it->src_present)
+		{
+			bson_append_document_begin(&op, "filter", -1, &sub);
+			if (bson_iter_init_find(&idit, it->doc, "_id"))
+				bson_append_iter(&sub, "_id", 3, &idit);
+			bson_append_document_end(&op, &sub);
+			if (m->repair_replace)
+			{
+				*action = "replace";
+				bson_append_document_begin(&op, "replacement", -1, &sub);
+				recon_build_document(m, it->values, it->nulls, &sub, true);
+				bson_append_document_end(&op, &sub);
+			}
+			else
+			{
+				*action = "update";
+				bson_append_document_begin(&op, "update", -1, &sub);
+				recon_build_update(m, it->values, it->nulls, &sub, true, mask);
+				bson_append_document_end(&op, &sub);
+				if (bson_count_keys(&sub) == 0)
+					*action = NULL;		/* only unmapped fields differ */
+			}
+		}
+		else if (m->delete_extra)
+		{
+			*action = "delete";
+			bson_append_document_begin(&op, "delete", -1, &sub);
+			if (bson_iter_init_find(&idit, it->doc, "_id"))
+				bson_append_iter(&sub, "_id", 3, &idit);
+			bson_append_document_end(&op, &sub);
+		}
+		else
+			*action = NULL;
+		if (*action)
+		{
+			char	   *j = bson_as_relaxed_extended_json(&op, &len);
+
+			json = pnstrdup(j, len);
+			bson_free(j);
+		}
+	}
+	PG_FINALLY();
+	{
+		bson_destroy(&op);
+	}
+	PG_END_TRY();
+	return json;
+}
+
+static void
+plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const ReconKeyed *it,
+			const bool *mask, ReconRunStats *stats)
+{
+	const char *action = NULL;
+	char	   *op;
+	bool		needs_approval;
+	const char *why;
+	Oid			t[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID};
+	Datum		v[6];
+	Oid			t1[1] = {INT8OID};
+	Datum		v1[1] = {Int64GetDatum(divergence_id)};
+
+	if (m->repair == REPAIR_OFF)
+		return;
+	/* an in-doubt repair is resolved by apply_repairs before anything new */
+	if (recon_spi_int64("SELECT count(*) FROM recon.repairs WHERE divergence_id = $1"
+						" AND status = 'applying'", 1, t1, v1) > 0)
+		return;
+	recon_spi_exec("UPDATE recon.repairs SET status = 'superseded' WHERE divergence_id = $1"
+				   " AND status IN ('planned', 'approved')", 1, t1, v1, NULL, SPI_OK_UPDATE);
+	op = planned_operation(m, it, mask, &action);
+	if (action == NULL)
+		return;
+	needs_approval = m->repair != REPAIR_AUTO || strcmp(action, "delete") == 0;
+	why = strcmp(action, "delete") == 0 ? "deletes an extra document" :
+		m->repair != REPAIR_AUTO ? "policy: approve" : NULL;
+	v[0] = Int64GetDatum(divergence_id);
+	v[1] = Int64GetDatum(run_id);
+	v[2] = Int64GetDatum(m->id);
+	v[3] = CStringGetTextDatum(action);
+	v[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(op));
+	v[5] = BoolGetDatum(needs_approval);
+	{
+		Oid			t7[7] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID, TEXTOID};
+		Datum		v7[7];
+		char		n7[8] = "       ";
+
+		memcpy(v7, v, sizeof(v));
+		v7[6] = why ? CStringGetTextDatum(why) : (Datum) 0;
+		n7[6] = why ? ' ' : 'n';
+		recon_spi_exec("INSERT INTO recon.repairs (divergence_id, run_id, mapping_id, action,"
+					   " operation, needs_approval, approval_reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+					   7, t7, v7, n7, SPI_OK_INSERT);
+		(void) t;
+	}
+	stats->repairs_planned++;
+}
+
+static void
+record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, List *paths,
+				  const bool *mask, ReconRunStats *stats)
+{
+	static const char *sql =
+		"INSERT INTO recon.divergences AS d (mapping_id, first_run_id, last_run_id, kind, key,"
+		" key_canon, fields, source_hash, target_hash, source_image, target_image)"
+		" VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+		" ON CONFLICT (mapping_id, key_canon) WHERE status = 'open' DO UPDATE SET"
+		" last_run_id = EXCLUDED.last_run_id, last_seen = now(), kind = EXCLUDED.kind,"
+		" fields = EXCLUDED.fields, source_hash = EXCLUDED.source_hash,"
+		" target_hash = EXCLUDED.target_hash, source_image = EXCLUDED.source_image,"
+		" target_image = EXCLUDED.target_image"
+		" RETURNING divergence_id, (xmax = 0)";
+	Oid			types[10] = {INT8OID, INT8OID, TEXTOID, JSONBOID, BYTEAOID, TEXTARRAYOID,
+	TEXTOID, TEXTOID, JSONBOID, JSONBOID};
+	Datum		v[10];
+	char		n[11] = "          ";
+	const char *kind = !it->doc ? "missing" : !it->src_present ? "extra" : "mismatch";
+	ArrayBuildState *ab = NULL;
+	ListCell   *lc;
+	bytea	   *kc = palloc(VARHDRSZ + it->keylen);
+	char	   *sh = recon_item_source_hash(it),
+			   *th = recon_item_target_hash(it);
+	bool		isnull;
+	int64		divergence_id;
+
+	SET_VARSIZE(kc, VARHDRSZ + it->keylen);
+	memcpy(VARDATA(kc), it->key, it->keylen);
+	foreach(lc, paths)
+		ab = accumArrayResult(ab, CStringGetTextDatum(lfirst(lc)), false, TEXTOID,
+							  CurrentMemoryContext);
+	v[0] = Int64GetDatum(m->id);
+	v[1] = Int64GetDatum(run_id);
+	v[2] = CStringGetTextDatum(kind);
+	v[3] = key_jsonb(m, it);
+	v[4] = PointerGetDatum(kc);
+	v[5] = ab ? makeArrayResult(ab, CurrentMemoryContext) :
+		PointerGetDatum(construct_empty_array(TEXTOID));
+	v[6] = sh ? CStringGetTextDatum(sh) : (Datum) 0;
+	n[6] = sh ? ' ' : 'n';
+	v[7] = th ? CStringGetTextDatum(th) : (Datum) 0;
+	n[7] = th ? ' ' : 'n';
+	v[8] = it->src_present ? image_source(m, it) : (Datum) 0;
+	n[8] = it->src_present ? ' ' : 'n';
+	v[9] = it->doc ? image_target(m, it) : (Datum) 0;
+	n[9] = it->doc ? ' ' : 'n';
+	recon_spi_exec(sql, 10, types, v, n, SPI_OK_INSERT_RETURNING);
+	divergence_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	stats->divergences++;
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		stats->new_divergences++;
+	plan_repair(m, run_id, divergence_id, it, mask, stats);
+}
+
+static void
+settle(int ms)
+{
+	int			rc;
+
+	if (ms <= 0)
+		return;
+	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+void
+recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
+						 ReconCandidate *cands, int ncands, ReconRunStats *stats)
+{
+	ReconKeyed *items = palloc0(sizeof(ReconKeyed) * ncands);
+	bool	   *mask = palloc0(sizeof(bool) * (m->nfields + 1));
+	int			n = ncands;
+	int			round,
+				i;
+
+	stats->candidates += ncands;
+	for (i = 0; i < ncands; i++)
+	{
+		items[i].key = cands[i].key;
+		items[i].keylen = cands[i].keylen;
+		items[i].id = cands[i].id;
+		items[i].seen_src = cands[i].in_source;
+		items[i].seen_doc = cands[i].in_target;
+		items[i].src_digest = cands[i].src_digest;
+		items[i].doc_digest = cands[i].doc_digest;
+	}
+
+	for (round = 0; round < RECHECK_ROUNDS && n > 0; round++)
+	{
+		int			keep = 0;
+
+		if (round > 0)
+			settle(m->settle_ms << (round - 1));
+		recon_read_sides(m, t, items, n, NULL);
+		for (i = 0; i < n; i++)
+		{
+			ReconKeyed *it = &items[i];
+			List	   *paths;
+			bool		moved;
+			CanonDigest sd,
+						dd;
+
+			CHECK_FOR_INTERRUPTS();
+			if (recon_compare_item(m, it, &paths, mask))
+				continue;		/* converged since the pass */
+			sd = canon_digest(it->src_canon.data + it->keylen, it->src_canon.len - it->keylen);
+			dd = canon_digest(it->doc_canon.data + it->keylen, it->doc_canon.len - it->keylen);
+			moved = it->src_present != it->seen_src || (it->doc != NULL) != it->seen_doc ||
+				(it->src_present && memcmp(&sd, &it->src_digest, sizeof(sd)) != 0) ||
+				(it->doc && memcmp(&dd, &it->doc_digest, sizeof(dd)) != 0);
+			if (moved && round < RECHECK_ROUNDS - 1 && m->settle_ms > 0)
+			{
+				/* in flight: give the writer settle_ms, then look again */
+				ReconKeyed *k = &items[keep++];
+
+				*k = *it;
+				k->seen_src = it->src_present;
+				k->seen_doc = it->doc != NULL;
+				k->src_digest = sd;
+				k->doc_digest = dd;
+				continue;
+			}
+			record_divergence(m, run_id, it, paths, mask, stats);
+		}
+		n = keep;
+	}
+}

@@ -1,0 +1,204 @@
+/*
+ * recon.h — declarations shared between recon's subsystems.
+ */
+#ifndef RECON_H
+#define RECON_H
+
+#include "postgres.h"
+
+#include <mongoc/mongoc.h>
+
+#include "access/attnum.h"
+#include "canonical.h"
+#include "nodes/pg_list.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+/* ---- GUCs (recon.c) ---- */
+extern int	recon_batch_size;
+extern int	recon_partition_rows;
+extern int	recon_connect_timeout_ms;
+extern int	recon_socket_timeout_ms;
+extern int	recon_progress_rows;
+extern int	recon_audit_log_level;
+
+/* ---- privileges (recon.c) ---- */
+typedef struct ReconPriv
+{
+	Oid			caller;
+	char	   *caller_name;
+	Oid			save_userid;
+	int			save_sec_context;
+} ReconPriv;
+
+extern void recon_priv_enter(ReconPriv *priv, const char *role, const char *what);
+extern void recon_priv_exit(ReconPriv *priv);
+extern void recon_pin_search_path(void);
+
+/* ---- audit (recon.c); caller must be connected to SPI ---- */
+typedef struct ReconAudit
+{
+	const char *actor;
+	const char *action;
+	const char *mapping;
+	int64		run_id;			/* 0 = none */
+	int64		divergence_id;
+	int64		repair_id;
+	const char *reason;
+	const char *detail;			/* jsonb text or NULL */
+	const char *before_hash;
+	const char *after_hash;
+} ReconAudit;
+
+extern void recon_audit(const ReconAudit *a);
+
+/* ---- SPI helpers (recon.c) ---- */
+extern void recon_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
+						   const char *nulls, int expected);
+extern int64 recon_spi_int64(const char *sql, int nargs, Oid *types, Datum *values);
+extern int64 recon_spi_int64_nulls(const char *sql, int nargs, Oid *types, Datum *values,
+								   const char *nulls);
+
+/* ---- targets (target.c) ---- */
+typedef struct ReconTarget
+{
+	Oid			serverid;
+	char	   *server_name;
+	char	   *uri;
+	char	   *username;		/* NULL when the server needs none */
+	char	   *password;
+	Oid			umuser;			/* user mapping's role, InvalidOid = PUBLIC/none */
+} ReconTarget;
+
+extern ReconTarget *recon_target_lookup(const char *server_name, Oid userid, bool missing_ok);
+
+/* ---- MongoDB client (mongo_client.c) ---- */
+extern mongoc_client_t *recon_mongo_client(const ReconTarget *target);
+extern mongoc_collection_t *recon_mongo_collection(const ReconTarget *target,
+												   const char *namespace);
+extern void recon_mongo_raise(const bson_error_t *error, const char *what) pg_attribute_noreturn();
+extern void recon_mongo_init(void);
+
+/* ---- mappings (mapping.c) ---- */
+typedef enum RepairPolicy
+{
+	REPAIR_OFF, REPAIR_APPROVE, REPAIR_AUTO
+} RepairPolicy;
+
+typedef struct ReconField
+{
+	AttrNumber	attnum;
+	char	   *column;
+	Oid			typid;
+	CanonKind	kind;
+	char	   *path;			/* document path, dots for nesting */
+	bool		redacted;
+	bool		is_key;
+} ReconField;
+
+typedef struct ReconMapping
+{
+	int64		id;
+	char	   *name;
+	Oid			relid;
+	char	   *relname;		/* quoted, schema-qualified */
+	char	   *server_name;
+	char	   *collection;		/* db.coll */
+	Oid			owner;
+	int			nkeys;
+	ReconField *keys;
+	int			nfields;		/* mapped non-key fields */
+	ReconField *fields;
+	CanonOptions canon;
+	bool		report_extra_fields;
+	RepairPolicy repair;
+	bool		repair_replace;
+	bool		delete_extra;
+	double		max_divergence_ratio;	/* < 0: no gate */
+	double		max_repairs_per_second; /* <= 0: unlimited */
+	int			max_write_errors;
+	int			settle_ms;
+	bool		cdc_enabled;
+	Jsonb	   *options;
+} ReconMapping;
+
+extern ReconMapping *recon_mapping_load(const char *name);
+
+/* ---- document shape (docshape.c) ---- */
+extern void recon_key_canon_datums(const ReconMapping *m, Datum *values, bool *nulls,
+								   StringInfo out);
+extern void recon_row_canon(const ReconMapping *m, Datum *values, bool *nulls,
+							StringInfo out, bool *from_double);
+extern bool recon_doc_key_canon(const ReconMapping *m, const bson_t *doc, StringInfo out);
+extern void recon_doc_canon(const ReconMapping *m, const bson_t *doc, StringInfo out,
+							bool *from_double);
+extern int	recon_diff_fields(const ReconMapping *m, const char *a, const bool *a_dbl,
+							  const char *b, const bool *b_dbl, const bson_t *doc,
+							  List **paths, bool *mask);
+extern void recon_append_id(const ReconMapping *m, bson_t *dst, const char *key,
+							Datum *values, bool *nulls);
+extern void recon_append_id_candidates_from_canon(const ReconMapping *m, bson_t *in_array,
+												  int *idx, const char *kc, int kclen);
+extern void recon_build_document(const ReconMapping *m, Datum *values, bool *nulls,
+								 bson_t *doc, bool redact);
+extern void recon_build_cas_filter(const ReconMapping *m, const bson_t *seen, bson_t *filter);
+extern void recon_build_update(const ReconMapping *m, Datum *values, bool *nulls,
+							   bson_t *update, bool redact, const bool *only);
+extern void recon_redacted_copy(const ReconMapping *m, const bson_t *doc, bson_t *out);
+extern Datum recon_bson_to_jsonb(const bson_t *doc);
+extern char *recon_key_canon_to_json(const ReconMapping *m, const char *kc, int kclen);
+extern List *recon_key_canon_to_texts(const ReconMapping *m, const char *kc, int kclen);
+extern char *recon_source_select_list(const ReconMapping *m);
+extern char *recon_source_key_lookup_sql(const ReconMapping *m, const char *suffix);
+
+/* ---- sweep / re-check (sweep.c) ---- */
+typedef struct ReconCandidate
+{
+	char	   *key;			/* canonical key */
+	int			keylen;
+	bson_t	   *id;				/* {_id: value} as seen in MongoDB, or NULL */
+	CanonDigest src_digest;
+	CanonDigest doc_digest;
+	bool		in_source;
+	bool		in_target;
+} ReconCandidate;
+
+typedef struct ReconRunStats
+{
+	int64		candidates;
+	int64		divergences;
+	int64		new_divergences;
+	int64		repairs_planned;
+} ReconRunStats;
+
+/* one key read on both sides (recheck.c); used by re-checks and repairs */
+typedef struct ReconKeyed
+{
+	char	   *key;			/* canonical key */
+	int			keylen;
+	bson_t	   *id;				/* {_id: value} as last seen, or NULL */
+	int64		ref;			/* caller's id (repair_id) */
+	bool		seen_src;		/* what the previous look saw */
+	bool		seen_doc;
+	CanonDigest src_digest;
+	CanonDigest doc_digest;
+	bool		src_present;	/* what recon_read_sides found */
+	Datum	   *values;
+	bool	   *nulls;
+	bson_t	   *doc;
+	StringInfoData src_canon;	/* key + fields, filled by recon_compare_item */
+	StringInfoData doc_canon;
+} ReconKeyed;
+
+extern void recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
+							 int n, const char *lock);
+extern bool recon_compare_item(const ReconMapping *m, ReconKeyed *it, List **paths, bool *mask);
+extern char *recon_item_source_hash(const ReconKeyed *it);
+extern char *recon_item_target_hash(const ReconKeyed *it);
+extern void recon_unexpected_key(const bson_t *doc, StringInfo out);
+
+extern void recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t,
+									 int64 run_id, ReconCandidate *cands, int ncands,
+									 ReconRunStats *stats);
+
+#endif

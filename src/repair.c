@@ -1,0 +1,686 @@
+/*
+ * repair.c — applying planned repairs to MongoDB (recon.apply_repairs)
+ * and the four-eyes approval of repairs (approve_repairs, reject_repairs).
+ *
+ * Each batch commits its intent ("applying") before any write, then in a
+ * second transaction re-reads the source rows FOR SHARE and the current
+ * documents, writes compare-and-set (a document that changed since recon
+ * saw it is left alone), reads the documents back and commits the result.
+ * A crash between the two leaves repairs "applying": the next call
+ * resolves them by reading, and only writes where the document still
+ * looks as recon saw it.
+ */
+#include "postgres.h"
+
+#include "recon.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+typedef enum Outcome
+{
+	OUT_NONE,					/* to be written */
+	OUT_CONSISTENT,				/* already agreed: nothing written */
+	OUT_CONFLICT,
+	OUT_FAILED
+} Outcome;
+
+typedef struct RepairItem
+{
+	ReconKeyed	k;
+	int64		repair_id;
+	int64		divergence_id;
+	char	   *action;
+	char	   *seen_hash;		/* target hash when the divergence was recorded */
+	Outcome		outcome;
+	bool		written;
+	char	   *message;
+	char	   *operation;		/* redacted JSON of what was sent */
+} RepairItem;
+
+static bool
+same_hash(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static char *
+bson_json(const bson_t *b)
+{
+	size_t		len;
+	char	   *j = bson_as_relaxed_extended_json(b, &len);
+	char	   *out = pnstrdup(j, len);
+
+	bson_free(j);
+	return out;
+}
+
+/*
+ * Decide what item needs and queue the write in bulk.  Returns true when
+ * a write was queued.
+ */
+static bool
+queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
+{
+	List	   *paths;
+	bool	   *mask = palloc0(sizeof(bool) * (m->nfields + 1));
+	char	   *now_hash;
+	bson_t		filter = BSON_INITIALIZER,
+				body = BSON_INITIALIZER,
+				shown = BSON_INITIALIZER;
+	bson_error_t err;
+	bool		ok = true;
+	bool		queued = false;
+
+	if (recon_compare_item(m, &r->k, &paths, mask))
+	{
+		r->outcome = OUT_CONSISTENT;
+		return false;
+	}
+	now_hash = recon_item_target_hash(&r->k);
+	if (!same_hash(now_hash, r->seen_hash))
+	{
+		r->outcome = OUT_CONFLICT;
+		r->message = "the document changed since recon saw it; re-check with a new sweep";
+		return false;
+	}
+	if (!r->k.src_present && strcmp(r->action, "delete") != 0)
+	{
+		r->outcome = OUT_CONFLICT;
+		r->message = "the source row was deleted since the sweep; re-check with a new sweep";
+		return false;
+	}
+
+	if (r->k.src_present && r->k.doc == NULL)
+	{
+		recon_build_document(m, r->k.values, r->k.nulls, &body, false);
+		recon_build_document(m, r->k.values, r->k.nulls, &shown, true);
+		ok = mongoc_bulk_operation_insert_with_opts(bulk, &body, NULL, &err);
+		r->operation = psprintf("{\"insert\": %s}", bson_json(&shown));
+	}
+	else
+	{
+		recon_build_cas_filter(m, r->k.doc, &filter);
+		if (!r->k.src_present)
+		{
+			ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &filter, NULL, &err);
+			r->operation = psprintf("{\"delete\": %s}", bson_json(&filter));
+		}
+		else if (m->repair_replace)
+		{
+			recon_build_document(m, r->k.values, r->k.nulls, &body, false);
+			recon_build_document(m, r->k.values, r->k.nulls, &shown, true);
+			ok = mongoc_bulk_operation_replace_one_with_opts(bulk, &filter, &body, NULL, &err);
+			r->operation = psprintf("{\"replace\": %s}", bson_json(&shown));
+		}
+		else
+		{
+			recon_build_update(m, r->k.values, r->k.nulls, &body, false, mask);
+			recon_build_update(m, r->k.values, r->k.nulls, &shown, true, mask);
+			if (bson_count_keys(&body) == 0)
+			{
+				r->outcome = OUT_CONSISTENT;	/* only unmapped fields differ */
+				goto done;
+			}
+			ok = mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &body, NULL, &err);
+			r->operation = psprintf("{\"update\": %s}", bson_json(&shown));
+		}
+	}
+	queued = ok;
+	if (!ok)
+	{
+		r->outcome = OUT_FAILED;
+		r->message = pstrdup(err.message);
+	}
+done:
+	bson_destroy(&filter);
+	bson_destroy(&body);
+	bson_destroy(&shown);
+	return queued;
+}
+
+/* Per-operation errors of a bulk reply, by operation index. */
+static void
+collect_write_errors(const bson_t *reply, RepairItem **byop, int nops)
+{
+	bson_iter_t it,
+				arr;
+
+	if (!bson_iter_init_find(&it, reply, "writeErrors") || !bson_iter_recurse(&it, &arr))
+		return;
+	while (bson_iter_next(&arr))
+	{
+		bson_iter_t e;
+		int			idx = -1;
+		int			code = 0;
+		const char *msg = "write error";
+
+		if (!bson_iter_recurse(&arr, &e))
+			continue;
+		while (bson_iter_next(&e))
+		{
+			if (strcmp(bson_iter_key(&e), "index") == 0)
+				idx = bson_iter_as_int64(&e);
+			else if (strcmp(bson_iter_key(&e), "code") == 0)
+				code = bson_iter_as_int64(&e);
+			else if (strcmp(bson_iter_key(&e), "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&e))
+				msg = bson_iter_utf8(&e, NULL);
+		}
+		if (idx < 0 || idx >= nops)
+			continue;
+		byop[idx]->written = false;
+		/* a duplicate _id on insert: someone else wrote the document meanwhile */
+		byop[idx]->outcome = code == 11000 ? OUT_CONFLICT : OUT_FAILED;
+		byop[idx]->message = psprintf("MongoDB error %d: %s", code, msg);
+	}
+}
+
+static void
+execute_bulk(const ReconMapping *m, const ReconTarget *t, RepairItem *items, int n)
+{
+	mongoc_collection_t *coll = recon_mongo_collection(t, m->collection);
+	bson_t		opts = BSON_INITIALIZER;
+	bson_t		reply = BSON_INITIALIZER;
+	mongoc_bulk_operation_t *bulk;
+	RepairItem **byop = palloc(sizeof(RepairItem *) * (n + 1));
+	int			nops = 0,
+				i;
+	bson_error_t err;
+	bool		transport_error = false;
+
+	BSON_APPEND_BOOL(&opts, "ordered", false);
+	bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (items[i].outcome != OUT_NONE)
+				continue;
+			if (queue_write(m, &items[i], bulk))
+			{
+				items[i].written = true;
+				byop[nops++] = &items[i];
+			}
+		}
+		if (nops > 0 && !mongoc_bulk_operation_execute(bulk, &reply, &err))
+		{
+			if (bson_has_field(&reply, "writeErrors"))
+				collect_write_errors(&reply, byop, nops);
+			else
+				transport_error = true;
+		}
+	}
+	PG_FINALLY();
+	{
+		mongoc_bulk_operation_destroy(bulk);
+		mongoc_collection_destroy(coll);
+		bson_destroy(&opts);
+		bson_destroy(&reply);
+	}
+	PG_END_TRY();
+	/* outcome unknown: leave them "applying" (in doubt) for the next call */
+	if (transport_error)
+		recon_mongo_raise(&err, "applying repairs (they stay in doubt and are resolved by the next recon.apply_repairs)");
+}
+
+/* After writing: read back, and call a repair verified only if it agrees now. */
+static void
+verify_written(const ReconMapping *m, const ReconTarget *t, RepairItem *items, int n)
+{
+	ReconKeyed *keys = palloc0(sizeof(ReconKeyed) * n);
+	int		   *map = palloc(sizeof(int) * n);
+	int			nk = 0,
+				i;
+
+	for (i = 0; i < n; i++)
+		if (items[i].written && items[i].outcome == OUT_NONE)
+		{
+			keys[nk] = items[i].k;
+			map[nk++] = i;
+		}
+	if (nk == 0)
+		return;
+	recon_read_sides(m, t, keys, nk, NULL);
+	for (i = 0; i < nk; i++)
+	{
+		RepairItem *r = &items[map[i]];
+		List	   *paths;
+
+		/* the source rows are still held FOR SHARE: keep the rows read before */
+		keys[i].src_present = r->k.src_present;
+		keys[i].values = r->k.values;
+		keys[i].nulls = r->k.nulls;
+		if (!recon_compare_item(m, &keys[i], &paths, NULL))
+		{
+			r->outcome = OUT_CONFLICT;
+			r->message = "read-back differs: the document changed concurrently";
+		}
+		r->k.doc = keys[i].doc;
+		r->k.doc_canon = keys[i].doc_canon;
+	}
+}
+
+static void
+record_outcomes(const ReconMapping *m, int64 run_id, const char *actor, RepairItem *items,
+				int n, int *consecutive_failures)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		RepairItem *r = &items[i];
+		const char *status;
+		const char *action;
+		char	   *after = NULL;
+		Oid			t[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+		Datum		v[5];
+		char		nl[6] = "     ";
+		ReconAudit	a = {0};
+
+		switch (r->outcome)
+		{
+			case OUT_NONE:
+				status = "verified";
+				action = "repair.applied";
+				after = recon_item_target_hash(&r->k);
+				*consecutive_failures = 0;
+				break;
+			case OUT_CONSISTENT:
+				status = "verified";
+				action = "repair.verified";
+				after = recon_item_target_hash(&r->k);
+				r->message = r->written ? NULL : "already consistent: nothing written";
+				*consecutive_failures = 0;
+				break;
+			case OUT_CONFLICT:
+				status = "conflict";
+				action = "repair.conflict";
+				break;
+			default:
+				status = "failed";
+				action = "repair.failed";
+				(*consecutive_failures)++;
+				break;
+		}
+		v[0] = Int64GetDatum(r->repair_id);
+		v[1] = CStringGetTextDatum(status);
+		v[2] = after ? CStringGetTextDatum(after) : (Datum) 0;
+		nl[2] = after ? ' ' : 'n';
+		v[3] = r->message ? CStringGetTextDatum(r->message) : (Datum) 0;
+		nl[3] = r->message ? ' ' : 'n';
+		v[4] = Int64GetDatum(r->divergence_id);
+		recon_spi_exec("UPDATE recon.repairs SET status = $2, applied_at = clock_timestamp(),"
+					   " verified_hash = $3, written_hash = CASE WHEN $2 = 'verified' THEN $3 END,"
+					   " error = $4 WHERE repair_id = $1", 5, t, v, nl, SPI_OK_UPDATE);
+		if (strcmp(status, "verified") == 0)
+			recon_spi_exec("UPDATE recon.divergences SET status = 'repaired', closed_at = now()"
+						   " WHERE divergence_id = $5 AND status = 'open'", 5, t, v, nl, SPI_OK_UPDATE);
+
+		a.actor = actor;
+		a.action = action;
+		a.mapping = m->name;
+		a.run_id = run_id;
+		a.divergence_id = r->divergence_id;
+		a.repair_id = r->repair_id;
+		a.reason = r->message ? r->message : "source of truth re-read at apply time";
+		a.detail = r->operation ? psprintf("{\"operation\": %s}", r->operation) : NULL;
+		a.before_hash = r->seen_hash;
+		a.after_hash = after;
+		recon_audit(&a);
+	}
+}
+
+/* Claim a batch and commit the intent before anything is written. */
+static int
+claim_batch(const ReconMapping *m, int64 run_id, const char *actor, int limit, Datum *ids)
+{
+	Oid			t[4] = {INT8OID, BOOLOID, INT4OID, TEXTOID};
+	Datum		v[4] = {Int64GetDatum(run_id), BoolGetDatum(m->repair == REPAIR_AUTO),
+	Int32GetDatum(limit), CStringGetTextDatum(actor)};
+	ArrayBuildState *ab = NULL;
+	uint64		i;
+	int			n;
+
+	recon_spi_exec("WITH c AS (SELECT repair_id, status AS was FROM recon.repairs"
+				   " WHERE run_id = $1 AND (status IN ('approved', 'applying')"
+				   "   OR (status = 'planned' AND NOT needs_approval AND $2))"
+				   " ORDER BY repair_id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+				   " UPDATE recon.repairs r SET status = 'applying', attempts = attempts + 1,"
+				   " applied_by = $4 FROM c WHERE r.repair_id = c.repair_id"
+				   " RETURNING r.repair_id, c.was",
+				   4, t, v, NULL, SPI_OK_UPDATE_RETURNING);
+	n = (int) SPI_processed;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		ab = accumArrayResult(ab, id, false, INT8OID, CurrentMemoryContext);
+	}
+	if (n == 0)
+		return 0;
+	*ids = makeArrayResult(ab, CurrentMemoryContext);
+	{
+		Oid			t2[3] = {INT8ARRAYOID, TEXTOID, TEXTOID};
+		Datum		v2[3] = {*ids, CStringGetTextDatum(actor), CStringGetTextDatum(m->name)};
+
+		recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
+					   " divergence_id, repair_id, reason, detail, before_hash)"
+					   " SELECT $2, 'repair.applying', $3, r.run_id, r.divergence_id, r.repair_id,"
+					   " CASE WHEN r.attempts > 1 THEN 'in doubt: resolving by reading the document'"
+					   " WHEN r.decided_by IS NOT NULL THEN 'approved by ' || r.decided_by"
+					   " ELSE 'policy: auto' END,"
+					   " jsonb_build_object('action', r.action, 'attempt', r.attempts),"
+					   " d.target_hash FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)"
+					   " WHERE r.repair_id = ANY($1) ORDER BY r.repair_id",
+					   3, t2, v2, NULL, SPI_OK_INSERT);
+	}
+	return n;
+}
+
+static int
+load_batch(Datum ids, RepairItem **out)
+{
+	Oid			t[1] = {INT8ARRAYOID};
+	Datum		v[1] = {ids};
+	RepairItem *items;
+	uint64		i;
+
+	recon_spi_exec("SELECT r.repair_id, r.divergence_id, r.action, d.key_canon, d.target_hash"
+				   " FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)"
+				   " WHERE r.repair_id = ANY($1) AND r.status = 'applying'"
+				   " ORDER BY r.repair_id FOR UPDATE OF r SKIP LOCKED",
+				   1, t, v, NULL, SPI_OK_SELECT);
+	items = palloc0(sizeof(RepairItem) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		bytea	   *kc;
+		RepairItem *r = &items[i];
+
+		r->repair_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		r->divergence_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		r->action = SPI_getvalue(tup, desc, 3);
+		kc = DatumGetByteaPCopy(SPI_getbinval(tup, desc, 4, &isnull));
+		r->k.key = VARDATA(kc);
+		r->k.keylen = VARSIZE(kc) - VARHDRSZ;
+		r->seen_hash = SPI_getvalue(tup, desc, 5);
+		if (r->k.key[0] == CT_OTHER)
+		{
+			/* an _id of unexpected type: the key bytes carry {_id: value} */
+			r->k.id = palloc(sizeof(bson_t));
+			if (!bson_init_static(r->k.id, (const uint8_t *) r->k.key + 5, r->k.keylen - 5))
+				r->k.id = NULL;
+		}
+	}
+	*out = items;
+	return (int) SPI_processed;
+}
+
+static void
+throttle(const ReconMapping *m, instr_time start, int64 done)
+{
+	instr_time	now;
+	double		elapsed_ms,
+				due_ms;
+
+	if (m->max_repairs_per_second <= 0)
+		return;
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	elapsed_ms = INSTR_TIME_GET_MILLISEC(now);
+	due_ms = done * 1000.0 / m->max_repairs_per_second;
+	if (due_ms > elapsed_ms)
+	{
+		int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   (long) (due_ms - elapsed_ms), PG_WAIT_EXTENSION);
+
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+	}
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+fail_run(const ReconMapping *m, int64 run_id, const char *actor, const char *why)
+{
+	Oid			t[2] = {INT8OID, TEXTOID};
+	Datum		v[2] = {Int64GetDatum(run_id), CStringGetTextDatum(why)};
+	ReconAudit	a = {0};
+
+	recon_spi_exec("UPDATE recon.runs SET status = 'failed', error = $2 WHERE run_id = $1",
+				   2, t, v, NULL, SPI_OK_UPDATE);
+	a.actor = actor;
+	a.action = "gate.write_errors";
+	a.mapping = m->name;
+	a.run_id = run_id;
+	a.reason = why;
+	recon_audit(&a);
+}
+
+PG_FUNCTION_INFO_V1(recon_apply_repairs);
+Datum
+recon_apply_repairs(PG_FUNCTION_ARGS)
+{
+	CallContext *cc = (CallContext *) fcinfo->context;
+	int64		run_id;
+	ReconPriv	priv;
+	char	   *mapping_name;
+	ReconMapping *m;
+	ReconTarget *t;
+	MemoryContext batchcxt;
+	int			batch_limit = Min(recon_batch_size, 500);
+	int			failures = 0;
+	int64		done = 0,
+				verified = 0,
+				conflicts = 0,
+				failed = 0;
+	instr_time	start;
+
+	if (cc == NULL || !IsA(cc, CallContext) || cc->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("recon.apply_repairs cannot run inside a transaction block"),
+				 errdetail("It commits each repair's intent before writing to MongoDB and its result after."),
+				 errhint("CALL recon.apply_repairs(run_id) on its own, in autocommit mode.")));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("run_id must not be NULL")));
+	run_id = PG_GETARG_INT64(0);
+
+	recon_priv_enter(&priv, "recon_operator", "recon.apply_repairs");
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	recon_pin_search_path();
+	{
+		Oid			ty[1] = {INT8OID};
+		Datum		v[1] = {Int64GetDatum(run_id)};
+
+		SPI_execute_with_args("SELECT mapping_name FROM recon.runs WHERE run_id = $1",
+							  1, ty, v, NULL, true, 1);
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("run %lld does not exist", (long long) run_id),
+					 errhint("See SELECT run_id, mapping_name, status FROM recon.runs.")));
+		mapping_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+	m = recon_mapping_load(mapping_name);
+	t = recon_target_lookup(m->server_name, m->owner, false);
+	if (m->repair == REPAIR_OFF)
+		ereport(NOTICE,
+				(errmsg("mapping \"%s\" has repair = off: nothing is applied", m->name)));
+	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "recon repair batch",
+									 ALLOCSET_DEFAULT_SIZES);
+	INSTR_TIME_SET_CURRENT(start);
+
+	while (m->repair != REPAIR_OFF)
+	{
+		MemoryContext old = MemoryContextSwitchTo(batchcxt);
+		Datum		ids;
+		RepairItem *items;
+		int			n,
+					i;
+
+		CHECK_FOR_INTERRUPTS();
+		if (m->max_repairs_per_second > 0)
+			batch_limit = Max(1, Min(batch_limit, (int) m->max_repairs_per_second));
+		n = claim_batch(m, run_id, priv.caller_name, batch_limit, &ids);
+		SPI_commit();			/* the intent is durable before any write */
+		recon_pin_search_path();
+		if (n == 0)
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
+
+		n = load_batch(ids, &items);
+		if (n > 0)
+		{
+			ReconKeyed *keys = palloc0(sizeof(ReconKeyed) * n);
+
+			for (i = 0; i < n; i++)
+				keys[i] = items[i].k;
+			recon_read_sides(m, t, keys, n, " FOR SHARE OF t");
+			for (i = 0; i < n; i++)
+				items[i].k = keys[i];
+			execute_bulk(m, t, items, n);
+			verify_written(m, t, items, n);
+			record_outcomes(m, run_id, priv.caller_name, items, n, &failures);
+			for (i = 0; i < n; i++)
+			{
+				verified += (items[i].outcome == OUT_NONE || items[i].outcome == OUT_CONSISTENT);
+				conflicts += items[i].outcome == OUT_CONFLICT;
+				failed += items[i].outcome == OUT_FAILED;
+			}
+		}
+		done += n;
+		if (failures >= m->max_write_errors)
+		{
+			char	   *why = psprintf("%d consecutive MongoDB write errors (max_write_errors = %d)",
+									   failures, m->max_write_errors);
+
+			fail_run(m, run_id, priv.caller_name, why);
+			SPI_commit();
+			recon_pin_search_path();
+			MemoryContextSwitchTo(old);
+			ereport(WARNING,
+					(errmsg("recon: stopped applying repairs of run %lld", (long long) run_id),
+					 errdetail("%s", why),
+					 errhint("See recon.repairs.error for the failed repairs.")));
+			break;
+		}
+		SPI_commit();
+		recon_pin_search_path();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batchcxt);
+		throttle(m, start, done);
+	}
+	ereport(NOTICE,
+			(errmsg("recon: run %lld: %lld repairs verified, %lld conflicts, %lld failed",
+					(long long) run_id, (long long) verified, (long long) conflicts,
+					(long long) failed)));
+	SPI_finish();
+	recon_priv_exit(&priv);
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * Approvals
+ * --------------------------------------------------------------------- */
+
+static Datum
+decide(FunctionCallInfo fcinfo, bool approve)
+{
+	int64		run_id;
+	ReconPriv	priv;
+	char	   *started_by;
+	const char *what = approve ? "recon.approve_repairs" : "recon.reject_repairs";
+	Oid			t[5] = {INT8OID, INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[5];
+	char		nl[6] = "     ";
+	int64		count;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("run_id must not be NULL")));
+	run_id = PG_GETARG_INT64(0);
+	recon_priv_enter(&priv, "recon_approver", what);
+	SPI_connect();
+	recon_pin_search_path();
+	v[0] = Int64GetDatum(run_id);
+	SPI_execute_with_args("SELECT started_by FROM recon.runs WHERE run_id = $1", 1, t, v, NULL, true, 1);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("run %lld does not exist", (long long) run_id)));
+	started_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(started_by, priv.caller_name) == 0 ||
+		strcmp(started_by, GetUserNameFromId(GetSessionUserId(), false)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" started run %lld and cannot also decide its repairs",
+						started_by, (long long) run_id),
+				 errdetail("Repairs need a second person (four eyes)."),
+				 errhint("Ask another member of recon_approver.")));
+
+	v[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nl[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+	v[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	nl[2] = PG_ARGISNULL(2) ? 'n' : ' ';
+	v[3] = CStringGetTextDatum(priv.caller_name);
+	v[4] = CStringGetTextDatum(approve ? "approved" : "rejected");
+	count = recon_spi_int64_nulls("WITH c AS (UPDATE recon.repairs SET status = $5, decided_by = $4,"
+							" decided_at = clock_timestamp(), decision_note = $3"
+							" WHERE run_id = $1 AND status = 'planned'"
+							" AND ($2 IS NULL OR repair_id = ANY($2))"
+							" RETURNING repair_id, divergence_id, mapping_id, action, operation),"
+							" a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
+							" divergence_id, repair_id, reason, detail)"
+							" SELECT $4, 'repair.' || $5, m.name, $1, c.divergence_id, c.repair_id,"
+							" coalesce($3, 'no note'), jsonb_build_object('action', c.action,"
+							" 'operation', c.operation)"
+							" FROM c JOIN recon.mappings m USING (mapping_id) ORDER BY c.repair_id RETURNING 1)"
+							" SELECT count(*) FROM a", 5, t, v, nl);
+	if (!PG_ARGISNULL(1))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		int			given = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+
+		if (count < given)
+			ereport(NOTICE,
+					(errmsg("%lld of %d repairs %s", (long long) count, given, approve ? "approved" : "rejected"),
+					 errdetail("The others are not planned repairs of run %lld.", (long long) run_id)));
+	}
+	SPI_finish();
+	recon_priv_exit(&priv);
+	PG_RETURN_INT64(count);
+}
+
+PG_FUNCTION_INFO_V1(recon_approve_repairs);
+Datum
+recon_approve_repairs(PG_FUNCTION_ARGS)
+{
+	return decide(fcinfo, true);
+}
+
+PG_FUNCTION_INFO_V1(recon_reject_repairs);
+Datum
+recon_reject_repairs(PG_FUNCTION_ARGS)
+{
+	return decide(fcinfo, false);
+}

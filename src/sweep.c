@@ -1,0 +1,575 @@
+/*
+ * sweep.c — recon.sweep(): one pass over the source and one natural-order
+ * pass over the collection, matched by key in bounded memory.
+ *
+ * Each side streams (canonical key, 128-bit digest of the mapped fields)
+ * into temporary files partitioned by key hash.  Partitions are then
+ * matched one at a time in memory: keys on one side only and keys whose
+ * digests differ become candidates, which recheck.c re-reads on both
+ * sides before anything is recorded.  No key-range paging is used, so the
+ * collection is read once whatever server serves it.
+ */
+#include "postgres.h"
+
+#include "recon.h"
+
+#include "access/relation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/buffile.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#define SIDE_SOURCE 0
+#define SIDE_TARGET 1
+
+typedef struct Spill
+{
+	int			nparts;
+	BufFile   **files;
+} Spill;
+
+typedef struct SpillEntry
+{
+	uint8		side;
+	uint32		keylen;
+	char	   *key;
+	CanonDigest digest;
+	uint32		idlen;
+	char	   *id;				/* BSON {_id: value}, target side only */
+} SpillEntry;
+
+typedef struct MatchEntry
+{
+	CanonDigest keyhash;		/* hash key */
+	SpillEntry *src;
+	bool		matched;
+} MatchEntry;
+
+static void
+spill_write(Spill *s, SpillEntry *e)
+{
+	uint32		part = (uint32) canon_digest(e->key, e->keylen).h[0] & (s->nparts - 1);
+	BufFile    *f = s->files[part];
+
+	BufFileWrite(f, &e->side, 1);
+	BufFileWrite(f, &e->keylen, sizeof(uint32));
+	BufFileWrite(f, e->key, e->keylen);
+	BufFileWrite(f, &e->digest, sizeof(CanonDigest));
+	BufFileWrite(f, &e->idlen, sizeof(uint32));
+	if (e->idlen)
+		BufFileWrite(f, e->id, e->idlen);
+}
+
+static void
+read_exact(BufFile *f, void *ptr, size_t len)
+{
+	if (BufFileRead(f, ptr, len) != len)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read recon sweep temporary file")));
+}
+
+static bool
+spill_read(BufFile *f, SpillEntry *e)
+{
+	if (BufFileRead(f, &e->side, 1) != 1)
+		return false;
+	read_exact(f, &e->keylen, sizeof(uint32));
+	e->key = palloc(e->keylen);
+	read_exact(f, e->key, e->keylen);
+	read_exact(f, &e->digest, sizeof(CanonDigest));
+	read_exact(f, &e->idlen, sizeof(uint32));
+	e->id = NULL;
+	if (e->idlen)
+	{
+		e->id = palloc(e->idlen);
+		read_exact(f, e->id, e->idlen);
+	}
+	return true;
+}
+
+static void
+progress(const ReconMapping *m, const char *what, int64 n)
+{
+	if (recon_progress_rows > 0 && n % recon_progress_rows == 0)
+		ereport(NOTICE,
+				(errmsg("recon: sweep of \"%s\": %lld %s read", m->name, (long long) n, what)));
+}
+
+/* ---------------------------------------------------------------------
+ * Pass over the source
+ * --------------------------------------------------------------------- */
+
+static int64
+pass_source(const ReconMapping *m, Spill *spill)
+{
+	char	   *sql = psprintf("SELECT %s FROM %s t", recon_source_select_list(m), m->relname);
+	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+	Portal		portal;
+	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "recon source batch",
+												ALLOCSET_DEFAULT_SIZES);
+	int			ncols = m->nkeys + m->nfields;
+	Datum	   *values = palloc(sizeof(Datum) * ncols);
+	bool	   *nulls = palloc(sizeof(bool) * ncols);
+	int64		rows = 0;
+	StringInfoData key,
+				row;
+
+	if (plan == NULL)
+		elog(ERROR, "recon: could not prepare \"%s\"", sql);
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		MemoryContext old;
+		uint64		i;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, recon_batch_size);
+		if (SPI_processed == 0)
+			break;
+		old = MemoryContextSwitchTo(batch);
+		initStringInfo(&key);
+		initStringInfo(&row);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			SpillEntry	e;
+
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+			resetStringInfo(&key);
+			resetStringInfo(&row);
+			recon_key_canon_datums(m, values, nulls, &key);
+			recon_row_canon(m, values, nulls, &row, NULL);
+			e.side = SIDE_SOURCE;
+			e.key = key.data;
+			e.keylen = key.len;
+			e.digest = canon_digest(row.data, row.len);
+			e.idlen = 0;
+			spill_write(spill, &e);
+			progress(m, "rows", ++rows);
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batch);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(batch);
+	return rows;
+}
+
+/* ---------------------------------------------------------------------
+ * Pass over the collection
+ * --------------------------------------------------------------------- */
+
+/* A key that matches no row: the raw _id, tagged so it is never a row key. */
+void
+recon_unexpected_key(const bson_t *doc, StringInfo out)
+{
+	bson_iter_t it;
+	const uint8_t *raw = NULL;
+	uint32		len = 0;
+
+	resetStringInfo(out);
+	appendStringInfoChar(out, CT_OTHER);
+	appendBinaryStringInfo(out, "\0\0\0\0", 4);
+	if (bson_iter_init_find(&it, doc, "_id"))
+	{
+		bson_t		tmp = BSON_INITIALIZER;
+
+		bson_append_iter(&tmp, "_id", 3, &it);
+		raw = bson_get_data(&tmp);
+		len = tmp.len;
+		appendBinaryStringInfo(out, (const char *) raw, len);
+		bson_destroy(&tmp);
+	}
+	out->data[1] = (char) (len >> 24);
+	out->data[2] = (char) (len >> 16);
+	out->data[3] = (char) (len >> 8);
+	out->data[4] = (char) len;
+}
+
+static void
+projection_for(const ReconMapping *m, bson_t *opts)
+{
+	bson_t		proj;
+	int			i;
+
+	BSON_APPEND_INT32(opts, "batchSize", recon_batch_size);
+	if (m->report_extra_fields)
+		return;					/* unmapped fields are part of the comparison */
+	bson_append_document_begin(opts, "projection", -1, &proj);
+	BSON_APPEND_INT32(&proj, "_id", 1);
+	for (i = 0; i < m->nfields; i++)
+		BSON_APPEND_INT32(&proj, m->fields[i].path, 1);
+	bson_append_document_end(opts, &proj);
+}
+
+static int64
+pass_target(const ReconMapping *m, const ReconTarget *t, Spill *spill)
+{
+	mongoc_collection_t *coll = recon_mongo_collection(t, m->collection);
+	bson_t		filter = BSON_INITIALIZER;
+	bson_t		opts = BSON_INITIALIZER;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	bson_error_t err;
+	bool		failed = false;
+	int64		docs = 0;
+	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "recon target batch",
+												ALLOCSET_DEFAULT_SIZES);
+
+	projection_for(m, &opts);
+	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	PG_TRY();
+	{
+		MemoryContext old = MemoryContextSwitchTo(batch);
+		StringInfoData key,
+					row;
+
+		initStringInfo(&key);
+		initStringInfo(&row);
+		while (mongoc_cursor_next(cursor, &doc))
+		{
+			SpillEntry	e;
+			bson_iter_t it;
+			bson_t		idd = BSON_INITIALIZER;
+
+			CHECK_FOR_INTERRUPTS();
+			resetStringInfo(&key);
+			resetStringInfo(&row);
+			if (!recon_doc_key_canon(m, doc, &key))
+				recon_unexpected_key(doc, &key);
+			recon_doc_canon(m, doc, &row, NULL);
+			if (bson_iter_init_find(&it, doc, "_id"))
+				bson_append_iter(&idd, "_id", 3, &it);
+			e.side = SIDE_TARGET;
+			e.key = key.data;
+			e.keylen = key.len;
+			e.digest = canon_digest(row.data, row.len);
+			e.idlen = idd.len;
+			e.id = (char *) bson_get_data(&idd);
+			spill_write(spill, &e);
+			bson_destroy(&idd);
+			if (++docs % 1024 == 0)
+			{
+				/* canonical scratch memory of the last documents */
+				MemoryContextReset(batch);
+				initStringInfo(&key);
+				initStringInfo(&row);
+			}
+			progress(m, "documents", docs);
+		}
+		MemoryContextSwitchTo(old);
+		failed = mongoc_cursor_error(cursor, &err);
+	}
+	PG_FINALLY();
+	{
+		mongoc_cursor_destroy(cursor);
+		mongoc_collection_destroy(coll);
+		bson_destroy(&filter);
+		bson_destroy(&opts);
+	}
+	PG_END_TRY();
+	MemoryContextDelete(batch);
+	if (failed)
+		recon_mongo_raise(&err, "reading the collection");
+	return docs;
+}
+
+/* ---------------------------------------------------------------------
+ * Matching
+ * --------------------------------------------------------------------- */
+
+static void
+flush_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
+				 ReconCandidate *cands, int *n, ReconRunStats *stats)
+{
+	if (*n == 0)
+		return;
+	recon_recheck_candidates(m, t, run_id, cands, *n, stats);
+	*n = 0;
+}
+
+static void
+add_candidate(ReconCandidate *cands, int *n, SpillEntry *src, SpillEntry *tgt)
+{
+	ReconCandidate *c = &cands[(*n)++];
+	SpillEntry *any = src ? src : tgt;
+
+	memset(c, 0, sizeof(*c));
+	c->key = any->key;
+	c->keylen = any->keylen;
+	c->in_source = src != NULL;
+	c->in_target = tgt != NULL;
+	if (src)
+		c->src_digest = src->digest;
+	if (tgt)
+	{
+		c->doc_digest = tgt->digest;
+		c->id = palloc(sizeof(bson_t));
+		if (!bson_init_static(c->id, (const uint8_t *) tgt->id, tgt->idlen))
+			c->id = NULL;
+	}
+}
+
+static void
+match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile *f,
+				ReconRunStats *stats)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
+	SpillEntry	e;
+	ReconCandidate *cands = palloc(sizeof(ReconCandidate) * recon_batch_size);
+	int			ncand = 0;
+	HASH_SEQ_STATUS seq;
+	MatchEntry *me;
+
+	ctl.keysize = sizeof(CanonDigest);
+	ctl.entrysize = sizeof(MatchEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("recon sweep partition", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	if (BufFileSeek(f, 0, 0, SEEK_SET) != 0)
+		elog(ERROR, "recon: could not rewind sweep spill file");
+	while (spill_read(f, &e))
+	{
+		CanonDigest kh = canon_digest(e.key, e.keylen);
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		if (e.side == SIDE_SOURCE)
+		{
+			me = hash_search(h, &kh, HASH_ENTER, &found);
+			me->src = palloc(sizeof(SpillEntry));
+			*me->src = e;
+			me->matched = false;
+			continue;
+		}
+		me = hash_search(h, &kh, HASH_FIND, NULL);
+		if (me != NULL && (me->src->keylen != e.keylen ||
+						   memcmp(me->src->key, e.key, e.keylen) != 0))
+			me = NULL;			/* 128-bit collision of two keys: treat as unmatched */
+		if (me == NULL)
+			add_candidate(cands, &ncand, NULL, &e);
+		else
+		{
+			me->matched = true;
+			if (memcmp(&me->src->digest, &e.digest, sizeof(CanonDigest)) != 0)
+				add_candidate(cands, &ncand, me->src, &e);
+		}
+		if (ncand == recon_batch_size)
+			flush_candidates(m, t, run_id, cands, &ncand, stats);
+	}
+	hash_seq_init(&seq, h);
+	while ((me = hash_seq_search(&seq)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (me->matched)
+			continue;
+		add_candidate(cands, &ncand, me->src, NULL);
+		if (ncand == recon_batch_size)
+			flush_candidates(m, t, run_id, cands, &ncand, stats);
+	}
+	flush_candidates(m, t, run_id, cands, &ncand, stats);
+}
+
+static int
+choose_partitions(const ReconMapping *m, const ReconTarget *t)
+{
+	Relation	rel = relation_open(m->relid, AccessShareLock);
+	double		est = rel->rd_rel->reltuples;
+	int			n = 1;
+
+	if (est < 0)
+		est = (double) RelationGetNumberOfBlocks(rel) * 100;
+	relation_close(rel, AccessShareLock);
+	/* both sides land in the partitions: ~2 entries per row */
+	while (n < 4096 && est * 2 / n > recon_partition_rows)
+		n *= 2;
+	return n;
+}
+
+/* ---------------------------------------------------------------------
+ * The run
+ * --------------------------------------------------------------------- */
+
+static void
+finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, int64 docs,
+		   ReconRunStats *stats)
+{
+	Oid			t3[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		v3[3] = {Int64GetDatum(m->id), Int64GetDatum(run_id), CStringGetTextDatum(actor)};
+	int64		resolved;
+	double		compared = Max(rows, docs);
+	char	   *gate = NULL;
+	ReconAudit	a = {0};
+
+	/* open divergences this run no longer sees have resolved themselves */
+	recon_spi_exec("UPDATE recon.repairs r SET status = 'superseded' FROM recon.divergences d"
+				   " WHERE d.divergence_id = r.divergence_id AND d.mapping_id = $1"
+				   " AND d.status = 'open' AND d.last_run_id <> $2"
+				   " AND r.status IN ('planned', 'approved')",
+				   2, t3, v3, NULL, SPI_OK_UPDATE);
+	resolved = recon_spi_int64("WITH c AS (UPDATE recon.divergences SET status = 'resolved',"
+							   " closed_at = now() WHERE mapping_id = $1 AND status = 'open'"
+							   " AND last_run_id <> $2 RETURNING divergence_id, kind, key)"
+							   " , a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
+							   " divergence_id, reason, detail) SELECT $3, 'divergence.closed',"
+							   " (SELECT name FROM recon.mappings WHERE mapping_id = $1), $2,"
+							   " divergence_id, 'no longer divergent', jsonb_build_object('kind', kind, 'key', key)"
+							   " FROM c ORDER BY divergence_id RETURNING 1)"
+							   " SELECT count(*) FROM a", 3, t3, v3);
+
+	if (m->max_divergence_ratio >= 0 && compared > 0 &&
+		stats->divergences / compared > m->max_divergence_ratio)
+	{
+		gate = psprintf("divergence ratio %.4f exceeds max_divergence_ratio %g",
+						stats->divergences / compared, m->max_divergence_ratio);
+		recon_spi_exec("UPDATE recon.repairs SET needs_approval = true,"
+					   " approval_reason = 'quality gate: divergence ratio'"
+					   " WHERE run_id = $2 AND status = 'planned'", 2, t3, v3, NULL, SPI_OK_UPDATE);
+	}
+
+	/* audit rows of the run, written at its end so the chain lock is held briefly */
+	recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
+				   " reason, detail, after_hash)"
+				   " SELECT $3, 'divergence.opened', m.name, $2, d.divergence_id, 'sweep',"
+				   " jsonb_build_object('kind', d.kind, 'key', d.key, 'fields', d.fields,"
+				   " 'source_hash', d.source_hash, 'target_hash', d.target_hash), d.target_hash"
+				   " FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
+				   " WHERE d.first_run_id = $2 AND d.mapping_id = $1 ORDER BY d.divergence_id",
+				   3, t3, v3, NULL, SPI_OK_INSERT);
+	recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
+				   " repair_id, reason, detail)"
+				   " SELECT $3, 'repair.planned', m.name, $2, r.divergence_id, r.repair_id,"
+				   " coalesce(r.approval_reason, 'policy: ' || (m.options->>'repair')),"
+				   " jsonb_build_object('action', r.action, 'operation', r.operation,"
+				   " 'needs_approval', r.needs_approval)"
+				   " FROM recon.repairs r JOIN recon.mappings m USING (mapping_id)"
+				   " WHERE r.run_id = $2 ORDER BY r.repair_id",
+				   3, t3, v3, NULL, SPI_OK_INSERT);
+	if (gate)
+	{
+		a.actor = actor;
+		a.action = "gate.tripped";
+		a.mapping = m->name;
+		a.run_id = run_id;
+		a.reason = gate;
+		a.detail = psprintf("{\"divergences\": %lld, \"compared\": %.0f, \"max_divergence_ratio\": %g}",
+							(long long) stats->divergences, compared, m->max_divergence_ratio);
+		recon_audit(&a);
+	}
+
+	{
+		Oid			t[10] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, TEXTOID};
+		Datum		v[10] = {Int64GetDatum(run_id), CStringGetTextDatum(gate ? "gated" : "finished"),
+			Int64GetDatum(rows), Int64GetDatum(docs), Int64GetDatum(stats->candidates),
+			Int64GetDatum(stats->divergences), Int64GetDatum(stats->new_divergences),
+			Int64GetDatum(resolved), Int64GetDatum(stats->repairs_planned),
+		gate ? CStringGetTextDatum(gate) : (Datum) 0};
+		char		n[11] = "          ";
+
+		n[9] = gate ? ' ' : 'n';
+		recon_spi_exec("UPDATE recon.runs SET status = $2, finished_at = clock_timestamp(),"
+					   " rows_source = $3, docs_target = $4, candidates = $5, divergences = $6,"
+					   " new_divergences = $7, resolved = $8, repairs_planned = $9, gate_reason = $10"
+					   " WHERE run_id = $1", 10, t, v, n, SPI_OK_UPDATE);
+	}
+	memset(&a, 0, sizeof(a));
+	a.actor = actor;
+	a.action = "run.finished";
+	a.mapping = m->name;
+	a.run_id = run_id;
+	a.reason = gate ? "gated" : "finished";
+	a.detail = psprintf("{\"rows_source\": %lld, \"docs_target\": %lld, \"divergences\": %lld,"
+						" \"new_divergences\": %lld, \"resolved\": %lld, \"repairs_planned\": %lld}",
+						(long long) rows, (long long) docs, (long long) stats->divergences,
+						(long long) stats->new_divergences, (long long) resolved,
+						(long long) stats->repairs_planned);
+	recon_audit(&a);
+}
+
+PG_FUNCTION_INFO_V1(recon_sweep);
+Datum
+recon_sweep(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReconPriv	priv;
+	ReconMapping *m;
+	ReconTarget *t;
+	int64		run_id;
+	int64		rows,
+				docs;
+	Spill		spill;
+	ReconRunStats stats = {0};
+	int			i;
+
+	recon_priv_enter(&priv, "recon_operator", "recon.sweep");
+	SPI_connect();
+	recon_pin_search_path();
+	m = recon_mapping_load(name);
+	t = recon_target_lookup(m->server_name, m->owner, false);
+	(void) recon_mongo_client(t);	/* fail early and clearly when unreachable */
+
+	{
+		Oid			ty[3] = {INT8OID, TEXTOID, TEXTOID};
+		Datum		v[3] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
+		CStringGetTextDatum(priv.caller_name)};
+		ReconAudit	a = {0};
+
+		run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
+								 " started_by) VALUES ($1, $2, 'sweep', 'running', $3) RETURNING run_id",
+								 3, ty, v);
+		a.actor = priv.caller_name;
+		a.action = "run.started";
+		a.mapping = m->name;
+		a.run_id = run_id;
+		a.reason = "recon.sweep";
+		(void) a;
+	}
+
+	spill.nparts = choose_partitions(m, t);
+	spill.files = palloc(sizeof(BufFile *) * spill.nparts);
+	for (i = 0; i < spill.nparts; i++)
+		spill.files[i] = BufFileCreateTemp(false);
+
+	rows = pass_source(m, &spill);
+	docs = pass_target(m, t, &spill);
+
+	{
+		MemoryContext part = AllocSetContextCreate(CurrentMemoryContext, "recon sweep match",
+												   ALLOCSET_DEFAULT_SIZES);
+
+		for (i = 0; i < spill.nparts; i++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(part);
+
+			match_partition(m, t, run_id, spill.files[i], &stats);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(part);
+			BufFileClose(spill.files[i]);
+		}
+		MemoryContextDelete(part);
+	}
+
+	{
+		ReconAudit	a = {0};
+
+		a.actor = priv.caller_name;
+		a.action = "run.started";
+		a.mapping = m->name;
+		a.run_id = run_id;
+		a.reason = "recon.sweep";
+		recon_audit(&a);
+	}
+	finish_run(m, run_id, priv.caller_name, rows, docs, &stats);
+	SPI_finish();
+	recon_priv_exit(&priv);
+	PG_RETURN_INT64(run_id);
+}

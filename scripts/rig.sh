@@ -6,12 +6,13 @@
 #       exports PGHOST PGPORT PGUSER PGDATABASE=postgres RECON_PGDATA;
 #       settings: test/recon.conf + cron.database_name='postgres'; RIG_PRELOAD
 #       (if set) overrides its shared_preload_libraries.
-#   rig_as_user CMD...      run CMD as the unprivileged user (`recon` when root)
+#   rig_as_user CMD...      run CMD as the unprivileged user (`recon_rig` when root; not `recon`, which
+#                           would put $user tables into the recon schema)
 #   rig_free_port           print a free loopback TCP port
 #   rig_cleanup             stop everything, remove the temp dir (RIG_KEEP=1
 #                           keeps it); installed as the EXIT trap on sourcing.
 # PostgreSQL refuses to run as root, so as root the cluster runs as user
-# `recon` (created when missing) and the temp dir is owned by it.
+# `recon_rig` (created when missing) and the temp dir is owned by it.
 
 RIG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RIG_PGBIN=/usr/lib/postgresql/15/bin
@@ -19,7 +20,7 @@ RIG_USER=$(id -un)
 RIG_TMP=
 RIG_MONGO_OWNED=
 RIG_PG_OWNED=
-[ "$(id -u)" -ne 0 ] || RIG_USER=recon
+[ "$(id -u)" -ne 0 ] || RIG_USER=recon_rig
 
 rig_log() { echo "rig: $*" >&2; }
 
@@ -27,7 +28,7 @@ rig_as_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u "$RIG_USER" -- "$@"; else "$@"; fi
 }
 
-# The temp dir (created on first use) and, as root, the `recon` user.
+# The temp dir (created on first use) and, as root, the `recon_rig` user.
 rig_tmp() {
     if [ -z "$RIG_TMP" ]; then
         if [ "$(id -u)" -eq 0 ] && ! id "$RIG_USER" >/dev/null 2>&1; then

@@ -3,7 +3,7 @@
 # installs recon, starts FerretDB (unless RECON_TEST_MONGO_URI already points
 # at a MongoDB) and runs `make installcheck` (pg_regress on a temporary
 # instance, then the TAP tests in t/ under prove) as an unprivileged user;
-# as root that is user `recon`, in a copy of the working tree.
+# as root that is user `recon_rig`, in a copy of the working tree.
 #   scripts/test.sh                           everything
 #   scripts/test.sh regress [REGRESS="a b"]   pg_regress only (TAP_TESTS=)
 #   scripts/test.sh tap [PROVE_TESTS=t/x.pl]  TAP only (REGRESS=)

@@ -144,7 +144,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.jsonb_build_object(
-        'seq', a.chain_seq, 'at', pg_catalog.extract(epoch FROM a.at),
+        'seq', a.chain_seq, 'at', extract(epoch FROM a.at),
         'session_user', a.session_user_name, 'actor', a.actor,
         'action', a.action, 'mapping', a.mapping_name, 'run', a.run_id,
         'divergence', a.divergence_id, 'repair', a.repair_id,

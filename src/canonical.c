@@ -423,14 +423,17 @@ emit_bson_container(StringInfo out, const bson_iter_t *iter, bool is_doc, int de
 		int			n = 0,
 					cap = 16,
 					i;
-		BsonKey    *keys = palloc(cap * sizeof(BsonKey));
+		BsonKey    *keys = palloc_bson_aligned(cap * sizeof(BsonKey));
 
 		while (bson_iter_next(&child))
 		{
 			if (n == cap)
 			{
+				BsonKey    *bigger = palloc_bson_aligned(cap * 2 * sizeof(BsonKey));
+
+				memcpy(bigger, keys, cap * sizeof(BsonKey));
 				cap *= 2;
-				keys = repalloc(keys, cap * sizeof(BsonKey));
+				keys = bigger;
 			}
 			keys[n].key = bson_iter_key(&child);
 			keys[n].len = bson_iter_key_len(&child);
@@ -443,7 +446,6 @@ emit_bson_container(StringInfo out, const bson_iter_t *iter, bool is_doc, int de
 			emit(out, CT_TEXT, keys[i].key, keys[i].len);
 			emit_bson_json(out, &keys[i].iter, depth + 1);
 		}
-		pfree(keys);
 	}
 	else
 	{

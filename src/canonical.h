@@ -92,4 +92,14 @@ extern char *canon_sha256_hex(const char *data, int len);
 
 extern int64 canon_parse_precision(const char *s);
 
+/*
+ * bson_t and bson_iter_t are declared 128-byte aligned and libbson may use
+ * aligned vector moves on them: palloc's 8-byte alignment is not enough.
+ */
+static inline void *
+palloc_bson_aligned(Size size)
+{
+	return (void *) TYPEALIGN(128, palloc(size + 128));
+}
+
 #endif

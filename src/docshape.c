@@ -257,11 +257,12 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 				bool		have_error = true;
 				int64		i64 = 0;
 
-				if (!numeric_is_nan(num) && !numeric_is_inf(num) &&
-					DatumGetBool(DirectFunctionCall2(numeric_eq, v,
-													 DirectFunctionCall2(numeric_trunc, v, Int32GetDatum(0)))))
+				Datum		whole = (numeric_is_nan(num) || numeric_is_inf(num)) ? (Datum) 0 :
+					DirectFunctionCall2(numeric_trunc, v, Int32GetDatum(0));
+
+				if (whole && DatumGetBool(DirectFunctionCall2(numeric_eq, v, whole)))
 				{
-					char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, v));
+					char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, whole));
 					char	   *end;
 
 					errno = 0;
@@ -597,7 +598,12 @@ integer_text(const char *payload, int len)
 		return pnstrdup(payload, len);
 	initStringInfo(&s);
 	appendBinaryStringInfo(&s, payload, e - payload);
-	zeros = atoi(e + 1);
+	{
+		char	   *exp = pnstrdup(e + 1, len - (e + 1 - payload));
+
+		zeros = atoi(exp);
+		pfree(exp);
+	}
 	for (i = 0; i < zeros; i++)
 		appendStringInfoChar(&s, '0');
 	return s.data;

@@ -184,7 +184,7 @@ recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
 				/* a palloc'd copy: nothing to free on error paths */
 				data = palloc(doc->len);
 				memcpy(data, bson_get_data(doc), doc->len);
-				copy = palloc(sizeof(bson_t));
+				copy = palloc_bson_aligned(sizeof(bson_t));
 				bson_init_static(copy, data, doc->len);
 				items[idx].doc = copy;
 			}

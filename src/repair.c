@@ -421,7 +421,7 @@ load_batch(Datum ids, RepairItem **out)
 		if (r->k.key[0] == CT_OTHER)
 		{
 			/* an _id of unexpected type: the key bytes carry {_id: value} */
-			r->k.id = palloc(sizeof(bson_t));
+			r->k.id = palloc_bson_aligned(sizeof(bson_t));
 			if (!bson_init_static(r->k.id, (const uint8_t *) r->k.key + 5, r->k.keylen - 5))
 				r->k.id = NULL;
 		}

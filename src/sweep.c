@@ -311,7 +311,7 @@ add_candidate(ReconCandidate *cands, int *n, SpillEntry *src, SpillEntry *tgt)
 	if (tgt)
 	{
 		c->doc_digest = tgt->digest;
-		c->id = palloc(sizeof(bson_t));
+		c->id = palloc_bson_aligned(sizeof(bson_t));
 		if (!bson_init_static(c->id, (const uint8_t *) tgt->id, tgt->idlen))
 			c->id = NULL;
 	}

@@ -757,9 +757,9 @@ recon_source_key_lookup_sql(const ReconMapping *m, const char *suffix)
 	appendStringInfoString(&s, ") IN (SELECT ");
 	for (i = 0; i < m->nkeys; i++)
 		appendStringInfo(&s, "%su.c%d::%s", i ? ", " : "", i, format_type_be_qualified(m->keys[i].typid));
-	appendStringInfoString(&s, " FROM pg_catalog.unnest(");
+	appendStringInfoString(&s, " FROM ROWS FROM (");
 	for (i = 0; i < m->nkeys; i++)
-		appendStringInfo(&s, "%s$%d::pg_catalog.text[]", i ? ", " : "", i + 1);
+		appendStringInfo(&s, "%spg_catalog.unnest($%d::pg_catalog.text[])", i ? ", " : "", i + 1);
 	appendStringInfoString(&s, ") AS u(");
 	for (i = 0; i < m->nkeys; i++)
 		appendStringInfo(&s, "%sc%d", i ? ", " : "", i);

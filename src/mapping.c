@@ -564,8 +564,6 @@ check_key_unique(ReconMapping *m, Relation rel)
 	StringInfoData sql;
 	int			i;
 
-	if (has_unique_index_on(rel, (AttrNumber *) NULL, 0))
-		return;
 	{
 		AttrNumber *att = palloc(sizeof(AttrNumber) * m->nkeys);
 		bool		nulls_possible = false;
@@ -709,11 +707,10 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 	relation_close(rel, AccessShareLock);
 
 	{
-		Oid			t[6] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBOID};
-		Datum		v[6];
+		Oid			t[7] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBOID, TEXTOID};
+		Datum		v[7];
 		ArrayBuildState *astate = NULL;
 		ListCell   *lc;
-		StringInfoData detail;
 
 		foreach(lc, key_cols)
 			astate = accumArrayResult(astate, CStringGetTextDatum(lfirst(lc)), false,
@@ -724,16 +721,10 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 		v[3] = CStringGetTextDatum(m->collection);
 		v[4] = makeArrayResult(astate, CurrentMemoryContext);
 		v[5] = JsonbPGetDatum(opts);
+		v[6] = CStringGetTextDatum(priv.caller_name);
 		id = recon_spi_int64("INSERT INTO recon.mappings (name, source, server_name, collection,"
 							 " key_columns, options, created_by) VALUES ($1, $2, $3, $4, $5, $6,"
-							 " session_user) RETURNING mapping_id", 6, t, v);
-		(void) t;
-		initStringInfo(&detail);
-		appendStringInfo(&detail, "{\"source\": %s, \"server\": %s, \"collection\": %s, \"options\": %s}",
-						 quote_literal_cstr(m->relname), quote_literal_cstr(target->server_name),
-						 quote_literal_cstr(m->collection),
-						 JsonbToCString(NULL, &opts->root, VARSIZE(opts)));
-		/* quote_literal gives '...'; turn into JSON strings via to_jsonb */
+							 " $7) RETURNING mapping_id", 7, t, v);
 		{
 			Oid			t2[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 			Datum		v2[4] = {CStringGetTextDatum(m->relname),

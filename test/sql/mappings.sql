@@ -1,0 +1,101 @@
+-- Mappings: definition, defaults and every validation error.
+CREATE TABLE m_users (id int PRIMARY KEY, name text, email text, born date,
+                      profile jsonb, secret text, n numeric);
+CREATE TABLE m_nopk (a int, b text);
+CREATE TABLE m_point (id int PRIMARY KEY, p point);
+CREATE TABLE m_dup (code text, v int);
+INSERT INTO m_dup VALUES ('a', 1), ('a', 2), ('b', 3);
+CREATE TABLE m_tskey (ts timestamptz PRIMARY KEY, v int);
+
+-- a valid mapping: key defaults to the primary key
+SELECT recon.add_mapping('users', 'public.m_users', 'mongo1', 'rt_map.users',
+        options => '{"fields": {"email": "contact.email"}, "exclude": ["secret"], "redact": ["name"]}') > 0 AS added;
+SELECT name, source, server_name, collection, key_columns, options, cdc_enabled
+  FROM recon.mappings WHERE name = 'users';
+
+-- relation missing
+SELECT recon.add_mapping('x', 'public.no_such_table', 'mongo1', 'rt_map.x');
+\echo :LAST_ERROR_SQLSTATE
+-- no primary key and no key
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x');
+\echo :LAST_ERROR_SQLSTATE
+-- key column missing
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', key => ARRAY['nope']);
+\echo :LAST_ERROR_SQLSTATE
+-- unsupported column type
+SELECT recon.add_mapping('x', 'public.m_point', 'mongo1', 'rt_map.x');
+\echo :LAST_ERROR_SQLSTATE
+-- ... which exclude can leave out
+SELECT recon.add_mapping('points', 'public.m_point', 'mongo1', 'rt_map.points',
+                         options => '{"exclude": ["p"]}') > 0 AS added;
+-- unsupported key type
+SELECT recon.add_mapping('x', 'public.m_tskey', 'mongo1', 'rt_map.x');
+\echo :LAST_ERROR_SQLSTATE
+-- unknown option
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', key => ARRAY['a'],
+                         options => '{"repiar": "auto"}');
+\echo :LAST_ERROR_SQLSTATE
+-- bad option values
+SELECT sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"repair": "sometimes"}')$$) AS bad_repair,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"max_divergence_ratio": 2}')$$) AS bad_ratio,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"timestamp_precision": "ns"}')$$) AS bad_precision,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"delete_extra": "yes"}')$$) AS bad_bool,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '[1]')$$) AS not_object,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"fields": {"b": "$b"}}')$$) AS bad_path,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"fields": {"b": "_id"}}')$$) AS path_is_id,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"fields": {"zz": "z"}}')$$) AS rename_unknown_column,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"exclude": ["zz"]}')$$) AS exclude_unknown_column;
+-- overlapping document paths
+SELECT recon.add_mapping('x', 'public.m_users', 'mongo1', 'rt_map.x',
+                         options => '{"fields": {"name": "a", "email": "a.b"}}');
+\echo :LAST_ERROR_SQLSTATE
+-- bad collection names
+SELECT sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'nodot', ARRAY['a'])$$) AS no_dot,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', '.coll', ARRAY['a'])$$) AS empty_db,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'db.', ARRAY['a'])$$) AS empty_coll,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'd b.c', ARRAY['a'])$$) AS space_in_db,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'db.c$x', ARRAY['a'])$$) AS dollar,
+       sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'db.system.users', ARRAY['a'])$$) AS system_coll;
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'bad$db.c', key => ARRAY['a']);
+\echo :LAST_ERROR_SQLSTATE
+-- server missing
+SELECT recon.add_mapping('x', 'public.m_nopk', 'nosuchserver', 'rt_map.x', key => ARRAY['a']);
+\echo :LAST_ERROR_SQLSTATE
+-- duplicate mapping name
+SELECT recon.add_mapping('users', 'public.m_nopk', 'mongo1', 'rt_map.other', key => ARRAY['a']);
+\echo :LAST_ERROR_SQLSTATE
+-- a second mapping onto the same collection
+SELECT recon.add_mapping('users2', 'public.m_nopk', 'mongo1', 'rt_map.users', key => ARRAY['a']);
+\echo :LAST_ERROR_SQLSTATE
+-- duplicate keys in the source (a non-unique key)
+SELECT recon.add_mapping('dups', 'public.m_dup', 'mongo1', 'rt_map.dups', key => ARRAY['code']);
+\echo :LAST_ERROR_SQLSTATE
+-- NULL keys are refused too
+INSERT INTO m_nopk VALUES (NULL, 'x');
+SELECT recon.add_mapping('nullkey', 'public.m_nopk', 'mongo1', 'rt_map.nullkey', key => ARRAY['a']);
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM m_nopk;
+-- a key without a unique index is accepted when the data is unique
+SELECT recon.add_mapping('nopk', 'public.m_nopk', 'mongo1', 'rt_map.nopk', key => ARRAY['a']) > 0 AS added;
+-- nothing was half-created by the failures
+SELECT name FROM recon.mappings ORDER BY name;
+
+-- alter_mapping merges and validates
+SELECT recon.alter_mapping('users', '{"repair": "auto", "max_divergence_ratio": 0.5}');
+SELECT options FROM recon.mappings WHERE name = 'users';
+SELECT recon.alter_mapping('users', '{"bogus": 1}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT recon.alter_mapping('users', '{"fields": {"nope": "x"}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT recon.alter_mapping('nosuch', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT options FROM recon.mappings WHERE name = 'users';
+
+-- drop
+SELECT recon.drop_mapping('points');
+SELECT recon.drop_mapping('nopk');
+SELECT recon.drop_mapping('points');
+\echo :LAST_ERROR_SQLSTATE
+SELECT action, mapping_name FROM recon.audit_log WHERE action LIKE 'mapping.%' ORDER BY audit_id;
+SELECT recon.drop_mapping('users');
+DROP TABLE m_users, m_nopk, m_point, m_dup, m_tskey;

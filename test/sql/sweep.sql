@@ -1,0 +1,92 @@
+-- The sweep: a seeded collection with known drift is found exactly.
+-- test/data/gen_sweep_users.py documents every benign difference
+-- (rows 1-19 except none) and every injected divergence (rows 20-30, extras).
+\! mongo_tool drop rt_sweep.users
+\! mongo_tool insert rt_sweep.users < test/data/sweep_users.ndjson
+CREATE TABLE s_users (
+    id int PRIMARY KEY, name text, email text, score numeric(10,2), ratio float8,
+    born date, last_login timestamptz, local_ts timestamp, uid uuid, avatar bytea,
+    prefs jsonb, active bool, note text);
+INSERT INTO s_users
+SELECT g, 'user' || g, 'u' || g || '@example.com', g * 1.25, g / 4.0,
+       date '1990-01-01' + g,
+       timestamptz '2024-03-01 10:00:00.123456+00' + g * interval '1 minute',
+       timestamp '2024-03-01 08:00:00' + g * interval '1 second',
+       ('00000000-0000-0000-0000-' || lpad(to_hex(g), 12, '0'))::uuid,
+       decode(lpad(to_hex(g), 4, '0'), 'hex'),
+       jsonb_build_object('theme', 'dark', 'langs', jsonb_build_array('en', 'fr'), 'n', g),
+       g % 2 = 0,
+       CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END
+FROM generate_series(1, 30) g;
+-- row 11 written in another time zone: the same instant
+UPDATE s_users SET last_login = '2024-03-01 12:11:00.123+02' WHERE id = 11;
+
+SELECT recon.add_mapping('users', 'public.s_users', 'mongo1', 'rt_sweep.users') > 0 AS added;
+SET recon.progress_rows = 25;
+SELECT recon.sweep('users') AS run1 \gset
+RESET recon.progress_rows;
+SELECT status, rows_source, docs_target, divergences, new_divergences, resolved
+  FROM recon.runs WHERE run_id = :run1;
+-- exactly the injected drift, nothing else
+SELECT kind, key, fields FROM recon.divergences
+ WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = 'users')
+ ORDER BY kind, key::text;
+-- both images and both hashes are recorded
+SELECT key, source_image->'name' AS src_name, target_image->'name' AS doc_name,
+       length(source_hash) AS sh, length(target_hash) AS th
+  FROM recon.divergences WHERE key = '21';
+SELECT key, source_image IS NULL AS no_source, target_image->>'name' AS doc_name, source_hash IS NULL AS no_sh
+  FROM recon.divergences WHERE kind = 'extra' ORDER BY key::text;
+
+-- re-running on unchanged data records nothing new, only last_seen
+SELECT recon.sweep('users') AS run2 \gset
+SELECT divergences, new_divergences, resolved FROM recon.runs WHERE run_id = :run2;
+SELECT count(*) AS open_divergences, count(DISTINCT first_run_id) AS first_runs,
+       bool_and(last_run_id = :run2) AS all_seen_again
+  FROM recon.divergences WHERE status = 'open'
+   AND mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = 'users');
+
+-- a document fixed by the application closes its divergence
+\! mongo_tool update rt_sweep.users '{"_id": 21}' '{"$set": {"name": "user21"}}'
+SELECT recon.sweep('users') AS run3 \gset
+SELECT divergences, new_divergences, resolved FROM recon.runs WHERE run_id = :run3;
+SELECT key, status, closed_at IS NOT NULL AS closed FROM recon.divergences WHERE key = '21';
+SELECT action, detail->>'key' AS key FROM recon.audit_log
+ WHERE run_id = :run3 AND action = 'divergence.closed';
+
+-- a source change that the sweep sees: a deleted row makes its document extra
+DELETE FROM s_users WHERE id = 1;
+SELECT recon.sweep('users') AS run4 \gset
+SELECT kind, key FROM recon.divergences WHERE last_run_id = :run4 AND key = '1';
+
+-- composite keys, nested paths, redaction, extra_fields = report
+\! mongo_tool drop rt_sweep.accounts
+CREATE TABLE s_accounts (tenant text, id int, owner text, balance numeric, pin text,
+                         PRIMARY KEY (tenant, id));
+INSERT INTO s_accounts VALUES ('acme', 1, 'ann', 10, 'PIN-ann'), ('acme', 2, 'bob', 20, 'PIN-bob'),
+                              ('zeta', 1, 'cid', 30, 'PIN-cid');
+\! printf '%s\n' '{"_id": {"tenant": "acme", "id": 1}, "info": {"owner": "ann"}, "balance": 10, "pin": "PIN-ann"}' '{"_id": {"tenant": "acme", "id": 2}, "info": {"owner": "bob"}, "balance": 21, "pin": "PIN-old", "cache": 1}' '{"_id": {"id": 1, "tenant": "zeta"}, "info": {"owner": "cid"}, "balance": 30, "pin": "PIN-cid"}' | mongo_tool insert rt_sweep.accounts
+SELECT recon.add_mapping('accounts', 'public.s_accounts', 'mongo1', 'rt_sweep.accounts',
+       options => '{"fields": {"owner": "info.owner"}, "redact": ["pin"], "extra_fields": "report"}') > 0 AS added;
+SELECT recon.sweep('accounts') AS run5 \gset
+-- acme/2 differs (balance, pin, an unmapped field); zeta/1's _id has its fields
+-- in the wrong order, which is another _id in MongoDB: extra + missing
+SELECT kind, key, fields FROM recon.divergences WHERE last_run_id = :run5 ORDER BY kind, key::text;
+-- redacted values appear only as hashes, in images and planned operations
+SELECT source_image->>'pin' LIKE 'redacted:sha256:%' AS src_redacted,
+       target_image->>'pin' LIKE 'redacted:sha256:%' AS doc_redacted,
+       source_image->'info'->>'owner' AS owner
+  FROM recon.divergences WHERE last_run_id = :run5 AND kind = 'mismatch';
+SELECT count(*) AS rows_leaking_pin FROM recon.divergences d
+ WHERE d.last_run_id = :run5 AND (d::text LIKE '%PIN-%');
+SELECT count(*) AS repairs_leaking_pin FROM recon.repairs r
+ WHERE r.run_id = :run5 AND r.operation::text LIKE '%PIN-%';
+SELECT count(*) AS audit_leaking_pin FROM recon.audit_log a WHERE a::text LIKE '%PIN-%';
+
+-- a sweep of an unknown mapping, or while cancelled, changes nothing
+SELECT recon.sweep('nosuch');
+\echo :LAST_ERROR_SQLSTATE
+SET statement_timeout = '1ms';
+SELECT recon.sweep('users');
+RESET statement_timeout;
+SELECT count(*) AS runs FROM recon.runs WHERE mapping_name = 'users';

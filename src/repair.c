@@ -264,7 +264,7 @@ verify_written(const ReconMapping *m, const ReconTarget *t, RepairItem *items, i
 		if (!recon_compare_item(m, &keys[i], &paths, NULL))
 		{
 			r->outcome = OUT_CONFLICT;
-			r->message = "read-back differs: the document changed concurrently";
+			r->message = "read-back differs: the write did not take effect (the document changed concurrently, or the batch stopped at an earlier error)";
 		}
 		r->k.doc = keys[i].doc;
 		r->k.doc_canon = keys[i].doc_canon;
@@ -578,7 +578,7 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 			recon_pin_search_path();
 			MemoryContextSwitchTo(old);
 			ereport(WARNING,
-					(errmsg("recon: stopped applying repairs of run %lld", (long long) run_id),
+					(errmsg("recon: stopped applying repairs"),
 					 errdetail("%s", why),
 					 errhint("See recon.repairs.error for the failed repairs.")));
 			break;
@@ -590,9 +590,8 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 		throttle(m, start, done);
 	}
 	ereport(NOTICE,
-			(errmsg("recon: run %lld: %lld repairs verified, %lld conflicts, %lld failed",
-					(long long) run_id, (long long) verified, (long long) conflicts,
-					(long long) failed)));
+			(errmsg("recon: %lld repairs verified, %lld conflicts, %lld failed",
+					(long long) verified, (long long) conflicts, (long long) failed)));
 	SPI_finish();
 	recon_priv_exit(&priv);
 	PG_RETURN_VOID();
@@ -633,8 +632,8 @@ decide(FunctionCallInfo fcinfo, bool approve)
 		strcmp(started_by, GetUserNameFromId(GetSessionUserId(), false)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" started run %lld and cannot also decide its repairs",
-						started_by, (long long) run_id),
+				 errmsg("role \"%s\" started this run and cannot also decide its repairs",
+						started_by),
 				 errdetail("Repairs need a second person (four eyes)."),
 				 errhint("Ask another member of recon_approver.")));
 

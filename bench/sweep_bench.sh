@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# bench/sweep_bench.sh — recon.sweep() throughput, CPU and memory, measured
+# against a bare libmongoc read (bench/bare_read.c) of the same collection on
+# the same server.  See bench/README.md for what each figure means.
+#
+#   bench/sweep_bench.sh                       N = 100000 and 1000000
+#   BENCH_SIZES="10000 100000" bench/sweep_bench.sh
+#
+# Environment (all optional):
+#   BENCH_SIZES          row counts, default "100000 1000000"
+#   BENCH_BARE_RUNS      bare reads per size, best counts (default 3)
+#   BENCH_SWEEP_RUNS     sweeps per size, each in a fresh backend, fastest counts (default 2)
+#   BENCH_BATCH_SIZE     recon.batch_size for the sweep and -b for bare_read (default 1000)
+#   BENCH_DIVERGE_EVERY  one divergent key per this many rows (default 1000 = 0.1%; 0 = none):
+#                        a third mismatches, a third missing documents, a third extra documents
+#   BENCH_SWEEP_SET      extra SQL run in the sweep's session first, e.g.
+#                        "SET recon.partition_rows = 10000000;"
+#   BENCH_SKIP_BUILD=1   do not run install-deps / make / make install
+#   BENCH_PERF=1         also record `perf record -g` of the sweep backend (last
+#                        sweep of each size) and print the top symbols
+#   RIG_KEEP=1           keep the rig's temp dir (see scripts/rig.sh)
+# Informational only: the targets print PASS/MISS, the exit status does not
+# depend on them (tests never assert wall-clock times).
+set -euo pipefail
+
+# ---------------------------------------------------------------------------
+# Helpers run by psql's \! inside the sweep session (no rig, no traps here).
+# ---------------------------------------------------------------------------
+proc_ticks() {                 # utime+stime of a process (all threads), in clock ticks
+    local s
+    s=$(<"/proc/$1/stat")
+    s=${s##*) }                # drop "pid (comm) ": field 3 is now $1
+    set -- $s
+    echo $((${12} + ${13}))
+}
+
+proc_status() {                # VmHWM VmRSS RssAnon (kB) of a process
+    local k v hwm=0 rss=0 anon=0
+    while read -r k v _; do
+        case $k in
+            VmHWM:) hwm=$v ;; VmRSS:) rss=$v ;; RssAnon:) anon=$v ;;
+        esac
+    done <"/proc/$1/status"
+    echo "$hwm $rss $anon"
+}
+
+case "${1:-}" in
+    __snap)                    # __snap LABEL: one line into $BENCH_STATE
+        echo "$2 $(date +%s.%N) $(proc_ticks "$BENCH_PID") $(proc_status "$BENCH_PID")" \
+             "$(proc_ticks "$RECON_FERRETDB_PID")" >>"$BENCH_STATE"
+        exit 0 ;;
+    __sampler)                 # __sampler start|stop: peak RssAnon/VmRSS every 0.1 s
+        stopf=$BENCH_STATE.stop peakf=$BENCH_STATE.peak
+        if [ "$2" = start ]; then
+            rm -f "$stopf" "$peakf"
+            (
+                max_anon=0 max_rss=0
+                while [ ! -e "$stopf" ] && [ -e "/proc/$BENCH_PID" ]; do
+                    read -r _ rss anon <<<"$(proc_status "$BENCH_PID")"
+                    [ "$anon" -le "$max_anon" ] || max_anon=$anon
+                    [ "$rss" -le "$max_rss" ] || max_rss=$rss
+                    sleep 0.1
+                done
+                echo "$max_anon $max_rss" >"$peakf.tmp"
+                mv "$peakf.tmp" "$peakf"
+            ) </dev/null >/dev/null 2>&1 &
+        else
+            touch "$stopf"
+            for _ in $(seq 1 100); do [ -e "$peakf" ] && break; sleep 0.05; done
+        fi
+        exit 0 ;;
+    __perf)                    # __perf start|stop: perf record of the backend
+        if [ "$2" = start ]; then
+            perf record -g -o "$BENCH_STATE.perf" -p "$BENCH_PID" </dev/null \
+                >"$BENCH_STATE.perf.log" 2>&1 &
+            echo $! >"$BENCH_STATE.perfpid"
+            sleep 0.5
+        else
+            kill -INT "$(cat "$BENCH_STATE.perfpid")" 2>/dev/null || true
+            for _ in $(seq 1 200); do
+                kill -0 "$(cat "$BENCH_STATE.perfpid")" 2>/dev/null || break; sleep 0.1
+            done
+        fi
+        exit 0 ;;
+esac
+
+# ---------------------------------------------------------------------------
+# Set-up
+# ---------------------------------------------------------------------------
+SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+
+SIZES=${BENCH_SIZES:-100000 1000000}
+BARE_RUNS=${BENCH_BARE_RUNS:-3}
+SWEEP_RUNS=${BENCH_SWEEP_RUNS:-2}
+BATCH=${BENCH_BATCH_SIZE:-1000}
+DIVERGE_EVERY=${BENCH_DIVERGE_EVERY:-1000}
+SWEEP_SET=${BENCH_SWEEP_SET:-}
+FIELDS=name,amount,ts,flag,payload          # recon's projection: the mapped columns
+NS=bench.items
+
+log() { echo "bench: $*" >&2; }
+
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+    scripts/install-deps.sh >&2
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    make PG_CONFIG=$PG_CONFIG >&2
+    $SUDO make install PG_CONFIG=$PG_CONFIG >&2
+fi
+make test/mongo_tool PG_CONFIG=$PG_CONFIG >&2
+MONGO_TOOL=$ROOT/test/mongo_tool
+BARE=$ROOT/bench/bare_read
+if [ ! -x "$BARE" ] || [ "$ROOT/bench/bare_read.c" -nt "$BARE" ]; then
+    # shellcheck disable=SC2046
+    gcc -O2 -Wall -Werror -o "$BARE" "$ROOT/bench/bare_read.c" \
+        $(pkg-config --cflags --libs libmongoc-1.0)
+fi
+
+# shellcheck source=../scripts/rig.sh
+source scripts/rig.sh
+rig_start_ferretdb
+rig_start_pg
+rig_tmp
+WORK=$RIG_TMP/bench
+mkdir -p "$WORK"
+PGLOG=$RIG_TMP/postgresql.log
+export RECON_FERRETDB_PID
+
+PSQL=("$RIG_PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
+sql() { "${PSQL[@]}" -At -c "$1"; }
+
+# Epoch timestamps in the server log, so progress NOTICEs date the phases.
+sql "ALTER SYSTEM SET log_line_prefix = '%n [%p] '" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null
+"${PSQL[@]}" -v mongo_uri="$RECON_TEST_MONGO_URI" <<'SQL'
+CREATE EXTENSION recon;
+CREATE SERVER m FOREIGN DATA WRAPPER recon_mongo OPTIONS (uri :'mongo_uri');
+-- Row i of the data set (the same function fills the rows added later).
+CREATE FUNCTION bench_rows(a int8, b int8)
+RETURNS TABLE (id int8, name text, amount numeric(12,2), ts timestamptz, flag bool, payload jsonb)
+LANGUAGE sql AS $$
+  SELECT i, 'customer-' || md5(i::text),
+         ((i * 7919) % 10000000) / 100.0,
+         timestamptz '2024-01-01 00:00:00+00' + i * interval '1001 milliseconds',
+         i % 3 = 0,
+         jsonb_build_object('n', i % 1000, 'tag', 'tag-' || i % 17, 'ok', i % 2 = 0)
+  FROM generate_series(a, b) i
+$$;
+SQL
+
+ncpu=$(nproc)
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+mem_total=$(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo)
+pg_version=$(sql "SHOW server_version")
+mongoc_version=$(pkg-config --modversion libmongoc-1.0)
+TICK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------
+load_data() {                  # load_data N
+    local n=$1 t0 t1 step ndiv count
+    log "N=$n: creating table bench and collection $NS"
+    sql "SELECT recon.drop_mapping('bench') FROM recon.mappings WHERE name = 'bench'" >/dev/null
+    sql "DROP TABLE IF EXISTS bench" >/dev/null
+    "$MONGO_TOOL" drop "$NS"
+    sql "CREATE TABLE bench (id int8 PRIMARY KEY, name text, amount numeric(12,2),
+                             ts timestamptz, flag bool, payload jsonb)" >/dev/null
+    sql "INSERT INTO bench SELECT * FROM bench_rows(1, $n)" >/dev/null
+
+    # The same rows as extended JSON: amount a double (libbson reads "12.30"
+    # as one), ts a Date at the row's millisecond, payload an object.
+    log "N=$n: loading $n documents into FerretDB"
+    t0=$(date +%s.%N)
+    "${PSQL[@]}" -c "COPY (SELECT json_build_object('_id', id, 'name', name, 'amount', amount,
+            'ts', json_build_object('\$date', json_build_object('\$numberLong',
+                  (extract(epoch FROM ts) * 1000)::int8::text)),
+            'flag', flag, 'payload', payload) FROM bench ORDER BY id) TO STDOUT" |
+        split -l 50000 --filter="\"$MONGO_TOOL\" insert $NS"
+    t1=$(date +%s.%N)
+    count=$("$MONGO_TOOL" count "$NS")
+    [ "$count" -eq "$n" ] || { log "FerretDB holds $count documents, expected $n"; exit 1; }
+    LOAD_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
+    log "N=$n: loaded in ${LOAD_SECS}s"
+
+    # Divergences, made on the PostgreSQL side: id % step = 1 mismatches
+    # (amount, and name for every other one), id % step = 2 rows deleted
+    # (extra documents), as many new rows past N (missing documents).
+    EXPECTED_DIV=0
+    if [ "$DIVERGE_EVERY" -gt 0 ]; then
+        step=$((DIVERGE_EVERY * 3))
+        ndiv=$(sql "WITH u AS (UPDATE bench SET amount = amount + 1,
+                          name = CASE WHEN id % $((step * 2)) = 1 THEN name || '!' ELSE name END
+                        WHERE id % $step = 1 RETURNING 1),
+                    d AS (DELETE FROM bench WHERE id % $step = 2 RETURNING 1)
+                    SELECT (SELECT count(*) FROM u) || ' ' || (SELECT count(*) FROM d)")
+        read -r nmis nextra <<<"$ndiv"
+        [ "$nextra" -eq 0 ] ||
+            sql "INSERT INTO bench SELECT * FROM bench_rows($n + 1, $n + $nextra)" >/dev/null
+        EXPECTED_DIV=$((nmis + 2 * nextra))
+    fi
+    sql "VACUUM (ANALYZE) bench" >/dev/null
+    sql "CHECKPOINT" >/dev/null
+    sql "SELECT recon.add_mapping('bench', 'public.bench', 'm', '$NS')" >/dev/null
+    TABLE_MB=$(sql "SELECT round(pg_total_relation_size('bench') / 1048576.0)")
+}
+
+# ---------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------
+bare_runs() {                  # bare_runs N: best of BARE_RUNS -> BARE_* globals
+    local n=$1 i out f0 f1 secs rate
+    BARE_RATE=0
+    for i in $(seq 1 "$BARE_RUNS"); do
+        f0=$(proc_ticks "$RECON_FERRETDB_PID")
+        out=$("$BARE" -b "$BATCH" "$NS" "$FIELDS")
+        f1=$(proc_ticks "$RECON_FERRETDB_PID")
+        log "N=$n: bare_read #$i: $out ferretdb_cpu_s=$(awk -v a="$f0" -v b="$f1" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')"
+        rate=$(sed -n 's/.*docs_per_s=\([0-9]*\).*/\1/p' <<<"$out")
+        secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")
+        if [ "$rate" -gt "$BARE_RATE" ]; then
+            BARE_RATE=$rate BARE_SECS=$secs
+            BARE_DOCS=$(sed -n 's/.*docs=\([0-9]*\) .*/\1/p' <<<"$out")
+            BARE_CPU_US=$(sed -n 's/.*cpu_us_per_doc=\([0-9.]*\).*/\1/p' <<<"$out")
+            BARE_RSS_KB=$(sed -n 's/.*maxrss_kb=\([0-9]*\).*/\1/p' <<<"$out")
+            BARE_FERRET_S=$(awk -v a="$f0" -v b="$f1" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')
+        fi
+    done
+    [ "$BARE_DOCS" -eq "$n" ] || log "warning: bare_read saw $BARE_DOCS documents, expected $n"
+}
+
+# Epoch time of the backend's progress NOTICE "<n> <what> read" in the log.
+notice_time() {                # notice_time PID N WHAT
+    awk -v pid="[$1]" -v pat="\": $2 $3 read" \
+        '$2 == pid && index($0, pat) {print $1}' "$PGLOG" | tail -1
+}
+
+sweep_run() {                  # sweep_run N I PERF: one sweep in a fresh backend -> S_* globals
+    local n=$1 i=$2 perf=$3 state=$WORK/sweep-$1-$2 res b a peak
+    rm -f "$state" "$state".*
+    res=$(BENCH_STATE=$state "${PSQL[@]}" -At 2>"$state.stderr" <<SQL
+SELECT pg_backend_pid() AS pid \gset
+\setenv BENCH_PID :pid
+SET recon.batch_size = $BATCH;
+SET recon.progress_rows = $n;
+SET log_min_messages = notice;
+$SWEEP_SET
+\! "$SELF" __snap before
+\! "$SELF" __sampler start
+$( [ "$perf" = 1 ] && echo "\\! \"$SELF\" __perf start" )
+SELECT recon.sweep('bench') AS run_id \gset
+$( [ "$perf" = 1 ] && echo "\\! \"$SELF\" __perf stop" )
+\! "$SELF" __sampler stop
+\! "$SELF" __snap after
+SELECT :pid, rows_source, docs_target, candidates, divergences,
+       extract(epoch FROM finished_at - started_at)
+FROM recon.runs WHERE run_id = :run_id;
+SQL
+    ) || { log "sweep failed:"; cat "$state.stderr" >&2; exit 1; }
+    IFS='|' read -r S_PID S_ROWS S_DOCS S_CANDS S_DIVS S_SERVER_SECS <<<"$res"
+    read -r _ b_t b_cpu b_hwm _ b_anon b_f <<<"$(grep '^before ' "$state")"
+    read -r _ a_t a_cpu a_hwm _ a_anon a_f <<<"$(grep '^after ' "$state")"
+    read -r S_PEAK_ANON S_PEAK_RSS <<<"$(cat "$state.peak" 2>/dev/null || echo "0 0")"
+    S_SECS=$(awk -v a="$b_t" -v b="$a_t" 'BEGIN {printf "%.3f", b - a}')
+    S_CPU_S=$(awk -v a="$b_cpu" -v b="$a_cpu" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')
+    S_FERRET_S=$(awk -v a="$b_f" -v b="$a_f" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')
+    S_HWM0=$b_hwm S_HWM=$a_hwm S_ANON0=$b_anon
+    # phases from the progress NOTICEs (end of the source pass, end of the collection pass)
+    local t_rows t_docs
+    t_rows=$(notice_time "$S_PID" "$n" rows)
+    t_docs=$(notice_time "$S_PID" "$n" documents)
+    if [ -n "$t_rows" ] && [ -n "$t_docs" ]; then
+        S_PHASES=$(awk -v s="$b_t" -v r="$t_rows" -v d="$t_docs" -v e="$a_t" \
+            'BEGIN {printf "source pass %.1fs, collection pass %.1fs, match+recheck+record %.1fs", r - s, d - r, e - d}')
+    else
+        S_PHASES="(progress notices not found in the server log)"
+    fi
+    log "N=$n: sweep #$i: backend $S_PID, ${S_SECS}s wall (server ${S_SERVER_SECS}s), rows $S_ROWS docs $S_DOCS," \
+        "candidates $S_CANDS divergences $S_DIVS (expected $EXPECTED_DIV); backend CPU ${S_CPU_S}s," \
+        "FerretDB CPU ${S_FERRET_S}s; VmHWM ${S_HWM0} -> ${S_HWM} kB, RssAnon ${S_ANON0} -> peak ${S_PEAK_ANON} kB; $S_PHASES"
+    if [ "$perf" = 1 ] && [ -s "$state.perf" ]; then
+        log "N=$n: perf report (self time, top 40 symbols) of backend $S_PID:"
+        perf report -i "$state.perf" --no-children --sort dso,symbol --percent-limit 0.7 \
+            --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | grep -E '^ +[0-9.]+%' | head -40 >&2
+        PERF_FILES+=("$state.perf")
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# The sweep of each size
+# ---------------------------------------------------------------------------
+declare -A R
+PERF_FILES=()
+for n in $SIZES; do
+    load_data "$n"
+    R[$n,load]=$LOAD_SECS R[$n,table_mb]=$TABLE_MB R[$n,expected]=$EXPECTED_DIV
+    bare_runs "$n"
+    R[$n,bare_rate]=$BARE_RATE R[$n,bare_secs]=$BARE_SECS R[$n,bare_cpu_us]=$BARE_CPU_US
+    R[$n,bare_rss]=$BARE_RSS_KB R[$n,bare_ferret]=$BARE_FERRET_S
+    best=
+    for i in $(seq 1 "$SWEEP_RUNS"); do
+        perf=0
+        [ -z "${BENCH_PERF:-}" ] || [ "$i" -ne "$SWEEP_RUNS" ] || perf=1
+        sweep_run "$n" "$i" "$perf"
+        if [ -z "$best" ] || awk -v a="$S_SECS" -v b="${R[$n,secs]}" 'BEGIN {exit !(a < b)}'; then
+            best=$i
+            R[$n,secs]=$S_SECS R[$n,rows]=$S_ROWS R[$n,docs]=$S_DOCS R[$n,cands]=$S_CANDS
+            R[$n,divs]=$S_DIVS R[$n,cpu]=$S_CPU_S R[$n,ferret]=$S_FERRET_S R[$n,hwm0]=$S_HWM0
+            R[$n,hwm]=$S_HWM R[$n,anon0]=$S_ANON0 R[$n,peak_anon]=$S_PEAK_ANON R[$n,phases]=$S_PHASES
+        fi
+    done
+done
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+f() { awk "BEGIN {printf \"$1\", $2}"; }
+echo
+echo "recon sweep benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "machine: $ncpu CPU(s), $cpu_model, $mem_total RAM; PostgreSQL $pg_version; libmongoc $mongoc_version;"
+echo "target: FerretDB $(basename "$RECON_FERRETDB_BIN") (SQLite backend) on loopback"
+echo "recon.batch_size=$BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS;" \
+     "divergent keys: ${DIVERGE_EVERY:+1 per $DIVERGE_EVERY rows}${SWEEP_SET:+; session: $SWEEP_SET}"
+echo
+printf '%9s %9s %11s %11s %7s %12s %11s %11s %10s %10s %10s\n' \
+    N "sweep s" "sweep rows/s" "bare rows/s" ratio "CPU us/row" "FDB CPU s" "FDB bare s" \
+    "VmHWM MB" "growth MB" "anon MB"
+for n in $SIZES; do
+    compared=$(( R[$n,rows] > R[$n,docs] ? R[$n,rows] : R[$n,docs] ))
+    R[$n,rate]=$(f "%.0f" "$compared / ${R[$n,secs]}")
+    R[$n,ratio]=$(f "%.3f" "${R[$n,rate]} / ${R[$n,bare_rate]}")
+    R[$n,us_row]=$(f "%.2f" "${R[$n,cpu]} * 1e6 / $compared")
+    printf '%9s %9s %11s %11s %7s %12s %11s %11s %10s %10s %10s\n' "$n" "${R[$n,secs]}" \
+        "${R[$n,rate]}" "${R[$n,bare_rate]}" "${R[$n,ratio]}" "${R[$n,us_row]}" \
+        "${R[$n,ferret]}" "${R[$n,bare_ferret]}" \
+        "$(f "%.1f" "${R[$n,hwm]} / 1024")" "$(f "%.1f" "(${R[$n,hwm]} - ${R[$n,hwm0]}) / 1024")" \
+        "$(f "%.1f" "${R[$n,peak_anon]} / 1024")"
+done
+echo
+for n in $SIZES; do
+    echo "N=$n: ${R[$n,phases]}; candidates ${R[$n,cands]}, divergences ${R[$n,divs]}" \
+         "(injected ${R[$n,expected]}); bare read ${R[$n,bare_secs]}s," \
+         "client CPU ${R[$n,bare_cpu_us]} us/doc, client peak RSS $(f "%.1f" "${R[$n,bare_rss]} / 1024") MB;" \
+         "table ${R[$n,table_mb]} MB; FerretDB load ${R[$n,load]}s"
+done
+echo
+pm() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo MISS; fi; }
+for n in $SIZES; do
+    echo "N=$n: sweep/bare ratio ${R[$n,ratio]} (target >= 0.7): $(pm "${R[$n,ratio]} >= 0.7");" \
+         "backend CPU ${R[$n,us_row]} us/row (target < 5): $(pm "${R[$n,us_row]} < 5")"
+done
+read -r -a sz <<<"$SIZES"
+if [ "${#sz[@]}" -ge 2 ]; then
+    lo=${sz[0]} hi=${sz[${#sz[@]}-1]}
+    mr=$(f "%.2f" "${R[$hi,hwm]} / ${R[$lo,hwm]}")
+    ar=$(f "%.2f" "${R[$hi,peak_anon]} / ${R[$lo,peak_anon]}")
+    echo "peak backend memory N=$hi vs N=$lo: VmHWM ratio $mr (target <= 1.5): $(pm "$mr <= 1.5");" \
+         "peak private (RssAnon) ratio $ar: $(pm "$ar <= 1.5")"
+fi

@@ -142,3 +142,7 @@ RESET ROLE;
 -- an unknown run
 CALL recon.apply_repairs(999999);
 \echo :LAST_ERROR_SQLSTATE
+
+-- roles are cluster-wide: leave none behind
+REVOKE USAGE ON SCHEMA public FROM r_op, r_ap;
+DROP ROLE r_op, r_ap, r_both;

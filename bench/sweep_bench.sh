@@ -238,8 +238,12 @@ notice_time() {                # notice_time PID N WHAT
 }
 
 sweep_run() {                  # sweep_run N I PERF: one sweep in a fresh backend -> S_* globals
-    local n=$1 i=$2 perf=$3 state=$WORK/sweep-$1-$2 res b a peak
+    local n=$1 i=$2 perf=$3 state=$WORK/sweep-$1-$2 res perf_start= perf_stop=
     rm -f "$state" "$state".*
+    if [ "$perf" = 1 ]; then
+        perf_start="\\! \"$SELF\" __perf start"
+        perf_stop="\\! \"$SELF\" __perf stop"
+    fi
     res=$(BENCH_STATE=$state "${PSQL[@]}" -At 2>"$state.stderr" <<SQL
 SELECT pg_backend_pid() AS pid \gset
 \setenv BENCH_PID :pid
@@ -249,9 +253,9 @@ SET log_min_messages = notice;
 $SWEEP_SET
 \! "$SELF" __snap before
 \! "$SELF" __sampler start
-$( [ "$perf" = 1 ] && echo "\\! \"$SELF\" __perf start" )
+$perf_start
 SELECT recon.sweep('bench') AS run_id \gset
-$( [ "$perf" = 1 ] && echo "\\! \"$SELF\" __perf stop" )
+$perf_stop
 \! "$SELF" __sampler stop
 \! "$SELF" __snap after
 SELECT :pid, rows_source, docs_target, candidates, divergences,
@@ -322,13 +326,14 @@ echo "recon sweep benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $ncpu CPU(s), $cpu_model, $mem_total RAM; PostgreSQL $pg_version; libmongoc $mongoc_version;"
 echo "target: FerretDB $(basename "$RECON_FERRETDB_BIN") (SQLite backend) on loopback"
 echo "recon.batch_size=$BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS;" \
-     "divergent keys: ${DIVERGE_EVERY:+1 per $DIVERGE_EVERY rows}${SWEEP_SET:+; session: $SWEEP_SET}"
+     "divergent keys: $([ "$DIVERGE_EVERY" -gt 0 ] && echo "1 per $DIVERGE_EVERY rows" || echo none)${SWEEP_SET:+; session: $SWEEP_SET}"
 echo
 printf '%9s %9s %11s %11s %7s %12s %11s %11s %10s %10s %10s\n' \
     N "sweep s" "sweep rows/s" "bare rows/s" ratio "CPU us/row" "FDB CPU s" "FDB bare s" \
     "VmHWM MB" "growth MB" "anon MB"
 for n in $SIZES; do
-    compared=$(( R[$n,rows] > R[$n,docs] ? R[$n,rows] : R[$n,docs] ))
+    rows=${R[$n,rows]} docs=${R[$n,docs]}
+    compared=$((rows > docs ? rows : docs))
     R[$n,rate]=$(f "%.0f" "$compared / ${R[$n,secs]}")
     R[$n,ratio]=$(f "%.3f" "${R[$n,rate]} / ${R[$n,bare_rate]}")
     R[$n,us_row]=$(f "%.2f" "${R[$n,cpu]} * 1e6 / $compared")

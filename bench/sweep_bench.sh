@@ -16,7 +16,7 @@
 #   BENCH_SWEEP_SET      extra SQL run in the sweep's session first, e.g.
 #                        "SET recon.partition_rows = 10000000;"
 #   BENCH_SKIP_BUILD=1   do not run install-deps / make / make install
-#   BENCH_PERF=1         also record `perf record -g` of the sweep backend (last
+#   BENCH_PERF=1         also record `perf record` of the sweep backend (last
 #                        sweep of each size) and print the top symbols
 #   RIG_KEEP=1           keep the rig's temp dir (see scripts/rig.sh)
 # Informational only: the targets print PASS/MISS, the exit status does not
@@ -49,29 +49,27 @@ case "${1:-}" in
         echo "$2 $(date +%s.%N) $(proc_ticks "$BENCH_PID") $(proc_status "$BENCH_PID")" \
              "$(proc_ticks "$RECON_FERRETDB_PID")" >>"$BENCH_STATE"
         exit 0 ;;
-    __sampler)                 # __sampler start|stop: peak RssAnon/VmRSS every 0.1 s
-        stopf=$BENCH_STATE.stop peakf=$BENCH_STATE.peak
+    __sampler)                 # __sampler start|stop: every 0.1 s, one timeline line
+        stopf=$BENCH_STATE.stop    # "epoch backend_ticks RssAnon_kB VmRSS_kB ferretdb_ticks"
         if [ "$2" = start ]; then
-            rm -f "$stopf" "$peakf"
+            rm -f "$stopf" "$BENCH_STATE.timeline" "$BENCH_STATE.done"
             (
-                max_anon=0 max_rss=0
                 while [ ! -e "$stopf" ] && [ -e "/proc/$BENCH_PID" ]; do
                     read -r _ rss anon <<<"$(proc_status "$BENCH_PID")"
-                    [ "$anon" -le "$max_anon" ] || max_anon=$anon
-                    [ "$rss" -le "$max_rss" ] || max_rss=$rss
+                    echo "$(date +%s.%N) $(proc_ticks "$BENCH_PID") $anon $rss" \
+                         "$(proc_ticks "$RECON_FERRETDB_PID")" >>"$BENCH_STATE.timeline"
                     sleep 0.1
                 done
-                echo "$max_anon $max_rss" >"$peakf.tmp"
-                mv "$peakf.tmp" "$peakf"
+                touch "$BENCH_STATE.done"
             ) </dev/null >/dev/null 2>&1 &
         else
             touch "$stopf"
-            for _ in $(seq 1 100); do [ -e "$peakf" ] && break; sleep 0.05; done
+            for _ in $(seq 1 100); do [ -e "$BENCH_STATE.done" ] && break; sleep 0.05; done
         fi
         exit 0 ;;
     __perf)                    # __perf start|stop: perf record of the backend
         if [ "$2" = start ]; then
-            perf record -g -o "$BENCH_STATE.perf" -p "$BENCH_PID" </dev/null \
+            perf record -F 999 -o "$BENCH_STATE.perf" -p "$BENCH_PID" </dev/null \
                 >"$BENCH_STATE.perf.log" 2>&1 &
             echo $! >"$BENCH_STATE.perfpid"
             sleep 0.5
@@ -254,36 +252,60 @@ $SWEEP_SET
 \! "$SELF" __snap before
 \! "$SELF" __sampler start
 $perf_start
+\set ON_ERROR_STOP 0
+\set run_id 0
 SELECT recon.sweep('bench') AS run_id \gset
+\set ON_ERROR_STOP 1
 $perf_stop
 \! "$SELF" __sampler stop
 \! "$SELF" __snap after
-SELECT :pid, rows_source, docs_target, candidates, divergences,
-       extract(epoch FROM finished_at - started_at)
-FROM recon.runs WHERE run_id = :run_id;
+SELECT :pid, r.rows_source, r.docs_target, r.candidates, r.divergences,
+       extract(epoch FROM r.finished_at - r.started_at)
+FROM (SELECT 1) x LEFT JOIN recon.runs r ON r.run_id = :run_id;
 SQL
-    ) || { log "sweep failed:"; cat "$state.stderr" >&2; exit 1; }
+    ) || { log "sweep session failed:"; cat "$state.stderr" >&2; exit 1; }
     IFS='|' read -r S_PID S_ROWS S_DOCS S_CANDS S_DIVS S_SERVER_SECS <<<"$res"
+    S_ERROR=
+    if [ -z "$S_ROWS" ]; then
+        S_ERROR=$(grep -E '^(psql:.*)?(ERROR|DETAIL)' "$state.stderr" | sed 's/^psql:[^:]*:[0-9]*: //' | tr '\n' ' ')
+        S_ERROR=${S_ERROR:-unknown error}
+        S_ROWS=0 S_DOCS=0 S_CANDS=0 S_DIVS=0 S_SERVER_SECS=0
+    fi
+    S_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
     read -r _ b_t b_cpu b_hwm _ b_anon b_f <<<"$(grep '^before ' "$state")"
     read -r _ a_t a_cpu a_hwm _ a_anon a_f <<<"$(grep '^after ' "$state")"
-    read -r S_PEAK_ANON S_PEAK_RSS <<<"$(cat "$state.peak" 2>/dev/null || echo "0 0")"
+    S_PEAK_ANON=$(awk -v m="$a_anon" '$3 > m {m = $3} END {print m}' "$state.timeline" 2>/dev/null || echo "$a_anon")
     S_SECS=$(awk -v a="$b_t" -v b="$a_t" 'BEGIN {printf "%.3f", b - a}')
     S_CPU_S=$(awk -v a="$b_cpu" -v b="$a_cpu" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')
     S_FERRET_S=$(awk -v a="$b_f" -v b="$a_f" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')
     S_HWM0=$b_hwm S_HWM=$a_hwm S_ANON0=$b_anon
-    # phases from the progress NOTICEs (end of the source pass, end of the collection pass)
+    # phases from the progress NOTICEs (end of the source pass, end of the
+    # collection pass); CPU at those instants from the sampler's timeline
     local t_rows t_docs
     t_rows=$(notice_time "$S_PID" "$n" rows)
     t_docs=$(notice_time "$S_PID" "$n" documents)
-    if [ -n "$t_rows" ] && [ -n "$t_docs" ]; then
-        S_PHASES=$(awk -v s="$b_t" -v r="$t_rows" -v d="$t_docs" -v e="$a_t" \
-            'BEGIN {printf "source pass %.1fs, collection pass %.1fs, match+recheck+record %.1fs", r - s, d - r, e - d}')
-    else
-        S_PHASES="(progress notices not found in the server log)"
-    fi
+    S_PHASES=$(awk -v s="$b_t" -v r="${t_rows:-0}" -v d="${t_docs:-0}" -v e="$a_t" \
+                   -v bc="$b_cpu" -v ec="$a_cpu" -v bf="$b_f" -v ef="$a_f" -v tick="$TICK" '
+        function at(t, col,   i) {          # ticks at time t: first sample at or after t
+            for (i = 1; i <= ns; i++) if (T[i] >= t) return V[i, col]
+            return col == 2 ? ec : ef
+        }
+        { ns++; T[ns] = $1; V[ns, 2] = $2; V[ns, 5] = $5 }
+        END {
+            if (r == 0) { print "(no progress NOTICE for the source pass in the server log)"; exit }
+            rc = at(r, 2); rf = at(r, 5)
+            printf "source pass %.1fs (backend CPU %.2fs)", r - s, (rc - bc) / tick
+            if (d == 0) { printf ", then no NOTICE for the collection pass\n"; exit }
+            dc = at(d, 2); df = at(d, 5)
+            printf ", collection pass %.1fs (backend CPU %.2fs, FerretDB CPU %.2fs)", \
+                d - r, (dc - rc) / tick, (df - rf) / tick
+            printf ", match+recheck+record %.1fs (backend CPU %.2fs, FerretDB CPU %.2fs)\n", \
+                e - d, (ec - dc) / tick, (ef - df) / tick
+        }' "$state.timeline" 2>/dev/null || echo "(no timeline)")
+    [ -z "$S_ERROR" ] || log "N=$n: sweep #$i FAILED after ${S_SECS}s: $S_ERROR"
     log "N=$n: sweep #$i: backend $S_PID, ${S_SECS}s wall (server ${S_SERVER_SECS}s), rows $S_ROWS docs $S_DOCS," \
         "candidates $S_CANDS divergences $S_DIVS (expected $EXPECTED_DIV); backend CPU ${S_CPU_S}s," \
-        "FerretDB CPU ${S_FERRET_S}s; VmHWM ${S_HWM0} -> ${S_HWM} kB, RssAnon ${S_ANON0} -> peak ${S_PEAK_ANON} kB; $S_PHASES"
+        "FerretDB CPU ${S_FERRET_S}s; VmHWM ${S_HWM0} -> ${S_HWM} kB, RssAnon ${S_ANON0} -> peak ${S_PEAK_ANON} kB; $S_PHASES; loadavg $S_LOAD"
     if [ "$perf" = 1 ] && [ -s "$state.perf" ]; then
         log "N=$n: perf report (self time, top 40 symbols) of backend $S_PID:"
         perf report -i "$state.perf" --no-children --sort dso,symbol --percent-limit 0.7 \
@@ -297,6 +319,7 @@ SQL
 # ---------------------------------------------------------------------------
 declare -A R
 PERF_FILES=()
+for n in $SIZES; do R[$n,error]=; done
 for n in $SIZES; do
     load_data "$n"
     R[$n,load]=$LOAD_SECS R[$n,table_mb]=$TABLE_MB R[$n,expected]=$EXPECTED_DIV
@@ -308,8 +331,11 @@ for n in $SIZES; do
         perf=0
         [ -z "${BENCH_PERF:-}" ] || [ "$i" -ne "$SWEEP_RUNS" ] || perf=1
         sweep_run "$n" "$i" "$perf"
-        if [ -z "$best" ] || awk -v a="$S_SECS" -v b="${R[$n,secs]}" 'BEGIN {exit !(a < b)}'; then
-            best=$i
+        # a finished sweep beats a failed one; then the faster one
+        if [ -z "$best" ] || { [ -n "${R[$n,error]}" ] && [ -z "$S_ERROR" ]; } ||
+           { [ "${R[$n,error]:+x}" = "${S_ERROR:+x}" ] &&
+             awk -v a="$S_SECS" -v b="${R[$n,secs]}" 'BEGIN {exit !(a < b)}'; }; then
+            best=$i R[$n,error]=$S_ERROR R[$n,loadavg]=$S_LOAD
             R[$n,secs]=$S_SECS R[$n,rows]=$S_ROWS R[$n,docs]=$S_DOCS R[$n,cands]=$S_CANDS
             R[$n,divs]=$S_DIVS R[$n,cpu]=$S_CPU_S R[$n,ferret]=$S_FERRET_S R[$n,hwm0]=$S_HWM0
             R[$n,hwm]=$S_HWM R[$n,anon0]=$S_ANON0 R[$n,peak_anon]=$S_PEAK_ANON R[$n,phases]=$S_PHASES
@@ -321,38 +347,46 @@ done
 # Report
 # ---------------------------------------------------------------------------
 f() { awk "BEGIN {printf \"$1\", $2}"; }
+pm() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo MISS; fi; }
 echo
 echo "recon sweep benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "machine: $ncpu CPU(s), $cpu_model, $mem_total RAM; PostgreSQL $pg_version; libmongoc $mongoc_version;"
-echo "target: FerretDB $(basename "$RECON_FERRETDB_BIN") (SQLite backend) on loopback"
-echo "recon.batch_size=$BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS;" \
+echo "machine: $ncpu CPU(s), $cpu_model, $mem_total RAM; PostgreSQL $pg_version; libmongoc $mongoc_version"
+echo "target: FerretDB ($RECON_FERRETDB_BIN, SQLite backend) on loopback"
+echo "recon.batch_size=$BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS (fresh backend each);" \
      "divergent keys: $([ "$DIVERGE_EVERY" -gt 0 ] && echo "1 per $DIVERGE_EVERY rows" || echo none)${SWEEP_SET:+; session: $SWEEP_SET}"
 echo
-printf '%9s %9s %11s %11s %7s %12s %11s %11s %10s %10s %10s\n' \
-    N "sweep s" "sweep rows/s" "bare rows/s" ratio "CPU us/row" "FDB CPU s" "FDB bare s" \
+fmt='%9s %9s %12s %11s %7s %11s %10s %10s %9s %10s %8s\n'
+printf "$fmt" N "sweep s" "sweep rows/s" "bare rows/s" ratio "CPU us/row" "FDB CPU s" "FDB bare s" \
     "VmHWM MB" "growth MB" "anon MB"
 for n in $SIZES; do
-    rows=${R[$n,rows]} docs=${R[$n,docs]}
-    compared=$((rows > docs ? rows : docs))
-    R[$n,rate]=$(f "%.0f" "$compared / ${R[$n,secs]}")
-    R[$n,ratio]=$(f "%.3f" "${R[$n,rate]} / ${R[$n,bare_rate]}")
-    R[$n,us_row]=$(f "%.2f" "${R[$n,cpu]} * 1e6 / $compared")
-    printf '%9s %9s %11s %11s %7s %12s %11s %11s %10s %10s %10s\n' "$n" "${R[$n,secs]}" \
-        "${R[$n,rate]}" "${R[$n,bare_rate]}" "${R[$n,ratio]}" "${R[$n,us_row]}" \
-        "${R[$n,ferret]}" "${R[$n,bare_ferret]}" \
+    if [ -n "${R[$n,error]}" ]; then
+        R[$n,rate]=FAILED R[$n,ratio]=n/a R[$n,us_row]=n/a
+    else
+        rows=${R[$n,rows]} docs=${R[$n,docs]}
+        compared=$((rows > docs ? rows : docs))
+        R[$n,rate]=$(f "%.0f" "$compared / ${R[$n,secs]}")
+        R[$n,ratio]=$(f "%.3f" "${R[$n,rate]} / ${R[$n,bare_rate]}")
+        R[$n,us_row]=$(f "%.2f" "${R[$n,cpu]} * 1e6 / $compared")
+    fi
+    printf "$fmt" "$n" "${R[$n,secs]}" "${R[$n,rate]}" "${R[$n,bare_rate]}" "${R[$n,ratio]}" \
+        "${R[$n,us_row]}" "${R[$n,ferret]}" "${R[$n,bare_ferret]}" \
         "$(f "%.1f" "${R[$n,hwm]} / 1024")" "$(f "%.1f" "(${R[$n,hwm]} - ${R[$n,hwm0]}) / 1024")" \
         "$(f "%.1f" "${R[$n,peak_anon]} / 1024")"
 done
 echo
 for n in $SIZES; do
     echo "N=$n: ${R[$n,phases]}; candidates ${R[$n,cands]}, divergences ${R[$n,divs]}" \
-         "(injected ${R[$n,expected]}); bare read ${R[$n,bare_secs]}s," \
+         "(injected ${R[$n,expected]}); backend CPU ${R[$n,cpu]}s; bare read ${R[$n,bare_secs]}s," \
          "client CPU ${R[$n,bare_cpu_us]} us/doc, client peak RSS $(f "%.1f" "${R[$n,bare_rss]} / 1024") MB;" \
-         "table ${R[$n,table_mb]} MB; FerretDB load ${R[$n,load]}s"
+         "table ${R[$n,table_mb]} MB; FerretDB load ${R[$n,load]}s; loadavg at sweep end ${R[$n,loadavg]}"
+    [ -z "${R[$n,error]}" ] || echo "N=$n: sweep FAILED: ${R[$n,error]}"
 done
 echo
-pm() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo MISS; fi; }
 for n in $SIZES; do
+    if [ -n "${R[$n,error]}" ]; then
+        echo "N=$n: sweep failed: ratio MISS, CPU per row n/a"
+        continue
+    fi
     echo "N=$n: sweep/bare ratio ${R[$n,ratio]} (target >= 0.7): $(pm "${R[$n,ratio]} >= 0.7");" \
          "backend CPU ${R[$n,us_row]} us/row (target < 5): $(pm "${R[$n,us_row]} < 5")"
 done
@@ -360,7 +394,8 @@ read -r -a sz <<<"$SIZES"
 if [ "${#sz[@]}" -ge 2 ]; then
     lo=${sz[0]} hi=${sz[${#sz[@]}-1]}
     mr=$(f "%.2f" "${R[$hi,hwm]} / ${R[$lo,hwm]}")
+    gr=$(f "%.2f" "(${R[$hi,hwm]} - ${R[$hi,hwm0]}) / (${R[$lo,hwm]} - ${R[$lo,hwm0]})")
     ar=$(f "%.2f" "${R[$hi,peak_anon]} / ${R[$lo,peak_anon]}")
     echo "peak backend memory N=$hi vs N=$lo: VmHWM ratio $mr (target <= 1.5): $(pm "$mr <= 1.5");" \
-         "peak private (RssAnon) ratio $ar: $(pm "$ar <= 1.5")"
+         "growth over a fresh backend ratio $gr; peak private (RssAnon) ratio $ar"
 fi

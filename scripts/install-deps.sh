@@ -3,7 +3,14 @@
 # tests and demo need on Debian 12:
 #   * apt packages (installed only when one is missing; sudo when not root);
 #   * .build/recon-ferretdb, the FerretDB launcher built from test/ferretdb
-#     (rebuilt only when missing or older than its sources).
+#     (rebuilt only when missing or older than its sources);
+#   * .build/ferretdb-cli, the stand-alone FerretDB v1.24.2 binary
+#     (built only when missing), used for the authentication tests
+#     (--test-enable-new-auth, which the embedded library cannot turn on).
+#     `go install` of cmd/ferretdb gives a binary that panics at start
+#     (generated build/version/version.txt is not in the module), so it is
+#     built from a writable copy of the module, .build/ferretdb-src, with that
+#     file added.  About 2 1/2 min on 2 CPUs with empty Go caches.
 # Go >= 1.21 is taken from /usr/local/go/bin or PATH; if there is none, the
 # Go toolchain module is fetched from the Go module proxy into .build/go.
 set -euo pipefail
@@ -13,6 +20,7 @@ ROOT=$PWD
 PKGS=(postgresql-15 postgresql-server-dev-15 libmongoc-dev libbson-dev
       postgresql-15-cron libipc-run-perl pkg-config make gcc)
 GO_TOOLCHAIN=go1.24.2            # used only when no usable Go is installed
+FERRETDB_VERSION=v1.24.2         # for .build/ferretdb-cli (test/ferretdb/go.mod pins the launcher's)
 
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
@@ -31,40 +39,73 @@ apt_install() {
 apt_install "${PKGS[@]}"
 echo "install-deps: apt packages present (${PKGS[*]})"
 
+# --- Go ----------------------------------------------------------------------
+GO_READY=
+need_go() {    # put a Go >= 1.21 on PATH (fetched into .build/go when none)
+    [ -z "$GO_READY" ] || return 0
+    apt_install ca-certificates            # HTTPS to the Go module proxy
+    export PATH=/usr/local/go/bin:$PATH GOFLAGS=-mod=mod
+    export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}   # Go's caches
+    go_ok() {   # a go command of version >= 1.21 (it can then switch toolchains itself)
+        command -v go >/dev/null &&
+            go version | grep -Eq 'go1\.(2[1-9]|[3-9][0-9])'
+    }
+    if ! go_ok; then
+        GOROOT_DIR=$ROOT/.build/go
+        if [ ! -x "$GOROOT_DIR/bin/go" ]; then
+            apt_install curl unzip
+            zip=$ROOT/.build/go-toolchain.zip
+            mod=golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-$(dpkg --print-architecture)
+            echo "install-deps: no Go >= 1.21; fetching $mod from the Go module proxy"
+            mkdir -p "$ROOT/.build"
+            curl -fsSL -o "$zip" "https://proxy.golang.org/${mod%@*}/@v/${mod#*@}.zip"
+            rm -rf "$GOROOT_DIR" "$ROOT/.build/golang.org"
+            unzip -q "$zip" -d "$ROOT/.build"
+            mv "$ROOT/.build/$mod" "$GOROOT_DIR"
+            rm -rf "$zip" "$ROOT/.build/golang.org"
+            chmod +x "$GOROOT_DIR"/bin/* "$GOROOT_DIR"/pkg/tool/*/*
+        fi
+        export PATH=$GOROOT_DIR/bin:$PATH
+    fi
+    GO_READY=1
+}
+
 # --- FerretDB launcher -------------------------------------------------------
 BIN=$ROOT/.build/recon-ferretdb
 if [ -x "$BIN" ] && [ -z "$(find test/ferretdb -type f -newer "$BIN")" ]; then
     echo "install-deps: $BIN is up to date"
-    exit 0
+else
+    need_go
+    echo "install-deps: building $BIN with $(go version) (first build downloads modules)"
+    mkdir -p "$ROOT/.build"
+    (cd test/ferretdb && go build -o "$BIN.tmp" .)
+    mv "$BIN.tmp" "$BIN"
+    echo "install-deps: built $BIN"
 fi
 
-apt_install ca-certificates            # HTTPS to the Go module proxy
-export PATH=/usr/local/go/bin:$PATH GOFLAGS=-mod=mod
-export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}   # Go's caches
-go_ok() {   # a go command of version >= 1.21 (it can then switch toolchains itself)
-    command -v go >/dev/null &&
-        go version | grep -Eq 'go1\.(2[1-9]|[3-9][0-9])'
-}
-if ! go_ok; then
-    GOROOT_DIR=$ROOT/.build/go
-    if [ ! -x "$GOROOT_DIR/bin/go" ]; then
-        apt_install curl unzip
-        zip=$ROOT/.build/go-toolchain.zip
-        mod=golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-$(dpkg --print-architecture)
-        echo "install-deps: no Go >= 1.21; fetching $mod from the Go module proxy"
-        mkdir -p "$ROOT/.build"
-        curl -fsSL -o "$zip" "https://proxy.golang.org/${mod%@*}/@v/${mod#*@}.zip"
-        rm -rf "$GOROOT_DIR" "$ROOT/.build/golang.org"
-        unzip -q "$zip" -d "$ROOT/.build"
-        mv "$ROOT/.build/$mod" "$GOROOT_DIR"
-        rm -rf "$zip" "$ROOT/.build/golang.org"
-        chmod +x "$GOROOT_DIR"/bin/* "$GOROOT_DIR"/pkg/tool/*/*
-    fi
-    export PATH=$GOROOT_DIR/bin:$PATH
+# --- FerretDB CLI (authentication tests) --------------------------------------
+CLI=$ROOT/.build/ferretdb-cli
+if [ -x "$CLI" ]; then
+    echo "install-deps: $CLI is present"
+else
+    need_go
+    SRC=$ROOT/.build/ferretdb-src
+    echo "install-deps: building $CLI (FerretDB $FERRETDB_VERSION) with $(go version)"
+    mkdir -p "$ROOT/.build"
+    # The module's directory in the (read-only) module cache; run outside any
+    # module so that only the module proxy is asked.
+    moddir=$(cd "$ROOT/.build" &&
+        go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+    [ -d "$moddir" ] || { echo "install-deps: go mod download gave no directory" >&2; exit 1; }
+    rm -rf "$SRC"
+    cp -R "$moddir" "$SRC"
+    chmod -R u+w "$SRC"
+    echo "$FERRETDB_VERSION" >"$SRC/build/version/version.txt"
+    (cd "$SRC" && go build -buildvcs=false -o "$CLI.tmp" ./cmd/ferretdb)
+    ver=$(cd "$ROOT/.build" && "$CLI.tmp" --version)
+    grep -qx "version: $FERRETDB_VERSION" <<<"$ver" ||
+        { echo "install-deps: $CLI.tmp --version is not $FERRETDB_VERSION: $ver" >&2; exit 1; }
+    mv "$CLI.tmp" "$CLI"
+    echo "install-deps: built $CLI"
 fi
-
-echo "install-deps: building $BIN with $(go version) (first build downloads modules)"
-mkdir -p "$ROOT/.build"
-(cd test/ferretdb && go build -o "$BIN.tmp" .)
-mv "$BIN.tmp" "$BIN"
-echo "install-deps: built $BIN"

@@ -2,6 +2,20 @@
 #   rig_start_ferretdb / rig_stop_ferretdb   FerretDB on 127.0.0.1:<free port>
 #       exports RECON_TEST_MONGO_URI RECON_FERRETDB_{PID,PORT,DIR,BIN};
 #       does nothing when the caller already set RECON_TEST_MONGO_URI.
+#   rig_start_ferretdb_auth / rig_stop_ferretdb_auth
+#       a second FerretDB (.build/ferretdb-cli, SQLite, own data/state dirs)
+#       that enforces SCRAM authentication (--test-enable-new-auth); user
+#       recon_app / good-pass in database admin is created at start-up
+#       (--setup-*).  Exports RECON_TEST_MONGO_AUTH_URI, with no credentials:
+#       mongodb://127.0.0.1:PORT/?authSource=admin (no authMechanism: libmongoc
+#       refuses to parse a URI naming a mechanism but no user name; with the
+#       user set later it negotiates SCRAM-SHA-256), RECON_TEST_MONGO_AUTH_USER,
+#       RECON_TEST_MONGO_AUTH_PASSWORD and RECON_FERRETDB_AUTH_{PID,PORT,DIR};
+#       does nothing when the caller already set RECON_TEST_MONGO_AUTH_URI.
+#       A wrong password fails with libmongoc error domain MONGOC_ERROR_CLIENT,
+#       code MONGOC_ERROR_CLIENT_AUTHENTICATE, "Authentication failed."; no
+#       credentials at all pass `ping` but other commands fail with server
+#       code 13 "Command X requires authentication".
 #   rig_start_pg / rig_stop_pg               throwaway PostgreSQL 15 cluster
 #       exports PGHOST PGPORT PGUSER PGDATABASE=postgres RECON_PGDATA;
 #       settings: test/recon.conf + cron.database_name='postgres'; RIG_PRELOAD
@@ -19,6 +33,7 @@ RIG_PGBIN=/usr/lib/postgresql/15/bin
 RIG_USER=$(id -un)
 RIG_TMP=
 RIG_MONGO_OWNED=
+RIG_MONGO_AUTH_OWNED=
 RIG_PG_OWNED=
 [ "$(id -u)" -ne 0 ] || RIG_USER=recon_rig
 
@@ -95,6 +110,58 @@ rig_stop_ferretdb() {
     RIG_MONGO_OWNED=
 }
 
+rig_start_ferretdb_auth() {
+    if [ -n "${RECON_TEST_MONGO_AUTH_URI:-}" ]; then
+        [ -n "$RIG_MONGO_AUTH_OWNED" ] ||
+            rig_log "using RECON_TEST_MONGO_AUTH_URI=$RECON_TEST_MONGO_AUTH_URI"
+        return 0
+    fi
+    local bin=$RIG_ROOT/.build/ferretdb-cli port dir i
+    local user=recon_app password=good-pass
+    [ -x "$bin" ] || { rig_log "$bin missing: run scripts/install-deps.sh"; return 1; }
+    rig_tmp
+    port=$(rig_free_port)
+    dir=$RIG_TMP/ferretdb-auth-$port
+    mkdir -p "$dir/data" "$dir/state"
+    export RECON_FERRETDB_AUTH_PORT=$port RECON_FERRETDB_AUTH_DIR=$dir
+    # --setup-* creates database admin and the user in it before the listener
+    # starts (SCRAM-SHA-1 and SCRAM-SHA-256 credentials); the password goes
+    # through the environment, not the command line.
+    FERRETDB_SETUP_PASSWORD=$password "$bin" \
+        --handler=sqlite --sqlite-url="file:$dir/data/" \
+        --listen-addr="127.0.0.1:$port" --state-dir="$dir/state" \
+        --telemetry=disable --debug-addr=- --test-enable-new-auth \
+        --setup-database=admin --setup-username="$user" --setup-timeout=30s \
+        </dev/null >"$dir.log" 2>&1 &
+    export RECON_FERRETDB_AUTH_PID=$!
+    RIG_MONGO_AUTH_OWNED=1
+    for i in $(seq 1 300); do                       # 30 s
+        if grep -q 'Listening on TCP' "$dir.log" && rig_port_open "$port"; then
+            export RECON_TEST_MONGO_AUTH_URI="mongodb://127.0.0.1:$port/?authSource=admin"
+            export RECON_TEST_MONGO_AUTH_USER=$user RECON_TEST_MONGO_AUTH_PASSWORD=$password
+            rig_log "FerretDB (auth, user $user) pid $RECON_FERRETDB_AUTH_PID at $RECON_TEST_MONGO_AUTH_URI (log $dir.log)"
+            return 0
+        fi
+        kill -0 "$RECON_FERRETDB_AUTH_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    rig_log "FerretDB (auth) did not start; log follows"; cat "$dir.log" >&2
+    rig_stop_ferretdb_auth; return 1
+}
+
+rig_stop_ferretdb_auth() {
+    local pid=${RECON_FERRETDB_AUTH_PID:-} i
+    [ -n "$RIG_MONGO_AUTH_OWNED" ] && [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rig_log "FerretDB (auth) pid $pid stopped"
+    unset RECON_TEST_MONGO_AUTH_URI RECON_TEST_MONGO_AUTH_USER RECON_TEST_MONGO_AUTH_PASSWORD
+    unset RECON_FERRETDB_AUTH_PID RECON_FERRETDB_AUTH_PORT
+    RIG_MONGO_AUTH_OWNED=
+}
+
 rig_start_pg() {
     rig_tmp
     local port sock=$RIG_TMP/pgsock
@@ -130,6 +197,7 @@ rig_stop_pg() {
 rig_cleanup() {
     rig_stop_pg
     rig_stop_ferretdb
+    rig_stop_ferretdb_auth
     if [ -n "$RIG_TMP" ]; then
         if [ "${RIG_KEEP:-}" = 1 ]; then rig_log "kept $RIG_TMP"; else rm -rf "$RIG_TMP"; fi
         RIG_TMP=

@@ -10,7 +10,11 @@
 # Further NAME=value arguments go to make.  On failure the diffs and log
 # tails are printed and copied to .build/test-output/; RIG_KEEP=1 keeps the
 # temporary tree.  Tests see RECON_TEST_MONGO_URI, RECON_MONGO_TOOL and PATH
-# with test/ (mongo_tool) in front.
+# with test/ (mongo_tool) in front, and, when the rig started FerretDB (no
+# RECON_TEST_MONGO_URI given), a second, authentication-enforcing FerretDB:
+# RECON_TEST_MONGO_AUTH_URI (no credentials in it), RECON_TEST_MONGO_AUTH_USER
+# and RECON_TEST_MONGO_AUTH_PASSWORD (see scripts/rig.sh); tests needing it
+# should skip when RECON_TEST_MONGO_AUTH_URI is unset.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -31,7 +35,13 @@ $SUDO make install PG_CONFIG=$PG_CONFIG
 OUT=$ROOT/.build/test-output
 rm -rf "$OUT"
 source scripts/rig.sh
+user_mongo=${RECON_TEST_MONGO_URI:-}
 rig_start_ferretdb
+if [ -z "$user_mongo" ]; then
+    rig_start_ferretdb_auth
+elif [ -z "${RECON_TEST_MONGO_AUTH_URI:-}" ]; then
+    echo "test.sh: RECON_TEST_MONGO_URI given; no authentication server (RECON_TEST_MONGO_AUTH_URI unset)"
+fi
 
 WORK=$ROOT
 if [ "$(id -u)" -eq 0 ]; then           # PostgreSQL refuses to run as root
@@ -56,7 +66,8 @@ for f in "$WORK"/test/results/regression.diffs "$WORK"/regression.diffs; do
     echo "===== $f"; head -n 2000 "$f"; cp "$f" "$OUT/"
 done
 for f in "$WORK"/test/tmp_check_regress/log/* "$WORK"/tmp_check/log/* \
-         "${RECON_FERRETDB_DIR:+$RECON_FERRETDB_DIR.log}"; do
+         "${RECON_FERRETDB_DIR:+$RECON_FERRETDB_DIR.log}" \
+         "${RECON_FERRETDB_AUTH_DIR:+$RECON_FERRETDB_AUTH_DIR.log}"; do
     [ -f "$f" ] || continue
     echo "===== tail $f"; tail -n 60 "$f"; cp "$f" "$OUT/"
 done

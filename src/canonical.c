@@ -17,6 +17,7 @@
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "common/shortest_dec.h"
 #include "datatype/timestamp.h"
 #include "utils/builtins.h"
@@ -32,6 +33,15 @@
 
 #define UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+/*
+ * A double inside a JSON tree (a BSON document or array mapped to a json or
+ * jsonb column).  It carries the same payload as CT_NUMBER, but remembers
+ * that it came from a binary double, so that canon_values_equal() can apply
+ * the nearest-double rule inside documents too.  canon_digest() hashes it as
+ * CT_NUMBER, so a tree whose numbers render alike still hashes alike.
+ */
+#define CT_JSON_DOUBLE 'n'
 
 /* ---------------------------------------------------------------------
  * Types
@@ -194,31 +204,37 @@ emit_other(StringInfo out, const char *what)
  * "Infinity", "-Inf") and emit its normalized form.
  */
 static void
-emit_decimal_text(StringInfo out, const char *s)
+emit_decimal_text_tagged(StringInfo out, char tag, const char *s)
 {
 	bool		neg = false;
-	char		digits[512];
+	char		small[64];
+	char	   *digits;
 	int			nd = 0;
 	int			exp10 = 0;
 	bool		seen_point = false;
 	bool		any_digit = false;
-	char		buf[600];
+	char		bufsmall[96];
+	char	   *buf = bufsmall;
 	const char *p = s;
+	size_t		slen;
 
 	if (*p == '+' || *p == '-')
 		neg = (*p++ == '-');
 
 	if (pg_strcasecmp(p, "nan") == 0)
 	{
-		emit(out, CT_NUMBER, "NaN", 3);
+		emit(out, tag, "NaN", 3);
 		return;
 	}
 	if (pg_strcasecmp(p, "inf") == 0 || pg_strcasecmp(p, "infinity") == 0)
 	{
-		emit(out, CT_NUMBER, neg ? "-Infinity" : "Infinity", neg ? 9 : 8);
+		emit(out, tag, neg ? "-Infinity" : "Infinity", neg ? 9 : 8);
 		return;
 	}
 
+	/* every digit is kept: a numeric may have far more than a double */
+	slen = strlen(p);
+	digits = slen < sizeof(small) ? small : palloc(slen + 1);
 	for (; *p; p++)
 	{
 		if (*p >= '0' && *p <= '9')
@@ -231,14 +247,9 @@ emit_decimal_text(StringInfo out, const char *s)
 					exp10--;
 				continue;
 			}
-			if (nd < (int) sizeof(digits) - 1)
-			{
-				digits[nd++] = *p;
-				if (seen_point)
-					exp10--;
-			}
-			else if (!seen_point)
-				exp10++;		/* drop digits beyond our buffer (never reached by real inputs) */
+			digits[nd++] = *p;
+			if (seen_point)
+				exp10--;
 		}
 		else if (*p == '.' && !seen_point)
 			seen_point = true;
@@ -259,13 +270,27 @@ emit_decimal_text(StringInfo out, const char *s)
 	}
 
 	if (nd == 0 || !any_digit)
+		emit(out, tag, "0", 1);
+	else
 	{
-		emit(out, CT_NUMBER, "0", 1);
-		return;
+		size_t		size = nd + 16; /* sign, "e", exponent, NUL */
+
+		digits[nd] = '\0';
+		if (size > sizeof(bufsmall))
+			buf = palloc(size);
+		snprintf(buf, size, "%s%se%d", neg ? "-" : "", digits, exp10);
+		emit(out, tag, buf, strlen(buf));
 	}
-	digits[nd] = '\0';
-	snprintf(buf, sizeof(buf), "%s%se%d", neg ? "-" : "", digits, exp10);
-	emit(out, CT_NUMBER, buf, strlen(buf));
+	if (buf != bufsmall)
+		pfree(buf);
+	if (digits != small)
+		pfree(digits);
+}
+
+static void
+emit_decimal_text(StringInfo out, const char *s)
+{
+	emit_decimal_text_tagged(out, CT_NUMBER, s);
 }
 
 static void
@@ -278,19 +303,25 @@ emit_int(StringInfo out, int64 v)
 }
 
 static void
-emit_double(StringInfo out, double d)
+emit_double_tagged(StringInfo out, char tag, double d)
 {
 	char		buf[64];
 
 	if (isnan(d))
-		emit(out, CT_NUMBER, "NaN", 3);
+		emit(out, tag, "NaN", 3);
 	else if (isinf(d))
-		emit_decimal_text(out, d < 0 ? "-Infinity" : "Infinity");
+		emit_decimal_text_tagged(out, tag, d < 0 ? "-Infinity" : "Infinity");
 	else
 	{
 		double_to_shortest_decimal_buf(d, buf);
-		emit_decimal_text(out, buf);
+		emit_decimal_text_tagged(out, tag, buf);
 	}
+}
+
+static void
+emit_double(StringInfo out, double d)
+{
+	emit_double_tagged(out, CT_NUMBER, d);
 }
 
 static void
@@ -406,7 +437,7 @@ emit_bson_container(StringInfo out, const bson_iter_t *iter, bool is_doc, int de
 	bson_iter_t child;
 	int			at;
 
-	if (depth > JSONB_MAX_DEPTH_GUESS)
+	if (depth >= JSONB_MAX_DEPTH_GUESS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("BSON value nested too deeply for comparison"),
@@ -487,6 +518,9 @@ emit_bson_json(StringInfo out, const bson_iter_t *iter, int depth)
 		case BSON_TYPE_NULL:
 			emit(out, CT_NULL, NULL, 0);
 			break;
+		case BSON_TYPE_DOUBLE:
+			emit_double_tagged(out, CT_JSON_DOUBLE, bson_iter_double(iter));
+			break;
 		default:
 			if (!emit_bson_number(out, iter, NULL))
 			{
@@ -503,14 +537,62 @@ emit_bson_json(StringInfo out, const bson_iter_t *iter, int depth)
  * Datum -> canonical
  * --------------------------------------------------------------------- */
 
-static void
-emit_timestamp_us(StringInfo out, int64 unix_us, int64 unit)
+/* floor(a / b) for b > 0, also for negative a (before 1970) */
+static int64
+floor_div(int64 a, int64 b)
 {
-	int64		q = unix_us / unit;
+	int64		q = a / b;
 
-	if (unix_us % unit != 0 && unix_us < 0)
-		q--;					/* floor, also before 1970 */
-	emit_int64(out, CT_TIME, q);
+	if (a % b != 0 && a < 0)
+		q--;
+	return q;
+}
+
+/*
+ * A PostgreSQL timestamp (microseconds since 2000-01-01 UTC) as a count of
+ * `unit` microseconds since 1970-01-01 UTC, floored.  Shifting the epoch
+ * after the division cannot overflow (every unit divides the shift); in
+ * microseconds the last ~30 years before 294277 no longer fit an int64, and
+ * are then kept as exact decimal text, as emit_bson_date does.
+ */
+static void
+emit_pg_timestamp(StringInfo out, Timestamp ts, int64 unit)
+{
+	int64		v;
+
+	if (unit > 1 && UNIX_EPOCH_OFFSET_US % unit == 0)
+		emit_int64(out, CT_TIME, floor_div(ts, unit) + UNIX_EPOCH_OFFSET_US / unit);
+	else if (!pg_add_s64_overflow(ts, UNIX_EPOCH_OFFSET_US, &v))
+		emit_int64(out, CT_TIME, floor_div(v, unit));
+	else
+	{
+		char		buf[48];
+
+		/* only ts > 0 can overflow: the sum fits a uint64 */
+		snprintf(buf, sizeof(buf), "us:" UINT64_FORMAT,
+				 (uint64) ts + (uint64) UNIX_EPOCH_OFFSET_US);
+		emit_other(out, buf);
+	}
+}
+
+/* A BSON Date (milliseconds since 1970-01-01 UTC) in the same units. */
+static void
+emit_bson_date(StringInfo out, int64 ms, int64 unit)
+{
+	int64		us;
+
+	if (unit % 1000 == 0)
+		emit_int64(out, CT_TIME, floor_div(ms, unit / 1000));
+	else if (!pg_mul_s64_overflow(ms, 1000, &us))
+		emit_int64(out, CT_TIME, floor_div(us, unit));
+	else
+	{
+		char		buf[48];
+
+		/* beyond int64 microseconds: the exact value as text ("us:<ms>000") */
+		snprintf(buf, sizeof(buf), "us:" INT64_FORMAT "000", ms);
+		emit_other(out, buf);
+	}
 }
 
 void
@@ -571,7 +653,7 @@ canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value, bool isnull,
 				if (TIMESTAMP_NOT_FINITE(ts))
 					emit_other(out, TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
 				else
-					emit_timestamp_us(out, ts + UNIX_EPOCH_OFFSET_US, opts->ts_unit_us);
+					emit_pg_timestamp(out, ts, opts->ts_unit_us);
 			}
 			break;
 		case CK_DATE:
@@ -769,7 +851,7 @@ canon_bson(StringInfo out, CanonKind kind, const bson_iter_t *iter,
 		case CK_TIMESTAMP:
 			if (t == BSON_TYPE_DATE_TIME)
 			{
-				emit_timestamp_us(out, bson_iter_date_time(iter) * 1000, opts->ts_unit_us);
+				emit_bson_date(out, bson_iter_date_time(iter), opts->ts_unit_us);
 				return;
 			}
 			break;
@@ -855,29 +937,78 @@ canon_bson(StringInfo out, CanonKind kind, const bson_iter_t *iter,
  * Comparison, rendering, hashing
  * --------------------------------------------------------------------- */
 
+/*
+ * The nearest-double rule: an exact number (payload "digits e exp") equals a
+ * binary double when strtod, which rounds correctly, gives that double.
+ */
+static bool
+nearest_double_equal(const char *a, int la, const char *b, int lb)
+{
+	char	   *sa = pnstrdup(a, la);
+	char	   *sb = pnstrdup(b, lb);
+	bool		eq = strtod(sa, NULL) == strtod(sb, NULL);
+
+	pfree(sa);
+	pfree(sb);
+	return eq;
+}
+
+static bool
+values_equal(const char *a, int alen, bool a_double,
+			 const char *b, int blen, bool b_double)
+{
+	char		ta = a[0],
+				tb = b[0];
+
+	if (alen == blen && memcmp(a, b, alen) == 0)
+		return true;
+	if (ta == CT_JSON_DOUBLE)
+	{
+		ta = CT_NUMBER;
+		a_double = true;
+	}
+	if (tb == CT_JSON_DOUBLE)
+	{
+		tb = CT_NUMBER;
+		b_double = true;
+	}
+	if (ta == CT_NUMBER && tb == CT_NUMBER)
+	{
+		if (alen == blen && memcmp(a + 5, b + 5, alen - 5) == 0)
+			return true;
+		/* two exact numbers, or two doubles, are equal only when alike */
+		if (a_double == b_double)
+			return false;
+		return nearest_double_equal(a + 5, alen - 5, b + 5, blen - 5);
+	}
+	if (ta == tb && (ta == CT_OBJECT || ta == CT_ARRAY))
+	{
+		/* element by element (object keys are sorted alike on both sides) */
+		const char *pa = a + 5,
+				   *pb = b + 5,
+				   *ea = a + alen,
+				   *eb = b + blen;
+
+		while (pa < ea && pb < eb)
+		{
+			int			la = canon_value_len(pa),
+						lb = canon_value_len(pb);
+
+			if (!values_equal(pa, la, false, pb, lb, false))
+				return false;
+			pa += la;
+			pb += lb;
+		}
+		return pa == ea && pb == eb;
+	}
+	return false;
+}
+
 bool
 canon_values_equal(const char *a, int alen, bool a_double,
 				   const char *b, int blen, bool b_double)
 {
-	char		sa[600],
-				sb[600];
-	int			la,
-				lb;
-
-	if (alen == blen && memcmp(a, b, alen) == 0)
-		return true;
-	/* the nearest-double rule: an exact number vs a binary double */
-	if (a_double == b_double || a[0] != CT_NUMBER || b[0] != CT_NUMBER)
-		return false;
-	la = alen - 5;
-	lb = blen - 5;
-	if (la >= (int) sizeof(sa) || lb >= (int) sizeof(sb))
-		return false;
-	memcpy(sa, a + 5, la);
-	sa[la] = '\0';
-	memcpy(sb, b + 5, lb);
-	sb[lb] = '\0';
-	return strtod(sa, NULL) == strtod(sb, NULL);
+	return values_equal(a, alen, a_double, b, blen, b_double);
 }
 
 static void
@@ -917,6 +1048,7 @@ canon_to_text(StringInfo out, const char *p, int len)
 				appendStringInfoString(out, pl[0] ? "true" : "false");
 				break;
 			case CT_NUMBER:
+			case CT_JSON_DOUBLE:
 				appendStringInfo(out, "number:%.*s", plen, pl);
 				break;
 			case CT_TEXT:
@@ -953,13 +1085,84 @@ canon_to_text(StringInfo out, const char *p, int len)
 	}
 }
 
+static bool
+is_canon_tag(char c)
+{
+	switch (c)
+	{
+		case CT_NULL:
+		case CT_MISSING:
+		case CT_BOOL:
+		case CT_NUMBER:
+		case CT_JSON_DOUBLE:
+		case CT_TEXT:
+		case CT_TIME:
+		case CT_DATE:
+		case CT_UUID:
+		case CT_BINARY:
+		case CT_OBJECT:
+		case CT_ARRAY:
+		case CT_OTHER:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Find the CT_JSON_DOUBLE tags in a sequence of encoded values and, when w
+ * is given (a copy of the same bytes), rewrite them to CT_NUMBER there.  The
+ * walk stops at anything that is not an encoded value (callers may append
+ * other bytes after the values).
+ */
+static bool
+fold_json_doubles(const char *p, int len, char *w)
+{
+	const char *end = p + len;
+	bool		found = false;
+
+	while (end - p >= 5 && is_canon_tag(p[0]))
+	{
+		int			vlen = canon_value_len(p);
+
+		if (vlen < 5 || vlen > end - p)
+			break;
+		if (p[0] == CT_JSON_DOUBLE)
+		{
+			found = true;
+			if (w)
+				w[0] = CT_NUMBER;
+		}
+		else if (p[0] == CT_OBJECT || p[0] == CT_ARRAY)
+			found |= fold_json_doubles(p + 5, vlen - 5, w ? w + 5 : NULL);
+		p += vlen;
+		if (w)
+			w += vlen;
+	}
+	return found;
+}
+
+/*
+ * Doubles inside JSON trees hash as plain numbers: a jsonb 1.5 and a BSON
+ * double 1.5 keep equal digests, as their encodings were before the tag.
+ */
 CanonDigest
 canon_digest(const char *data, int len)
 {
 	CanonDigest d;
+	char	   *copy = NULL;
 
+	if (fold_json_doubles(data, len, NULL))
+	{
+		copy = palloc(len);
+		memcpy(copy, data, len);
+		fold_json_doubles(data, len, copy);
+		data = copy;
+	}
 	d.h[0] = hash_bytes_extended((const unsigned char *) data, len, UINT64CONST(0x5245434f4e31));
 	d.h[1] = hash_bytes_extended((const unsigned char *) data, len, UINT64CONST(0x9e3779b97f4a7c15));
+	if (copy)
+		pfree(copy);
 	return d;
 }
 

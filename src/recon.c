@@ -18,6 +18,8 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -32,6 +34,15 @@ int			recon_connect_timeout_ms = 5000;
 int			recon_socket_timeout_ms = 30000;
 int			recon_progress_rows = 100000;
 int			recon_audit_log_level = LOG;
+static int	recon_debug_pause_point = PAUSE_NONE;
+static int	recon_debug_pause_ms = 10000;
+
+static const struct config_enum_entry pause_point_options[] = {
+	{"none", PAUSE_NONE, false},
+	{"after_intent", PAUSE_AFTER_INTENT, false},
+	{"after_write", PAUSE_AFTER_WRITE, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry audit_level_options[] = {
 	{"off", 0, false},
@@ -73,9 +84,33 @@ _PG_init(void)
 							 "Server-log level at which audit rows are also written (for SIEM).",
 							 NULL, &recon_audit_log_level, LOG, audit_level_options,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("recon.debug_pause_point",
+							 "Testing aid: pause apply_repairs at this point.",
+							 "Crash tests kill the backend or stop MongoDB during the pause.",
+							 &recon_debug_pause_point, PAUSE_NONE, pause_point_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("recon.debug_pause_ms",
+							"Testing aid: length of the recon.debug_pause_point pause.",
+							NULL, &recon_debug_pause_ms, 10000, 0, 600000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("recon");
 
 	recon_mongo_init();
+}
+
+void
+recon_debug_pause(ReconPausePoint point)
+{
+	int			rc;
+
+	if (recon_debug_pause_point != point || recon_debug_pause_ms <= 0)
+		return;
+	elog(LOG, "recon: pausing %d ms at debug pause point %d", recon_debug_pause_ms, (int) point);
+	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+				   recon_debug_pause_ms, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
 }
 
 /* ---------------------------------------------------------------------

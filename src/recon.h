@@ -22,6 +22,13 @@ extern int	recon_socket_timeout_ms;
 extern int	recon_progress_rows;
 extern int	recon_audit_log_level;
 
+/* Fault injection for crash tests: pause at a named point (recon.c). */
+typedef enum ReconPausePoint
+{
+	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_AFTER_WRITE
+} ReconPausePoint;
+extern void recon_debug_pause(ReconPausePoint point);
+
 /* ---- privileges (recon.c) ---- */
 typedef struct ReconPriv
 {

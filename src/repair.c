@@ -546,6 +546,7 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(old);
 			break;
 		}
+		recon_debug_pause(PAUSE_AFTER_INTENT);
 
 		n = load_batch(ids, &items);
 		if (n > 0)
@@ -558,6 +559,7 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 			for (i = 0; i < n; i++)
 				items[i].k = keys[i];
 			execute_bulk(m, t, items, n);
+			recon_debug_pause(PAUSE_AFTER_WRITE);
 			verify_written(m, t, items, n);
 			record_outcomes(m, run_id, priv.caller_name, items, n, &failures);
 			for (i = 0; i < n; i++)

@@ -52,7 +52,10 @@ diag_kind(Oid typid)
 	if (k == CK_UNSUPPORTED)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("recon cannot compare values of type %s", format_type_be(typid))));
+				 errmsg("recon cannot compare values of type %s", format_type_be(typid)),
+				 errdetail("Supported: integers, numeric, float, text, boolean, timestamptz, "
+						   "timestamp, date, uuid, bytea, json, jsonb."),
+				 errhint("Cast the value to a supported type.")));
 	return k;
 }
 

@@ -95,7 +95,7 @@ static bool
 is_auth_error(const bson_error_t *e)
 {
 	return (e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
-		e->code == 18 /* AuthenticationFailed */ || e->code == 13 /* Unauthorized */ ;
+		e->code == 18 /* AuthenticationFailed */ ;
 }
 
 void
@@ -110,6 +110,13 @@ recon_mongo_raise(const bson_error_t *error, const char *what)
 				 errmsg("MongoDB refused the credentials while %s", what),
 				 errdetail("%s", msg),
 				 errhint("Check username and password in the USER MAPPING for this server.")));
+	if (error->code == 13 /* Unauthorized */ )
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("MongoDB refused the operation while %s: not authorized", what),
+				 errdetail("%s", msg),
+				 errhint("The server requires authentication or more privileges: check the USER MAPPING "
+						 "of the mapping's owner (or PUBLIC) and the MongoDB user's roles.")));
 	if (error->domain == MONGOC_ERROR_SERVER_SELECTION ||
 		error->domain == MONGOC_ERROR_STREAM)
 		ereport(ERROR,

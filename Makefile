@@ -21,7 +21,7 @@ SHLIB_LINK  = $(MONGOC_LIBS)
 REGRESS      = setup canonical targets mappings sweep repair audit roles
 REGRESS_OPTS = --inputdir=test --outputdir=test/results \
                --temp-instance=test/tmp_check_regress \
-               --temp-config=test/recon.conf --load-extension=recon
+               --temp-config=test/recon.conf
 TAP_TESTS    = 1
 
 EXTRA_CLEAN = test/results test/tmp_check_regress tmp_check test/mongo_tool regression.diffs regression.out

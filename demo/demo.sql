@@ -1,3 +1,102 @@
--- placeholder; the lead replaces this file.
+-- recon demo: a PostgreSQL table, its drifting MongoDB copy, a sweep, the
+-- approved repairs and the audit trail.  Run by scripts/demo.sh, which
+-- passes the MongoDB URI as :mongo_uri and puts mongo_tool on PATH.
+\set QUIET on
+\pset footer off
+SET client_min_messages = warning;
+
+\echo
+\echo '=== 1. The source of truth: 1,000 customers in PostgreSQL'
 CREATE EXTENSION recon;
-SELECT 1;
+CREATE SERVER app_mongo FOREIGN DATA WRAPPER recon_mongo OPTIONS (uri :'mongo_uri');
+CREATE TABLE customers (
+    id         int PRIMARY KEY,
+    name       text NOT NULL,
+    email      text,
+    tier       text,
+    balance    numeric(12,2),
+    signed_up  date,
+    last_login timestamptz,
+    prefs      jsonb
+);
+INSERT INTO customers
+SELECT g, 'Customer ' || g, 'c' || g || '@example.com',
+       (ARRAY['bronze', 'silver', 'gold'])[1 + g % 3],
+       round((g * 37.13)::numeric % 5000, 2),
+       date '2020-01-01' + (g % 1400),
+       timestamptz '2026-11-01 08:00:00.123456+00' + g * interval '17 minutes',
+       jsonb_build_object('lang', (ARRAY['en', 'fr', 'de'])[1 + g % 3], 'news', g % 2 = 0)
+FROM generate_series(1, 1000) g;
+SELECT count(*) AS customers FROM customers;
+
+\echo '=== 2. The application''s MongoDB copy (app.customers), written the way apps do'
+\! mongo_tool drop app.customers
+\copy (SELECT jsonb_build_object('_id', id, 'name', name, 'email', email, 'tier', tier, 'balance', balance::float8, 'signed_up', jsonb_build_object('$date', to_char(signed_up, 'YYYY-MM-DD"T00:00:00Z"')), 'last_login', jsonb_build_object('$date', to_char(last_login AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')), 'prefs', prefs, 'app_cache', jsonb_build_object('views', id % 7))::text FROM customers WHERE id NOT IN (17, 404) ORDER BY id) TO PROGRAM 'mongo_tool insert app.customers'
+\echo '    ... with drift: 2 lost inserts (17, 404), a stale tier (42), a balance'
+\echo '    stored as a string (77), three logins shifted by a writer''s time zone'
+\echo '    (101-103), a changed preference (250) and an orphan (5001);'
+\! mongo_tool update app.customers '{"_id": 42}' '{"$set": {"tier": "silver"}}'
+\! mongo_tool update app.customers '{"_id": 77}' '{"$set": {"balance": "2859.01"}}'
+\! mongo_tool update app.customers '{"_id": {"$in": [101, 102, 103]}}' '{"$set": {"last_login": {"$date": "2026-11-02T12:00:00.000Z"}}}'
+\! mongo_tool update app.customers '{"_id": 250}' '{"$set": {"prefs.lang": "es"}}'
+\! printf '%s\n' '{"_id": 5001, "name": "Deleted Customer", "tier": "gold"}' | mongo_tool insert app.customers
+\echo '    and harmless representation differences recon must NOT report: a whole'
+\echo '    balance stored as an integer (300), a date stored as "YYYY-MM-DD" (301),'
+\echo '    document keys in another order (302), unmapped app fields (everywhere).'
+\! mongo_tool update app.customers '{"_id": 300}' '{"$set": {"balance": 4139}}'
+\! mongo_tool update app.customers '{"_id": 301}' '{"$set": {"signed_up": "2020-10-28"}}'
+\! mongo_tool update app.customers '{"_id": 302}' '{"$set": {"prefs": {"news": true, "lang": "de"}}}'
+UPDATE customers SET balance = 4139 WHERE id = 300;
+UPDATE customers SET last_login = '2026-11-02 12:00:00+00' WHERE id BETWEEN 101 AND 103;
+UPDATE customers SET last_login = last_login - interval '2 hours' WHERE id BETWEEN 101 AND 103;
+
+\echo '=== 3. A DBA maps the table; an operator sweeps'
+CREATE ROLE demo_operator; GRANT recon_operator TO demo_operator;
+CREATE ROLE demo_approver; GRANT recon_approver TO demo_approver;
+SELECT recon.add_mapping('customers', 'public.customers', 'app_mongo', 'app.customers',
+       options => '{"repair": "approve", "delete_extra": true, "max_divergence_ratio": 0.05}') AS mapping_id;
+SET ROLE demo_operator;
+SELECT recon.sweep('customers') AS run \gset
+RESET ROLE;
+SELECT run_id, status, rows_source, docs_target, divergences,
+       round(divergences::numeric / rows_source, 4) AS ratio, finished_at - started_at AS took
+  FROM recon.runs WHERE run_id = :run;
+
+\echo '=== 4. What diverged (exactly the injected drift)'
+SELECT kind, key, fields,
+       CASE WHEN kind = 'mismatch' THEN
+            (SELECT string_agg(f || ': ' || coalesce(source_image #> string_to_array(f, '.'), 'null')::text
+                               || ' <> ' || coalesce((target_image #> string_to_array(f, '.'))::text, 'missing'), '; ')
+               FROM unnest(fields) f)
+       END AS "PostgreSQL <> MongoDB"
+  FROM recon.divergences WHERE last_run_id = :run ORDER BY kind, key::text;
+
+\echo '=== 5. The planned repairs (a dry run: nothing written yet)'
+SELECT r.repair_id, d.key, r.action, r.needs_approval, r.operation
+  FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)
+ WHERE r.run_id = :run ORDER BY r.repair_id;
+
+\echo '=== 6. Another person approves; the operator applies (compare-and-set)'
+SET ROLE demo_approver;
+SELECT recon.approve_repairs(:run, NULL, 'verified against the billing system') AS approved;
+RESET ROLE;
+SET ROLE demo_operator;
+CALL recon.apply_repairs(:run);
+RESET ROLE;
+SELECT status, count(*) FROM recon.repairs WHERE run_id = :run GROUP BY 1;
+
+\echo '=== 7. A second sweep finds nothing left'
+SET ROLE demo_operator;
+SELECT recon.sweep('customers') AS run2 \gset
+RESET ROLE;
+SELECT run_id, status, divergences, resolved FROM recon.runs WHERE run_id = :run2;
+\! mongo_tool find app.customers '{"_id": {"$in": [42, 77]}}'
+
+\echo '=== 8. The audit trail (append-only, hash-chained)'
+SELECT chain_seq, to_char(at, 'HH24:MI:SS.MS') AS at, actor, action,
+       coalesce(d.key::text, '') AS key, left(a.reason, 50) AS reason, left(a.row_hash, 12) AS hash
+  FROM recon.audit_log a LEFT JOIN recon.divergences d USING (divergence_id)
+ WHERE a.action NOT IN ('repair.planned', 'divergence.opened')
+ ORDER BY chain_seq;
+SELECT action, count(*) FROM recon.audit_log GROUP BY 1 ORDER BY 1;
+SELECT * FROM recon.verify_audit();

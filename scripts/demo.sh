@@ -20,7 +20,7 @@ source scripts/rig.sh
 rig_start_ferretdb
 rig_start_pg
 
-if [ -f demo/seed_mongo.sh ]; then
+if [ -f demo/seed_mongo.sh ]; then  # optional extra seeding
     echo "demo.sh: seeding MongoDB (demo/seed_mongo.sh)"
     bash demo/seed_mongo.sh
 fi

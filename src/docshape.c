@@ -20,6 +20,10 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include <math.h>
+
+#include "common/shortest_dec.h"
+
 #define EPOCH_SHIFT_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
 /* ---------------------------------------------------------------------
@@ -570,15 +574,131 @@ recon_redacted_copy(const ReconMapping *m, const bson_t *doc, bson_t *out)
 		redacted_copy_level(m, &it, out, NULL);
 }
 
+/*
+ * Relaxed extended JSON, but with doubles in their shortest round-trip
+ * form (libbson prints 20 digits: 2859.0100000000002183) so images and
+ * audited operations read as the application wrote them.
+ */
+static void
+json_value(StringInfo out, const bson_iter_t *it)
+{
+	switch (bson_iter_type(it))
+	{
+		case BSON_TYPE_DOUBLE:
+			{
+				double		d = bson_iter_double(it);
+				char		buf[64];
+
+				if (isnan(d) || isinf(d))
+					appendStringInfo(out, "{\"$numberDouble\": \"%s\"}",
+									 isnan(d) ? "NaN" : d < 0 ? "-Infinity" : "Infinity");
+				else
+				{
+					double_to_shortest_decimal_buf(d, buf);
+					appendStringInfoString(out, buf);
+					if (strpbrk(buf, ".eE") == NULL)
+						appendStringInfoString(out, ".0");
+				}
+			}
+			break;
+		case BSON_TYPE_INT32:
+			appendStringInfo(out, "%d", bson_iter_int32(it));
+			break;
+		case BSON_TYPE_INT64:
+			appendStringInfo(out, INT64_FORMAT, (int64) bson_iter_int64(it));
+			break;
+		case BSON_TYPE_UTF8:
+			{
+				uint32		len;
+				const char *s = bson_iter_utf8(it, &len);
+				char	   *z = pnstrdup(s, len);
+
+				escape_json(out, z);
+				pfree(z);
+			}
+			break;
+		case BSON_TYPE_BOOL:
+			appendStringInfoString(out, bson_iter_bool(it) ? "true" : "false");
+			break;
+		case BSON_TYPE_NULL:
+			appendStringInfoString(out, "null");
+			break;
+		case BSON_TYPE_DOCUMENT:
+		case BSON_TYPE_ARRAY:
+			{
+				bool		is_doc = BSON_ITER_HOLDS_DOCUMENT(it);
+				bson_iter_t child;
+				bool		first = true;
+
+				appendStringInfoChar(out, is_doc ? '{' : '[');
+				if (bson_iter_recurse(it, &child))
+					while (bson_iter_next(&child))
+					{
+						if (!first)
+							appendStringInfoString(out, ", ");
+						first = false;
+						if (is_doc)
+						{
+							escape_json(out, bson_iter_key(&child));
+							appendStringInfoString(out, ": ");
+						}
+						json_value(out, &child);
+					}
+				appendStringInfoChar(out, is_doc ? '}' : ']');
+			}
+			break;
+		default:
+			{
+				/* dates, binaries, ObjectIds, Decimal128...: libbson's own form */
+				bson_t		one = BSON_INITIALIZER;
+				size_t		len;
+				char	   *j;
+				char	   *colon;
+
+				bson_append_iter(&one, "v", 1, it);
+				j = bson_as_relaxed_extended_json(&one, &len);
+				/* '{ "v" : <value> }' */
+				colon = strchr(j, ':');
+				if (colon && len > 2)
+					appendBinaryStringInfo(out, colon + 1, (int) (j + len - 1 - (colon + 1)));
+				else
+					appendStringInfoString(out, "null");
+				bson_free(j);
+				bson_destroy(&one);
+			}
+			break;
+	}
+}
+
 Datum
 recon_bson_to_jsonb(const bson_t *doc)
 {
-	size_t		len;
-	char	   *json = bson_as_relaxed_extended_json(doc, &len);
-	char	   *copy = pnstrdup(json, len);
+	StringInfoData out;
+	bson_iter_t it;
+	bool		first = true;
 
-	bson_free(json);
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(copy));
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '{');
+	if (bson_iter_init(&it, doc))
+		while (bson_iter_next(&it))
+		{
+			if (!first)
+				appendStringInfoString(&out, ", ");
+			first = false;
+			escape_json(&out, bson_iter_key(&it));
+			appendStringInfoString(&out, ": ");
+			json_value(&out, &it);
+		}
+	appendStringInfoChar(&out, '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
+}
+
+char *
+recon_bson_to_json_text(const bson_t *doc)
+{
+	Datum		j = recon_bson_to_jsonb(doc);
+
+	return JsonbToCString(NULL, &DatumGetJsonbP(j)->root, VARSIZE(DatumGetPointer(j)));
 }
 
 /* ---------------------------------------------------------------------

@@ -307,7 +307,6 @@ planned_operation(const ReconMapping *m, const ReconKeyed *it, const bool *mask,
 	bson_t		sub;
 	bson_iter_t idit;
 	char	   *json = NULL;
-	size_t		len;
 
 	PG_TRY();
 	{
@@ -352,12 +351,7 @@ planned_operation(const ReconMapping *m, const ReconKeyed *it, const bool *mask,
 		else
 			*action = NULL;
 		if (*action)
-		{
-			char	   *j = bson_as_relaxed_extended_json(&op, &len);
-
-			json = pnstrdup(j, len);
-			bson_free(j);
-		}
+			json = recon_bson_to_json_text(&op);
 	}
 	PG_FINALLY();
 	{

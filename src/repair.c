@@ -57,12 +57,7 @@ same_hash(const char *a, const char *b)
 static char *
 bson_json(const bson_t *b)
 {
-	size_t		len;
-	char	   *j = bson_as_relaxed_extended_json(b, &len);
-	char	   *out = pnstrdup(j, len);
-
-	bson_free(j);
-	return out;
+	return recon_bson_to_json_text(b);
 }
 
 /*

@@ -205,6 +205,10 @@ extern char *recon_item_source_hash(const ReconKeyed *it);
 extern char *recon_item_target_hash(const ReconKeyed *it);
 extern void recon_unexpected_key(const bson_t *doc, StringInfo out);
 
+extern int64 recon_sweep_mapping(const char *name, const char *actor, int64 run_id);
+extern bool recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id,
+							const char *actor, int64 *verified, int64 *conflicts, int64 *failed);
+
 extern void recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t,
 									 int64 run_id, ReconCandidate *cands, int ncands,
 									 ReconRunStats *stats);

@@ -466,6 +466,98 @@ fail_run(const ReconMapping *m, int64 run_id, const char *actor, const char *why
 	recon_audit(&a);
 }
 
+/*
+ * Apply what run_id's policy and approvals allow, batch by batch, each
+ * intent committed before its writes.  SPI must be connected non-atomic
+ * (a procedure, or a background worker).  Returns false when a gate
+ * stopped it.
+ */
+bool
+recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const char *actor,
+				int64 *verified, int64 *conflicts, int64 *failed)
+{
+	MemoryContext batchcxt;
+	int			batch_limit = Min(recon_batch_size, 500);
+	int			failures = 0;
+	int64		done = 0;
+	instr_time	start;
+	bool		completed = true;
+
+	if (m->repair == REPAIR_OFF)
+		return true;
+	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "recon repair batch",
+									 ALLOCSET_DEFAULT_SIZES);
+	INSTR_TIME_SET_CURRENT(start);
+
+	for (;;)
+	{
+		MemoryContext old = MemoryContextSwitchTo(batchcxt);
+		Datum		ids;
+		RepairItem *items;
+		int			n,
+					i;
+
+		CHECK_FOR_INTERRUPTS();
+		if (m->max_repairs_per_second > 0)
+			batch_limit = Max(1, Min(batch_limit, (int) m->max_repairs_per_second));
+		n = claim_batch(m, run_id, actor, batch_limit, &ids);
+		SPI_commit();			/* the intent is durable before any write */
+		recon_pin_search_path();
+		if (n == 0)
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
+		recon_debug_pause(PAUSE_AFTER_INTENT);
+
+		n = load_batch(ids, &items);
+		if (n > 0)
+		{
+			ReconKeyed *keys = palloc0(sizeof(ReconKeyed) * n);
+
+			for (i = 0; i < n; i++)
+				keys[i] = items[i].k;
+			recon_read_sides(m, t, keys, n, " FOR SHARE OF t");
+			for (i = 0; i < n; i++)
+				items[i].k = keys[i];
+			execute_bulk(m, t, items, n);
+			recon_debug_pause(PAUSE_AFTER_WRITE);
+			verify_written(m, t, items, n);
+			record_outcomes(m, run_id, actor, items, n, &failures);
+			for (i = 0; i < n; i++)
+			{
+				*verified += (items[i].outcome == OUT_NONE || items[i].outcome == OUT_CONSISTENT);
+				*conflicts += items[i].outcome == OUT_CONFLICT;
+				*failed += items[i].outcome == OUT_FAILED;
+			}
+		}
+		done += n;
+		if (failures >= m->max_write_errors)
+		{
+			char	   *why = psprintf("%d consecutive MongoDB write errors (max_write_errors = %d)",
+									   failures, m->max_write_errors);
+
+			fail_run(m, run_id, actor, why);
+			SPI_commit();
+			recon_pin_search_path();
+			MemoryContextSwitchTo(old);
+			ereport(WARNING,
+					(errmsg("recon: stopped applying repairs"),
+					 errdetail("%s", why),
+					 errhint("See recon.repairs.error for the failed repairs.")));
+			completed = false;
+			break;
+		}
+		SPI_commit();
+		recon_pin_search_path();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batchcxt);
+		throttle(m, start, done);
+	}
+	MemoryContextDelete(batchcxt);
+	return completed;
+}
+
 PG_FUNCTION_INFO_V1(recon_apply_repairs);
 Datum
 recon_apply_repairs(PG_FUNCTION_ARGS)
@@ -476,14 +568,9 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 	char	   *mapping_name;
 	ReconMapping *m;
 	ReconTarget *t;
-	MemoryContext batchcxt;
-	int			batch_limit = Min(recon_batch_size, 500);
-	int			failures = 0;
-	int64		done = 0,
-				verified = 0,
+	int64		verified = 0,
 				conflicts = 0,
 				failed = 0;
-	instr_time	start;
 
 	if (cc == NULL || !IsA(cc, CallContext) || cc->atomic)
 		ereport(ERROR,
@@ -518,74 +605,7 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 	if (m->repair == REPAIR_OFF)
 		ereport(NOTICE,
 				(errmsg("mapping \"%s\" has repair = off: nothing is applied", m->name)));
-	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "recon repair batch",
-									 ALLOCSET_DEFAULT_SIZES);
-	INSTR_TIME_SET_CURRENT(start);
-
-	while (m->repair != REPAIR_OFF)
-	{
-		MemoryContext old = MemoryContextSwitchTo(batchcxt);
-		Datum		ids;
-		RepairItem *items;
-		int			n,
-					i;
-
-		CHECK_FOR_INTERRUPTS();
-		if (m->max_repairs_per_second > 0)
-			batch_limit = Max(1, Min(batch_limit, (int) m->max_repairs_per_second));
-		n = claim_batch(m, run_id, priv.caller_name, batch_limit, &ids);
-		SPI_commit();			/* the intent is durable before any write */
-		recon_pin_search_path();
-		if (n == 0)
-		{
-			MemoryContextSwitchTo(old);
-			break;
-		}
-		recon_debug_pause(PAUSE_AFTER_INTENT);
-
-		n = load_batch(ids, &items);
-		if (n > 0)
-		{
-			ReconKeyed *keys = palloc0(sizeof(ReconKeyed) * n);
-
-			for (i = 0; i < n; i++)
-				keys[i] = items[i].k;
-			recon_read_sides(m, t, keys, n, " FOR SHARE OF t");
-			for (i = 0; i < n; i++)
-				items[i].k = keys[i];
-			execute_bulk(m, t, items, n);
-			recon_debug_pause(PAUSE_AFTER_WRITE);
-			verify_written(m, t, items, n);
-			record_outcomes(m, run_id, priv.caller_name, items, n, &failures);
-			for (i = 0; i < n; i++)
-			{
-				verified += (items[i].outcome == OUT_NONE || items[i].outcome == OUT_CONSISTENT);
-				conflicts += items[i].outcome == OUT_CONFLICT;
-				failed += items[i].outcome == OUT_FAILED;
-			}
-		}
-		done += n;
-		if (failures >= m->max_write_errors)
-		{
-			char	   *why = psprintf("%d consecutive MongoDB write errors (max_write_errors = %d)",
-									   failures, m->max_write_errors);
-
-			fail_run(m, run_id, priv.caller_name, why);
-			SPI_commit();
-			recon_pin_search_path();
-			MemoryContextSwitchTo(old);
-			ereport(WARNING,
-					(errmsg("recon: stopped applying repairs"),
-					 errdetail("%s", why),
-					 errhint("See recon.repairs.error for the failed repairs.")));
-			break;
-		}
-		SPI_commit();
-		recon_pin_search_path();
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(batchcxt);
-		throttle(m, start, done);
-	}
+	(void) recon_apply_run(m, t, run_id, priv.caller_name, &verified, &conflicts, &failed);
 	ereport(NOTICE,
 			(errmsg("recon: %lld repairs verified, %lld conflicts, %lld failed",
 					(long long) verified, (long long) conflicts, (long long) failed)));

@@ -495,43 +495,35 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 	recon_audit(&a);
 }
 
-PG_FUNCTION_INFO_V1(recon_sweep);
-Datum
-recon_sweep(PG_FUNCTION_ARGS)
+/*
+ * Sweep one mapping.  SPI must be connected and the search_path pinned.
+ * run_id 0 creates the run row; a background sweep passes the row its
+ * caller created.
+ */
+int64
+recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	ReconPriv	priv;
 	ReconMapping *m;
 	ReconTarget *t;
-	int64		run_id;
 	int64		rows,
 				docs;
 	Spill		spill;
 	ReconRunStats stats = {0};
 	int			i;
 
-	recon_priv_enter(&priv, "recon_operator", "recon.sweep");
-	SPI_connect();
-	recon_pin_search_path();
 	m = recon_mapping_load(name);
 	t = recon_target_lookup(m->server_name, m->owner, false);
 	(void) recon_mongo_client(t);	/* fail early and clearly when unreachable */
 
+	if (run_id == 0)
 	{
 		Oid			ty[3] = {INT8OID, TEXTOID, TEXTOID};
 		Datum		v[3] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
-		CStringGetTextDatum(priv.caller_name)};
-		ReconAudit	a = {0};
+		CStringGetTextDatum(actor)};
 
 		run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
 								 " started_by) VALUES ($1, $2, 'sweep', 'running', $3) RETURNING run_id",
 								 3, ty, v);
-		a.actor = priv.caller_name;
-		a.action = "run.started";
-		a.mapping = m->name;
-		a.run_id = run_id;
-		a.reason = "recon.sweep";
-		(void) a;
 	}
 
 	spill.nparts = choose_partitions(m, t);
@@ -561,14 +553,29 @@ recon_sweep(PG_FUNCTION_ARGS)
 	{
 		ReconAudit	a = {0};
 
-		a.actor = priv.caller_name;
+		a.actor = actor;
 		a.action = "run.started";
 		a.mapping = m->name;
 		a.run_id = run_id;
 		a.reason = "recon.sweep";
 		recon_audit(&a);
 	}
-	finish_run(m, run_id, priv.caller_name, rows, docs, &stats);
+	finish_run(m, run_id, actor, rows, docs, &stats);
+	return run_id;
+}
+
+PG_FUNCTION_INFO_V1(recon_sweep);
+Datum
+recon_sweep(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReconPriv	priv;
+	int64		run_id;
+
+	recon_priv_enter(&priv, "recon_operator", "recon.sweep");
+	SPI_connect();
+	recon_pin_search_path();
+	run_id = recon_sweep_mapping(name, priv.caller_name, 0);
 	SPI_finish();
 	recon_priv_exit(&priv);
 	PG_RETURN_INT64(run_id);

@@ -6,7 +6,8 @@ MODULE_big  = recon
 DATA        = $(wildcard sql/recon--*.sql)
 OBJS        = src/recon.o src/canonical.o src/target.o src/mongo_client.o \
               src/mapping.o src/docshape.o src/sweep.o src/recheck.o \
-              src/repair.o src/diagnostics.o
+              src/repair.o src/diagnostics.o \
+              src/decoder.o src/worker.o src/cdc.o
 
 PG_CONFIG  ?= pg_config
 

@@ -116,6 +116,39 @@ CREATE UNIQUE INDEX repairs_one_live_per_divergence ON recon.repairs (divergence
     WHERE status IN ('planned', 'approved', 'applying');
 
 ------------------------------------------------------------------------
+-- Change-driven checks (logical decoding): the durable queue of changed
+-- keys and the per-mapping worker state.
+------------------------------------------------------------------------
+CREATE TABLE recon.cdc_queue (
+    mapping_id    bigint NOT NULL REFERENCES recon.mappings ON DELETE CASCADE,
+    key_canon     bytea NOT NULL,          -- empty: the whole mapping needs a sweep
+    key           text,                    -- the key as text, for people
+    committed_at  timestamptz NOT NULL,    -- commit of the latest change of this key
+    enqueued_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    due_at        timestamptz NOT NULL,
+    attempts      integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (mapping_id, key_canon)
+);
+CREATE INDEX cdc_queue_due ON recon.cdc_queue (due_at);
+
+CREATE TABLE recon.cdc_state (
+    mapping_id       bigint PRIMARY KEY REFERENCES recon.mappings ON DELETE CASCADE,
+    run_id           bigint REFERENCES recon.runs,
+    worker_pid       integer,
+    started_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    changes          bigint NOT NULL DEFAULT 0,
+    checks           bigint NOT NULL DEFAULT 0,
+    divergences      bigint NOT NULL DEFAULT 0,
+    errors           bigint NOT NULL DEFAULT 0,
+    last_commit_at   timestamptz,
+    last_check_at    timestamptz,
+    last_error       text,
+    last_error_at    timestamptz,
+    audited_divergence_id bigint NOT NULL DEFAULT 0,
+    audited_repair_id     bigint NOT NULL DEFAULT 0
+);
+
+------------------------------------------------------------------------
 -- Audit log: append-only, hash-chained.
 ------------------------------------------------------------------------
 CREATE TABLE recon.audit_log (
@@ -245,6 +278,38 @@ CREATE FUNCTION recon.reject_repairs(run_id bigint, repair_ids bigint[] DEFAULT 
                                      note text DEFAULT NULL)
     RETURNS bigint AS 'MODULE_PATHNAME', 'recon_reject_repairs' LANGUAGE C;
 
+CREATE FUNCTION recon.start_sweep(mapping text)
+    RETURNS bigint AS 'MODULE_PATHNAME', 'recon_start_sweep' LANGUAGE C STRICT;
+CREATE FUNCTION recon.enable_cdc(mapping text)
+    RETURNS void AS 'MODULE_PATHNAME', 'recon_enable_cdc' LANGUAGE C STRICT;
+CREATE FUNCTION recon.disable_cdc(mapping text)
+    RETURNS void AS 'MODULE_PATHNAME', 'recon_disable_cdc' LANGUAGE C STRICT;
+
+CREATE VIEW recon.cdc_status AS
+SELECT pg_catalog.current_database() AS database,
+       m.name AS mapping,
+       s.slot_name,
+       s.confirmed_flush_lsn,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn) AS lag_bytes,
+       COALESCE(extract(epoch FROM pg_catalog.clock_timestamp() - q.oldest), 0)::numeric(12,3) AS lag_seconds,
+       COALESCE(q.depth, 0) AS queue_depth,
+       CASE WHEN st.started_at < pg_catalog.now()
+            THEN (st.checks / extract(epoch FROM pg_catalog.now() - st.started_at))::numeric(12,1) END
+           AS checks_per_second,
+       st.changes, st.checks, st.divergences, st.errors,
+       st.last_commit_at, st.last_check_at, st.last_error, st.last_error_at,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn) AS retained_wal_bytes,
+       s.wal_status,
+       st.worker_pid, st.run_id
+  FROM recon.mappings m
+  LEFT JOIN recon.cdc_state st USING (mapping_id)
+  LEFT JOIN pg_catalog.pg_replication_slots s
+         ON s.slot_name = 'recon_' || (SELECT oid FROM pg_catalog.pg_database
+                                        WHERE datname = pg_catalog.current_database())
+  LEFT JOIN (SELECT mapping_id, count(*) AS depth, min(committed_at) AS oldest
+               FROM recon.cdc_queue GROUP BY mapping_id) q USING (mapping_id)
+ WHERE m.cdc_enabled;
+
 -- Diagnostics: how recon compares one value with one BSON value
 -- (given as MongoDB extended JSON, e.g. '{"v": {"$numberDouble": "0.1"}}').
 CREATE FUNCTION recon.value_matches(value anyelement, bson_json text,
@@ -273,12 +338,15 @@ GRANT SELECT ON recon.mappings TO recon_admin, recon_operator, recon_approver, r
 GRANT SELECT ON recon.runs, recon.divergences, recon.repairs
     TO recon_operator, recon_approver, recon_auditor;
 GRANT SELECT ON recon.audit_log TO recon_auditor;
+GRANT SELECT ON recon.cdc_status, recon.cdc_queue, recon.cdc_state
+    TO recon_admin, recon_operator, recon_auditor;
 
 GRANT EXECUTE ON FUNCTION recon.add_mapping(text, text, text, text, text[], jsonb),
                           recon.alter_mapping(text, jsonb),
                           recon.drop_mapping(text)
     TO recon_admin;
-GRANT EXECUTE ON FUNCTION recon.sweep(text) TO recon_operator;
+GRANT EXECUTE ON FUNCTION recon.sweep(text), recon.start_sweep(text) TO recon_operator;
+GRANT EXECUTE ON FUNCTION recon.enable_cdc(text), recon.disable_cdc(text) TO recon_admin;
 GRANT EXECUTE ON PROCEDURE recon.apply_repairs(bigint) TO recon_operator;
 GRANT EXECUTE ON FUNCTION recon.approve_repairs(bigint, bigint[], text),
                           recon.reject_repairs(bigint, bigint[], text)

@@ -523,7 +523,7 @@ recon_mapping_load(const char *name)
 
 	SPI_execute_with_args("SELECT mapping_id, name, source, server_name, collection, key_columns,"
 						  " options, cdc_enabled, created_by FROM recon.mappings WHERE name = $1",
-						  1, types, vals, NULL, true, 1);
+						  1, types, vals, NULL, false, 1);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -410,9 +410,9 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 	stats->repairs_planned++;
 }
 
-static void
-record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, List *paths,
-				  const bool *mask, ReconRunStats *stats)
+void
+recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, List *paths,
+						const bool *mask, ReconRunStats *stats)
 {
 	static const char *sql =
 		"INSERT INTO recon.divergences AS d (mapping_id, first_run_id, last_run_id, kind, key,"
@@ -535,7 +535,7 @@ recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_
 				k->doc_digest = dd;
 				continue;
 			}
-			record_divergence(m, run_id, it, paths, mask, stats);
+			recon_record_divergence(m, run_id, it, paths, mask, stats);
 		}
 		n = keep;
 	}

@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
@@ -55,6 +56,7 @@ static const struct config_enum_entry audit_level_options[] = {
 };
 
 void		_PG_init(void);
+static void forget_priv_on_abort(XactEvent event, void *arg);
 
 void
 _PG_init(void)
@@ -93,8 +95,27 @@ _PG_init(void)
 							"Testing aid: length of the recon.debug_pause_point pause.",
 							NULL, &recon_debug_pause_ms, 10000, 0, 600000,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("recon.max_workers",
+							"Most change workers the launcher runs (one per database).",
+							NULL, &recon_max_workers, 4, 0, 64,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("recon.naptime",
+							"Seconds between the launcher's looks for databases to follow.",
+							NULL, &recon_naptime_s, 5, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("recon.poll_interval_ms",
+							"How often an idle change worker reads its slot and queue.",
+							NULL, &recon_poll_ms, 200, 10, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("recon.databases",
+							   "Databases the launcher considers (comma-separated; empty: all).",
+							   NULL, &recon_databases, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("recon");
 
+	RegisterXactCallback(forget_priv_on_abort, NULL);
+	if (process_shared_preload_libraries_in_progress)
+		recon_workers_init();
 	recon_mongo_init();
 }
 
@@ -131,6 +152,43 @@ recon_owner(void)
 	return owner;
 }
 
+bool		recon_in_worker = false;
+
+/* The privilege switch in effect, so commits can step out of it. */
+static ReconPriv *active_priv = NULL;
+
+static void
+forget_priv_on_abort(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT)
+		active_priv = NULL;		/* the abort itself restored the user */
+}
+
+/*
+ * Commit and continue in a new transaction (SPI connected non-atomic).
+ * A background worker has no portal to own a snapshot, so it holds one
+ * itself between commits (SPI_commit wants none active).
+ */
+void
+recon_commit(void)
+{
+	/*
+	 * The next transaction must start as the caller: an abort restores the
+	 * user its transaction started with, and that must never be the owner.
+	 */
+	if (active_priv)
+		SetUserIdAndSecContext(active_priv->save_userid, active_priv->save_sec_context);
+	if (recon_in_worker)
+		PopActiveSnapshot();
+	SPI_commit();
+	if (recon_in_worker)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	if (active_priv)
+		SetUserIdAndSecContext(active_priv->owner,
+							   active_priv->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	recon_pin_search_path();
+}
+
 void
 recon_pin_search_path(void)
 {
@@ -154,8 +212,10 @@ recon_priv_enter(ReconPriv *priv, const char *role, const char *what)
 				 errhint("GRANT %s TO the role that should do this.", role)));
 
 	GetUserIdAndSecContext(&priv->save_userid, &priv->save_sec_context);
-	SetUserIdAndSecContext(recon_owner(),
+	priv->owner = recon_owner();
+	SetUserIdAndSecContext(priv->owner,
 						   priv->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	active_priv = priv;
 	recon_pin_search_path();
 }
 
@@ -163,6 +223,7 @@ void
 recon_priv_exit(ReconPriv *priv)
 {
 	SetUserIdAndSecContext(priv->save_userid, priv->save_sec_context);
+	active_priv = NULL;
 }
 
 /* ---------------------------------------------------------------------

@@ -36,11 +36,14 @@ typedef struct ReconPriv
 	char	   *caller_name;
 	Oid			save_userid;
 	int			save_sec_context;
+	Oid			owner;
 } ReconPriv;
 
 extern void recon_priv_enter(ReconPriv *priv, const char *role, const char *what);
 extern void recon_priv_exit(ReconPriv *priv);
 extern void recon_pin_search_path(void);
+extern bool recon_in_worker;
+extern void recon_commit(void);
 
 /* ---- audit (recon.c); caller must be connected to SPI ---- */
 typedef struct ReconAudit
@@ -208,6 +211,19 @@ extern void recon_unexpected_key(const bson_t *doc, StringInfo out);
 extern int64 recon_sweep_mapping(const char *name, const char *actor, int64 run_id);
 extern bool recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 							const char *actor, int64 *verified, int64 *conflicts, int64 *failed);
+
+extern void recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it,
+									List *paths, const bool *mask, ReconRunStats *stats);
+
+/* ---- background workers (worker.c, cdc.c) ---- */
+extern int	recon_max_workers;
+extern int	recon_naptime_s;
+extern int	recon_poll_ms;
+extern char *recon_databases;
+extern bool recon_preloaded;
+extern void recon_workers_init(void);
+extern void recon_wake_launcher(Oid dboid);
+extern void recon_mark_db_idle(Oid dboid);
 
 extern void recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t,
 									 int64 run_id, ReconCandidate *cands, int ncands,

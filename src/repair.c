@@ -501,8 +501,7 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 		if (m->max_repairs_per_second > 0)
 			batch_limit = Max(1, Min(batch_limit, (int) m->max_repairs_per_second));
 		n = claim_batch(m, run_id, actor, batch_limit, &ids);
-		SPI_commit();			/* the intent is durable before any write */
-		recon_pin_search_path();
+		recon_commit();			/* the intent is durable before any write */
 		if (n == 0)
 		{
 			MemoryContextSwitchTo(old);
@@ -538,8 +537,7 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 									   failures, m->max_write_errors);
 
 			fail_run(m, run_id, actor, why);
-			SPI_commit();
-			recon_pin_search_path();
+			recon_commit();
 			MemoryContextSwitchTo(old);
 			ereport(WARNING,
 					(errmsg("recon: stopped applying repairs"),
@@ -548,8 +546,7 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 			completed = false;
 			break;
 		}
-		SPI_commit();
-		recon_pin_search_path();
+		recon_commit();
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(batchcxt);
 		throttle(m, start, done);
@@ -592,7 +589,7 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 		Datum		v[1] = {Int64GetDatum(run_id)};
 
 		SPI_execute_with_args("SELECT mapping_name FROM recon.runs WHERE run_id = $1",
-							  1, ty, v, NULL, true, 1);
+							  1, ty, v, NULL, false, 1);
 		if (SPI_processed != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),

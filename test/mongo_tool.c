@@ -37,7 +37,7 @@ usage(void)
 {
 	fprintf(stderr,
 			"usage: mongo_tool ping\n"
-			"       mongo_tool drop|insert DB.COLL\n"
+			"       mongo_tool drop|insert|replace DB.COLL   (documents on stdin)\n"
 			"       mongo_tool update DB.COLL FILTER_JSON UPDATE_JSON\n"
 			"       mongo_tool delete DB.COLL FILTER_JSON\n"
 			"       mongo_tool find|count DB.COLL [FILTER_JSON]\n");
@@ -106,8 +106,9 @@ cmd_drop(mongoc_collection_t *coll)
 		fail("drop", &error);
 }
 
+/* insert, or (upsert) replace each document by its _id */
 static void
-cmd_insert(mongoc_collection_t *coll)
+cmd_write(mongoc_collection_t *coll, int replace)
 {
 	mongoc_bulk_operation_t *bulk;
 	bson_error_t error;
@@ -134,7 +135,20 @@ cmd_insert(mongoc_collection_t *coll)
 					lineno, error.message);
 			exit(1);
 		}
-		if (!mongoc_bulk_operation_insert_with_opts(bulk, doc, NULL, &error))
+		if (replace)
+		{
+			bson_iter_t it;
+			bson_t		sel = BSON_INITIALIZER;
+			bson_t	   *opts = BCON_NEW("upsert", BCON_BOOL(1));
+
+			if (bson_iter_init_find(&it, doc, "_id"))
+				bson_append_iter(&sel, "_id", 3, &it);
+			if (!mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, doc, opts, &error))
+				fail("replace", &error);
+			bson_destroy(&sel);
+			bson_destroy(opts);
+		}
+		else if (!mongoc_bulk_operation_insert_with_opts(bulk, doc, NULL, &error))
 			fail("insert", &error);
 		bson_destroy(doc);
 		ndocs++;
@@ -243,7 +257,9 @@ main(int argc, char **argv)
 		if (strcmp(cmd, "drop") == 0 && argc == 3)
 			cmd_drop(coll);
 		else if (strcmp(cmd, "insert") == 0 && argc == 3)
-			cmd_insert(coll);
+			cmd_write(coll, 0);
+		else if (strcmp(cmd, "replace") == 0 && argc == 3)
+			cmd_write(coll, 1);
 		else if (strcmp(cmd, "update") == 0 && argc == 5)
 			cmd_update(coll, argv[3], argv[4]);
 		else if (strcmp(cmd, "delete") == 0 && argc == 4)

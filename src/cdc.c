@@ -1,0 +1,1155 @@
+/*
+ * cdc.c — change-driven checks: enable_cdc / disable_cdc, start_sweep,
+ * and the change worker that follows logical decoding.
+ *
+ * One logical slot per database ("recon_<dboid>", plugin "recon") is read
+ * with pg_logical_slot_peek_binary_changes.  Changed keys go to the
+ * durable queue recon.cdc_queue (one row per key), and only after that
+ * commit is the slot advanced, so a crash re-reads changes instead of
+ * losing them (duplicates collapse on the queue's key).  Queued keys are
+ * checked settle_ms after their commit, re-checked with backoff while
+ * they differ, and recorded as divergences only if they still differ;
+ * with repair = auto the worker applies the planned repairs itself.
+ */
+#include "postgres.h"
+
+#include "recon.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#define RECHECK_ATTEMPTS 3
+#define RECHECK_BASE_MS 200
+#define CDC_ACTOR "recon_cdc_worker"
+
+PGDLLEXPORT void recon_change_worker_main(Datum arg);
+PGDLLEXPORT void recon_sweep_worker_main(Datum arg);
+
+static char *
+slot_name_for(Oid dboid)
+{
+	return psprintf("recon_%u", dboid);
+}
+
+/* ---------------------------------------------------------------------
+ * enable_cdc / disable_cdc
+ * --------------------------------------------------------------------- */
+
+static bool wake_at_commit = false;
+static bool xact_callback_registered = false;
+
+static void
+cdc_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_at_commit)
+		recon_wake_launcher(MyDatabaseId);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		wake_at_commit = false;
+}
+
+static void
+wake_launcher_at_commit(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(cdc_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/* The old key of UPDATE/DELETE must contain the mapping key. */
+static void
+check_replica_identity(const ReconMapping *m)
+{
+	Relation	rel = relation_open(m->relid, AccessShareLock);
+	char		ident = rel->rd_rel->relreplident;
+	const char *problem = NULL;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("change checks need a plain table; \"%s\" is not one",
+						RelationGetRelationName(rel)),
+				 errhint("Views cannot be decoded; for a partitioned table, map each partition.")));
+	if (ident == REPLICA_IDENTITY_NOTHING)
+		problem = "REPLICA IDENTITY NOTHING";
+	else if (ident != REPLICA_IDENTITY_FULL)
+	{
+		Oid			idx = RelationGetReplicaIndex(rel);
+
+		if (!OidIsValid(idx))
+			problem = "no replica identity index (and no primary key)";
+		else
+		{
+			Relation	ir = index_open(idx, AccessShareLock);
+			int			i,
+						j;
+
+			for (i = 0; i < m->nkeys && !problem; i++)
+			{
+				bool		found = false;
+
+				for (j = 0; j < ir->rd_index->indnkeyatts; j++)
+					found |= (ir->rd_index->indkey.values[j] == m->keys[i].attnum);
+				if (!found)
+					problem = psprintf("replica identity index %s does not contain key column \"%s\"",
+									   RelationGetRelationName(ir), m->keys[i].column);
+			}
+			index_close(ir, AccessShareLock);
+		}
+	}
+	if (problem)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the replica identity of %s does not cover the key of mapping \"%s\"",
+						m->relname, m->name),
+				 errdetail("Deleted and re-keyed rows are decoded with their replica identity: %s.", problem),
+				 errhint("ALTER TABLE %s REPLICA IDENTITY USING INDEX <a unique index on the key>, or REPLICA IDENTITY FULL.",
+						 m->relname)));
+	relation_close(rel, AccessShareLock);
+}
+
+static bool
+slot_exists(const char *slot)
+{
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1] = {CStringGetTextDatum(slot)};
+
+	return recon_spi_int64("SELECT count(*) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+						   1, t, v) > 0;
+}
+
+static void
+create_slot(const char *slot)
+{
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1] = {CStringGetTextDatum(slot)};
+
+	if (GetTopTransactionIdIfAny() != InvalidTransactionId)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("cannot create recon's replication slot in a transaction that has written data"),
+				 errhint("Call recon.enable_cdc() in its own transaction.")));
+	recon_spi_exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'recon')",
+				   1, t, v, NULL, SPI_OK_SELECT);
+}
+
+/*
+ * Recent minor releases restrict output plugins to output_plugin_libraries;
+ * where that setting exists it must name recon.
+ */
+static void
+check_output_plugin_allowed(void)
+{
+	const char *allowed = GetConfigOption("output_plugin_libraries", true, false);
+	char	   *copy;
+	List	   *names;
+	ListCell   *lc;
+
+	if (allowed == NULL)
+		return;
+	copy = pstrdup(allowed);
+	if (SplitIdentifierString(copy, ',', &names))
+		foreach(lc, names)
+			if (strcmp(lfirst(lc), "recon") == 0 || strcmp(lfirst(lc), "*") == 0)
+				return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("recon is not a trusted logical decoding output plugin here"),
+			 errdetail("output_plugin_libraries is \"%s\".", allowed),
+			 errhint("Add recon to output_plugin_libraries in postgresql.conf (or ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, recon) and reload.")));
+}
+
+PG_FUNCTION_INFO_V1(recon_enable_cdc);
+Datum
+recon_enable_cdc(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReconPriv	priv;
+	ReconMapping *m;
+	char	   *slot = slot_name_for(MyDatabaseId);
+	bool		created = false;
+	ReconAudit	a = {0};
+
+	recon_priv_enter(&priv, "recon_admin", "recon.enable_cdc");
+	if (!recon_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recon.enable_cdc requires recon in shared_preload_libraries"),
+				 errdetail("Change checks run in background workers, which only a preloaded library can start."),
+				 errhint("Add recon to shared_preload_libraries and restart PostgreSQL.")));
+	if (wal_level < WAL_LEVEL_LOGICAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recon.enable_cdc requires wal_level = logical"),
+				 errhint("Set wal_level = logical and restart PostgreSQL.")));
+	check_output_plugin_allowed();
+	SPI_connect();
+	recon_pin_search_path();
+	m = recon_mapping_load(name);
+	check_replica_identity(m);
+	if (!slot_exists(slot))
+	{
+		create_slot(slot);
+		created = true;
+	}
+	{
+		Oid			t[1] = {INT8OID};
+		Datum		v[1] = {Int64GetDatum(m->id)};
+
+		recon_spi_exec("UPDATE recon.mappings SET cdc_enabled = true, updated_at = now()"
+					   " WHERE mapping_id = $1", 1, t, v, NULL, SPI_OK_UPDATE);
+		recon_spi_exec("INSERT INTO recon.cdc_state (mapping_id) VALUES ($1)"
+					   " ON CONFLICT (mapping_id) DO NOTHING", 1, t, v, NULL, SPI_OK_INSERT);
+	}
+	a.actor = priv.caller_name;
+	a.action = "cdc.enabled";
+	a.mapping = m->name;
+	a.reason = "recon.enable_cdc";
+	a.detail = psprintf("{\"slot\": \"%s\", \"slot_created\": %s}", slot, created ? "true" : "false");
+	recon_audit(&a);
+	SPI_finish();
+	recon_priv_exit(&priv);
+	wake_launcher_at_commit();
+	ereport(NOTICE,
+			(errmsg("change checks enabled for mapping \"%s\"", m->name),
+			 errhint("Changes committed before this point are not decoded: run recon.sweep('%s') once.",
+					 m->name)));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(recon_disable_cdc);
+Datum
+recon_disable_cdc(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReconPriv	priv;
+	ReconMapping *m;
+	char	   *slot = slot_name_for(MyDatabaseId);
+	ReconAudit	a = {0};
+	Oid			t[1] = {INT8OID};
+	Datum		v[1];
+	bool		dropped = false;
+
+	recon_priv_enter(&priv, "recon_admin", "recon.disable_cdc");
+	SPI_connect();
+	recon_pin_search_path();
+	m = recon_mapping_load(name);
+	v[0] = Int64GetDatum(m->id);
+	recon_spi_exec("UPDATE recon.mappings SET cdc_enabled = false, updated_at = now()"
+				   " WHERE mapping_id = $1", 1, t, v, NULL, SPI_OK_UPDATE);
+	recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1", 1, t, v, NULL, SPI_OK_DELETE);
+	recon_spi_exec("UPDATE recon.runs SET status = 'finished', finished_at = clock_timestamp()"
+				   " WHERE run_id = (SELECT run_id FROM recon.cdc_state WHERE mapping_id = $1)"
+				   " AND status = 'running'", 1, t, v, NULL, SPI_OK_UPDATE);
+	recon_spi_exec("DELETE FROM recon.cdc_state WHERE mapping_id = $1", 1, t, v, NULL, SPI_OK_DELETE);
+
+	/* the last mapping of this database: drop the slot (the worker does if it is busy) */
+	if (recon_spi_int64("SELECT count(*) FROM recon.mappings WHERE cdc_enabled", 0, NULL, NULL) == 0 &&
+		slot_exists(slot))
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+
+		BeginInternalSubTransaction(NULL);
+		PG_TRY();
+		{
+			Oid			ts[1] = {TEXTOID};
+			Datum		vs[1] = {CStringGetTextDatum(slot)};
+
+			recon_spi_exec("SELECT pg_catalog.pg_drop_replication_slot($1)", 1, ts, vs, NULL, SPI_OK_SELECT);
+			ReleaseCurrentSubTransaction();
+			dropped = true;
+		}
+		PG_CATCH();
+		{
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	a.actor = priv.caller_name;
+	a.action = "cdc.disabled";
+	a.mapping = m->name;
+	a.reason = "recon.disable_cdc";
+	a.detail = psprintf("{\"slot\": \"%s\", \"slot_dropped\": %s}", slot, dropped ? "true" : "false");
+	recon_audit(&a);
+	SPI_finish();
+	recon_priv_exit(&priv);
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * Background sweeps
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(recon_start_sweep);
+Datum
+recon_start_sweep(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReconPriv	priv;
+	ReconMapping *m;
+	int64		run_id;
+	BackgroundWorker bgw;
+	BackgroundWorkerHandle *handle;
+
+	recon_priv_enter(&priv, "recon_operator", "recon.start_sweep");
+	if (!recon_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recon.start_sweep requires recon in shared_preload_libraries"),
+				 errhint("Add recon to shared_preload_libraries and restart, or call recon.sweep().")));
+	SPI_connect();
+	recon_pin_search_path();
+	m = recon_mapping_load(name);
+	{
+		Oid			ty[3] = {INT8OID, TEXTOID, TEXTOID};
+		Datum		v[3] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
+		CStringGetTextDatum(priv.caller_name)};
+
+		run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
+								 " started_by) VALUES ($1, $2, 'sweep', 'running', $3) RETURNING run_id",
+								 3, ty, v);
+	}
+	SPI_finish();
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "recon");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "recon_sweep_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "recon sweep of run " INT64_FORMAT, run_id);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "recon sweep worker");
+	bgw.bgw_main_arg = Int64GetDatum(run_id);
+	memcpy(bgw.bgw_extra, &MyDatabaseId, sizeof(Oid));
+	if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a background sweep"),
+				 errhint("Raise max_worker_processes, or call recon.sweep() instead.")));
+	recon_priv_exit(&priv);
+	PG_RETURN_INT64(run_id);
+}
+
+static void
+record_run_failure(int64 run_id, const char *message)
+{
+	Oid			t[2] = {INT8OID, TEXTOID};
+	Datum		v[2] = {Int64GetDatum(run_id), CStringGetTextDatum(message)};
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	recon_pin_search_path();
+	recon_spi_exec("UPDATE recon.runs SET status = 'failed', error = $2, finished_at = clock_timestamp()"
+				   " WHERE run_id = $1", 2, t, v, NULL, SPI_OK_UPDATE);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+void
+recon_sweep_worker_main(Datum arg)
+{
+	int64		run_id = DatumGetInt64(arg);
+	Oid			dboid;
+	int			waited;
+
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("recon sweep worker");
+	recon_in_worker = true;
+
+	/* the caller's transaction must commit its run row first */
+	for (waited = 0; waited < 600; waited++)
+	{
+		char	   *name = NULL;
+		char	   *actor = NULL;
+		bool		done = false;
+
+		CHECK_FOR_INTERRUPTS();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		recon_pin_search_path();
+		{
+			Oid			t[1] = {INT8OID};
+			Datum		v[1] = {Int64GetDatum(run_id)};
+
+			SPI_execute_with_args("SELECT mapping_name, started_by FROM recon.runs"
+								  " WHERE run_id = $1 AND status = 'running'", 1, t, v, NULL, false, 1);
+			if (SPI_processed == 1)
+			{
+				name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+				actor = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			}
+		}
+		if (name)
+		{
+			PG_TRY();
+			{
+				(void) recon_sweep_mapping(name, actor, run_id);
+				done = true;
+			}
+			PG_CATCH();
+			{
+				ErrorData  *e;
+
+				MemoryContextSwitchTo(TopMemoryContext);
+				e = CopyErrorData();
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				record_run_failure(run_id, e->message);
+				proc_exit(1);
+			}
+			PG_END_TRY();
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (done)
+			proc_exit(0);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	proc_exit(0);				/* the caller rolled back: nothing to do */
+}
+
+/* ---------------------------------------------------------------------
+ * The change worker
+ * --------------------------------------------------------------------- */
+
+typedef struct CdcMapping
+{
+	ReconMapping *m;
+	ReconTarget *t;
+	int64		run_id;
+	Oid		   *typinput;
+	Oid		   *typioparam;
+} CdcMapping;
+
+typedef struct QueueKey
+{
+	int64		mapping_id;
+	CanonDigest keyhash;
+} QueueKey;
+
+typedef struct QueueEntry
+{
+	QueueKey	k;
+	char	   *key;
+	int			keylen;
+	char	   *keytext;
+	TimestampTz committed_at;
+	int			settle_ms;
+} QueueEntry;
+
+static CdcMapping *
+find_by_relid(CdcMapping *maps, int n, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (maps[i].m->relid == relid)
+			return &maps[i];
+	return NULL;
+}
+
+static char *
+unescape(const char *s)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	for (; *s; s++)
+	{
+		if (*s == '\\' && s[1])
+		{
+			s++;
+			appendStringInfoChar(&out, *s == 't' ? '\t' : *s == 'n' ? '\n' : *s);
+		}
+		else
+			appendStringInfoChar(&out, *s);
+	}
+	return out.data;
+}
+
+/* Load CDC mappings; make sure each has a running CDC run of this worker. */
+static CdcMapping *
+load_cdc_mappings(int *n)
+{
+	CdcMapping *maps;
+	uint64		i;
+	List	   *names = NIL;
+	ListCell   *lc;
+	int			k = 0;
+
+	SPI_execute("SELECT name FROM recon.mappings WHERE cdc_enabled ORDER BY name", false, 0);
+	for (i = 0; i < SPI_processed; i++)
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	maps = palloc0(sizeof(CdcMapping) * (list_length(names) + 1));
+	foreach(lc, names)
+	{
+		CdcMapping *c = &maps[k++];
+		int			j;
+		Oid			t[3] = {INT8OID, INT4OID, TEXTOID};
+		Datum		v[3];
+
+		c->m = recon_mapping_load(lfirst(lc));
+		c->t = recon_target_lookup(c->m->server_name, c->m->owner, false);
+		c->typinput = palloc(sizeof(Oid) * c->m->nkeys);
+		c->typioparam = palloc(sizeof(Oid) * c->m->nkeys);
+		for (j = 0; j < c->m->nkeys; j++)
+			getTypeInputInfo(c->m->keys[j].typid, &c->typinput[j], &c->typioparam[j]);
+
+		v[0] = Int64GetDatum(c->m->id);
+		v[1] = Int32GetDatum(MyProcPid);
+		v[2] = CStringGetTextDatum(c->m->name);
+		/* a new worker process starts a new CDC run */
+		recon_spi_exec("INSERT INTO recon.cdc_state (mapping_id) VALUES ($1)"
+					   " ON CONFLICT (mapping_id) DO NOTHING", 1, t, v, NULL, SPI_OK_INSERT);
+		c->run_id = recon_spi_int64("SELECT coalesce((SELECT run_id FROM recon.cdc_state"
+									" WHERE mapping_id = $1 AND worker_pid = $2), 0)", 2, t, v);
+		if (c->run_id == 0)
+		{
+			recon_spi_exec("UPDATE recon.runs SET status = 'finished', finished_at = clock_timestamp()"
+						   " WHERE run_id = (SELECT run_id FROM recon.cdc_state WHERE mapping_id = $1)"
+						   " AND status = 'running'", 1, t, v, NULL, SPI_OK_UPDATE);
+			c->run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
+										" started_by) VALUES ($1, $3, 'cdc', 'running', '" CDC_ACTOR "')"
+										" RETURNING run_id", 3, t, v);
+			{
+				Oid			t4[4] = {INT8OID, INT4OID, TEXTOID, INT8OID};
+				Datum		v4[4] = {v[0], v[1], v[2], Int64GetDatum(c->run_id)};
+
+				recon_spi_exec("UPDATE recon.cdc_state SET run_id = $4, worker_pid = $2,"
+							   " started_at = now(), changes = 0, checks = 0, divergences = 0,"
+							   " errors = 0 WHERE mapping_id = $1", 4, t4, v4, NULL, SPI_OK_UPDATE);
+			}
+		}
+	}
+	*n = k;
+	return maps;
+}
+
+static char *
+relations_spec(CdcMapping *maps, int n)
+{
+	StringInfoData s;
+	int			i,
+				j;
+
+	initStringInfo(&s);
+	for (i = 0; i < n; i++)
+	{
+		appendStringInfo(&s, "%s%u:", i ? ";" : "", maps[i].m->relid);
+		for (j = 0; j < maps[i].m->nkeys; j++)
+			appendStringInfo(&s, "%s%d", j ? "," : "", maps[i].m->keys[j].attnum);
+	}
+	return s.data;
+}
+
+/* One decoded key line "op relid k1 k2..." -> canonical key; false for NULL keys. */
+static bool
+key_from_line(CdcMapping *c, char **fields, int nfields, StringInfo key, StringInfo text)
+{
+	int			i;
+
+	if (nfields - 2 != c->m->nkeys)
+		return false;
+	for (i = 0; i < c->m->nkeys; i++)
+	{
+		char	   *raw = fields[i + 2];
+		char	   *val;
+		Datum		d;
+
+		if (strcmp(raw, "\\N") == 0)
+			return false;
+		val = unescape(raw);
+		d = OidInputFunctionCall(c->typinput[i], val, c->typioparam[i], -1);
+		canon_datum(key, c->m->keys[i].kind, c->m->keys[i].typid, d, false, &c->m->canon, NULL);
+		appendStringInfo(text, "%s%s", i ? "," : "", val);
+	}
+	return true;
+}
+
+static void
+queue_put(HTAB *h, CdcMapping *c, const char *key, int keylen, const char *keytext,
+		  TimestampTz committed_at)
+{
+	QueueKey	qk;
+	QueueEntry *e;
+	bool		found;
+
+	memset(&qk, 0, sizeof(qk));
+	qk.mapping_id = c->m->id;
+	qk.keyhash = canon_digest(key, keylen);
+	e = hash_search(h, &qk, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->key = palloc(keylen + 1);
+		memcpy(e->key, key, keylen);
+		e->keylen = keylen;
+		e->keytext = pstrdup(keytext);
+		e->settle_ms = c->m->settle_ms;
+		e->committed_at = committed_at;
+	}
+	else if (committed_at > e->committed_at)
+		e->committed_at = committed_at;
+}
+
+/* Write the collected keys to the durable queue. */
+static void
+queue_flush(HTAB *h)
+{
+	HASH_SEQ_STATUS seq;
+	QueueEntry *e;
+	ArrayBuildState *ids = NULL,
+			   *keys = NULL,
+			   *texts = NULL,
+			   *commits = NULL,
+			   *dues = NULL;
+	int			n = 0;
+
+	hash_seq_init(&seq, h);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		bytea	   *kb = palloc(VARHDRSZ + e->keylen);
+
+		SET_VARSIZE(kb, VARHDRSZ + e->keylen);
+		memcpy(VARDATA(kb), e->key, e->keylen);
+		ids = accumArrayResult(ids, Int64GetDatum(e->k.mapping_id), false, INT8OID, CurrentMemoryContext);
+		keys = accumArrayResult(keys, PointerGetDatum(kb), false, BYTEAOID, CurrentMemoryContext);
+		texts = accumArrayResult(texts, CStringGetTextDatum(e->keytext), false, TEXTOID, CurrentMemoryContext);
+		commits = accumArrayResult(commits, TimestampTzGetDatum(e->committed_at), false,
+								   TIMESTAMPTZOID, CurrentMemoryContext);
+		dues = accumArrayResult(dues, TimestampTzGetDatum(TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms)),
+								false, TIMESTAMPTZOID, CurrentMemoryContext);
+		n++;
+	}
+	if (n == 0)
+		return;
+	{
+		Oid			t[5] = {INT8ARRAYOID, BYTEAARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+		TIMESTAMPTZARRAYOID};
+		Datum		v[5] = {makeArrayResult(ids, CurrentMemoryContext),
+			makeArrayResult(keys, CurrentMemoryContext),
+			makeArrayResult(texts, CurrentMemoryContext),
+			makeArrayResult(commits, CurrentMemoryContext),
+		makeArrayResult(dues, CurrentMemoryContext)};
+
+		recon_spi_exec("INSERT INTO recon.cdc_queue AS q (mapping_id, key_canon, key, committed_at, due_at)"
+					   " SELECT * FROM unnest($1, $2, $3, $4, $5)"
+					   " ON CONFLICT (mapping_id, key_canon) DO UPDATE SET"
+					   " committed_at = greatest(q.committed_at, EXCLUDED.committed_at),"
+					   " due_at = greatest(q.due_at, EXCLUDED.due_at), attempts = 0",
+					   5, t, v, NULL, SPI_OK_INSERT);
+		recon_spi_exec("UPDATE recon.cdc_state s SET changes = s.changes + c.n,"
+					   " last_commit_at = greatest(s.last_commit_at, c.last)"
+					   " FROM (SELECT id, count(*) AS n, max(ts) AS last"
+					   "       FROM unnest($1, $4) AS u(id, ts) GROUP BY id) c"
+					   " WHERE s.mapping_id = c.id",
+					   5, t, v, NULL, SPI_OK_UPDATE);
+	}
+}
+
+/*
+ * Read decoded changes into the queue.  Returns true when more are
+ * waiting.  The slot is advanced only after the queue rows are committed.
+ */
+static bool
+decode_changes(const char *slot, CdcMapping *maps, int nmaps)
+{
+	char	   *spec = relations_spec(maps, nmaps);
+	XLogRecPtr	upto = GetFlushRecPtr(NULL);
+	XLogRecPtr	advance_to = InvalidXLogRecPtr;
+	XLogRecPtr	confirmed;
+	int			limit = recon_batch_size * 10;
+	uint64		nrows,
+				i;
+	HASHCTL		ctl;
+	HTAB	   *pending;
+	List	   *txn_lines = NIL;
+
+	/* no new WAL since the last look: nothing to decode (and nothing to log) */
+	{
+		Oid			t[1] = {TEXTOID};
+		Datum		v[1] = {CStringGetTextDatum(slot)};
+		bool		isnull;
+
+		recon_spi_exec("SELECT confirmed_flush_lsn FROM pg_catalog.pg_replication_slots"
+					   " WHERE slot_name = $1", 1, t, v, NULL, SPI_OK_SELECT);
+		if (SPI_processed != 1)
+			elog(ERROR, "recon: replication slot %s disappeared", slot);
+		confirmed = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (!isnull && confirmed >= upto)
+			return false;
+	}
+	{
+		Oid			t[4] = {TEXTOID, LSNOID, INT4OID, TEXTOID};
+		Datum		v[4] = {CStringGetTextDatum(slot), LSNGetDatum(upto), Int32GetDatum(limit),
+		CStringGetTextDatum(spec)};
+
+		recon_spi_exec("SELECT lsn, data FROM pg_catalog.pg_logical_slot_peek_binary_changes("
+					   "$1, $2, $3, 'relations', $4)", 4, t, v, NULL, SPI_OK_SELECT);
+	}
+	nrows = SPI_processed;
+	ctl.keysize = sizeof(QueueKey);
+	ctl.entrysize = sizeof(QueueEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	pending = hash_create("recon cdc keys", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	for (i = 0; i < nrows; i++)
+	{
+		bool		isnull;
+		XLogRecPtr	lsn = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		bytea	   *data = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		char	   *line = text_to_cstring((text *) data);
+
+		CHECK_FOR_INTERRUPTS();
+		if (line[0] != 'X')
+		{
+			txn_lines = lappend(txn_lines, line);
+			continue;
+		}
+		/* end of a transaction: its keys are checked settle_ms after this commit */
+		{
+			TimestampTz commit_time = (TimestampTz) strtoll(line + 2, NULL, 10);
+			ListCell   *lc;
+
+			foreach(lc, txn_lines)
+			{
+				char	   *l = lfirst(lc);
+				char	   *fields[INDEX_MAX_KEYS + 2];
+				int			nf = 0;
+				char	   *p = l;
+				CdcMapping *c;
+				StringInfoData key,
+							text;
+
+				fields[nf++] = p;
+				while ((p = strchr(p, '\t')) != NULL && nf < INDEX_MAX_KEYS + 2)
+				{
+					*p++ = '\0';
+					fields[nf++] = p;
+				}
+				if (nf < 2)
+					continue;
+				c = find_by_relid(maps, nmaps, (Oid) strtoul(fields[1], NULL, 10));
+				if (c == NULL)
+					continue;
+				initStringInfo(&key);
+				initStringInfo(&text);
+				if (fields[0][0] == 'T' || fields[0][0] == 'S')
+					queue_put(pending, c, "", 0, "(full sweep)", commit_time);	/* sweep it */
+				else if (key_from_line(c, fields, nf, &key, &text))
+					queue_put(pending, c, key.data, key.len, text.data, commit_time);
+			}
+			txn_lines = NIL;
+			advance_to = lsn;
+		}
+	}
+	queue_flush(pending);
+	recon_commit();				/* the keys are durable ... */
+
+	if (nrows < (uint64) limit)
+		advance_to = upto;		/* everything up to upto was decoded */
+	if (advance_to != InvalidXLogRecPtr && advance_to > confirmed)
+	{
+		Oid			t[2] = {TEXTOID, LSNOID};
+		Datum		v[2] = {CStringGetTextDatum(slot), LSNGetDatum(advance_to)};
+
+		/* ... before the slot moves past them */
+		recon_spi_exec("SELECT pg_catalog.pg_replication_slot_advance($1, $2)", 2, t, v, NULL, SPI_OK_SELECT);
+		recon_commit();
+	}
+	return nrows >= (uint64) limit;
+}
+
+static void
+audit_new_rows(CdcMapping *c)
+{
+	Oid			t[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		v[3] = {Int64GetDatum(c->m->id), Int64GetDatum(c->run_id), CStringGetTextDatum(c->m->name)};
+
+	recon_spi_exec("WITH s AS (SELECT audited_divergence_id AS d, audited_repair_id AS r"
+				   "             FROM recon.cdc_state WHERE mapping_id = $1),"
+				   " dv AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
+				   "        reason, detail, after_hash)"
+				   "        SELECT '" CDC_ACTOR "', 'divergence.opened', $3, $2, d.divergence_id,"
+				   "        'change check', jsonb_build_object('kind', d.kind, 'key', d.key, 'fields', d.fields,"
+				   "        'source_hash', d.source_hash, 'target_hash', d.target_hash), d.target_hash"
+				   "        FROM recon.divergences d, s WHERE d.mapping_id = $1 AND d.first_run_id = $2"
+				   "        AND d.divergence_id > s.d ORDER BY d.divergence_id RETURNING divergence_id),"
+				   " rp AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
+				   "        repair_id, reason, detail)"
+				   "        SELECT '" CDC_ACTOR "', 'repair.planned', $3, $2, r.divergence_id, r.repair_id,"
+				   "        coalesce(r.approval_reason, 'policy: auto'), jsonb_build_object('action', r.action,"
+				   "        'operation', r.operation, 'needs_approval', r.needs_approval)"
+				   "        FROM recon.repairs r, s WHERE r.run_id = $2 AND r.repair_id > s.r"
+				   "        ORDER BY r.repair_id RETURNING repair_id)"
+				   " UPDATE recon.cdc_state SET"
+				   " audited_divergence_id = greatest(audited_divergence_id, coalesce((SELECT max(divergence_id) FROM dv), 0)),"
+				   " audited_repair_id = greatest(audited_repair_id, coalesce((SELECT max(repair_id) FROM rp), 0))"
+				   " WHERE mapping_id = $1", 3, t, v, NULL, SPI_OK_UPDATE);
+}
+
+/* The divergence-ratio gate over a CDC run's checks so far. */
+static bool
+check_gate(CdcMapping *c)
+{
+	Oid			t[2] = {INT8OID, FLOAT8OID};
+	Datum		v[2] = {Int64GetDatum(c->run_id), Float8GetDatum(c->m->max_divergence_ratio)};
+	int64		tripped;
+
+	if (c->m->max_divergence_ratio < 0)
+		return false;
+	tripped = recon_spi_int64("WITH g AS (UPDATE recon.runs SET status = 'gated',"
+							  " gate_reason = format('divergence ratio %s exceeds max_divergence_ratio %s',"
+							  "   round(divergences::numeric / candidates, 4), $2)"
+							  " WHERE run_id = $1 AND status = 'running' AND candidates >= 10"
+							  " AND divergences::float8 / candidates > $2 RETURNING run_id, mapping_name, gate_reason),"
+							  " r AS (UPDATE recon.repairs SET needs_approval = true,"
+							  " approval_reason = 'quality gate: divergence ratio'"
+							  " WHERE run_id IN (SELECT run_id FROM g) AND status = 'planned' RETURNING 1),"
+							  " a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, reason)"
+							  " SELECT '" CDC_ACTOR "', 'gate.tripped', mapping_name, run_id, gate_reason FROM g RETURNING 1)"
+							  " SELECT count(*) FROM a", 2, t, v);
+	return tripped > 0 ||
+		recon_spi_int64("SELECT count(*) FROM recon.runs WHERE run_id = $1 AND status = 'gated'",
+						1, t, v) > 0;
+}
+
+/* Check due keys; returns true when a full batch was due. */
+static bool
+check_due_keys(CdcMapping *maps, int nmaps)
+{
+	uint64		nrows,
+				i;
+	int			limit = recon_batch_size;
+	int			mi;
+	bool	   *any_recorded = palloc0(sizeof(bool) * (nmaps + 1));
+
+	recon_spi_exec(psprintf("SELECT mapping_id, key_canon, attempts FROM recon.cdc_queue"
+							" WHERE due_at <= clock_timestamp() ORDER BY due_at LIMIT %d"
+							" FOR UPDATE SKIP LOCKED", limit), 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	nrows = SPI_processed;
+	if (nrows == 0)
+		return false;
+	{
+		SPITupleTable *tt = SPI_tuptable;
+
+		for (mi = 0; mi < nmaps; mi++)
+		{
+			CdcMapping *c = &maps[mi];
+			ReconKeyed *items = palloc0(sizeof(ReconKeyed) * nrows);
+			int		   *attempts = palloc0(sizeof(int) * nrows);
+			bool	   *mask = palloc0(sizeof(bool) * (c->m->nfields + 1));
+			int			n = 0,
+						j;
+			bool		sweep = false;
+			ReconRunStats stats = {0};
+			ArrayBuildState *done = NULL,
+					   *retry = NULL,
+					   *retry_ms = NULL;
+
+			for (i = 0; i < nrows; i++)
+			{
+				bool		isnull;
+				int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+				bytea	   *kc;
+
+				if (id != c->m->id)
+					continue;
+				kc = DatumGetByteaPCopy(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+				if (VARSIZE(kc) == VARHDRSZ)
+				{
+					sweep = true;
+					continue;
+				}
+				items[n].key = VARDATA(kc);
+				items[n].keylen = VARSIZE(kc) - VARHDRSZ;
+				attempts[n] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+				n++;
+			}
+			if (sweep)
+			{
+				Oid			t[1] = {INT8OID};
+				Datum		v[1] = {Int64GetDatum(c->m->id)};
+
+				ereport(LOG, (errmsg("recon: full sweep of mapping \"%s\" after a TRUNCATE or an unreadable key",
+									 c->m->name)));
+				(void) recon_sweep_mapping(c->m->name, CDC_ACTOR, 0);
+				recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1 AND key_canon = ''",
+							   1, t, v, NULL, SPI_OK_DELETE);
+			}
+			if (n == 0)
+				continue;
+
+			/* one source query and one $in query for the whole batch */
+			recon_read_sides(c->m, c->t, items, n, NULL);
+			for (j = 0; j < n; j++)
+			{
+				List	   *paths;
+				bytea	   *kb = palloc(VARHDRSZ + items[j].keylen);
+
+				SET_VARSIZE(kb, VARHDRSZ + items[j].keylen);
+				memcpy(VARDATA(kb), items[j].key, items[j].keylen);
+				if (recon_compare_item(c->m, &items[j], &paths, mask))
+					done = accumArrayResult(done, PointerGetDatum(kb), false, BYTEAOID, CurrentMemoryContext);
+				else if (attempts[j] < RECHECK_ATTEMPTS)
+				{
+					retry = accumArrayResult(retry, PointerGetDatum(kb), false, BYTEAOID, CurrentMemoryContext);
+					retry_ms = accumArrayResult(retry_ms, Int32GetDatum(RECHECK_BASE_MS << attempts[j]),
+												false, INT4OID, CurrentMemoryContext);
+				}
+				else
+				{
+					recon_record_divergence(c->m, c->run_id, &items[j], paths, mask, &stats);
+					done = accumArrayResult(done, PointerGetDatum(kb), false, BYTEAOID, CurrentMemoryContext);
+				}
+			}
+			{
+				Oid			t[5] = {INT8OID, BYTEAARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, INT8OID};
+				Datum		v[5] = {Int64GetDatum(c->m->id),
+					done ? makeArrayResult(done, CurrentMemoryContext) : PointerGetDatum(construct_empty_array(BYTEAOID)),
+					retry ? makeArrayResult(retry, CurrentMemoryContext) : PointerGetDatum(construct_empty_array(BYTEAOID)),
+					retry_ms ? makeArrayResult(retry_ms, CurrentMemoryContext) : PointerGetDatum(construct_empty_array(INT4OID)),
+				Int64GetDatum(stats.divergences)};
+				Oid			t2[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+				Datum		v2[5] = {Int64GetDatum(c->m->id), Int64GetDatum(n),
+					Int64GetDatum(stats.divergences), Int64GetDatum(c->run_id),
+				Int64GetDatum(stats.repairs_planned)};
+
+				recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1 AND key_canon = ANY($2)",
+							   2, t, v, NULL, SPI_OK_DELETE);
+				recon_spi_exec("UPDATE recon.cdc_queue q SET attempts = q.attempts + 1,"
+							   " due_at = clock_timestamp() + r.ms * interval '1 millisecond'"
+							   " FROM unnest($3, $4) AS r(k, ms) WHERE q.mapping_id = $1 AND q.key_canon = r.k",
+							   4, t, v, NULL, SPI_OK_UPDATE);
+				recon_spi_exec("UPDATE recon.cdc_state SET checks = checks + $2, divergences = divergences + $3,"
+							   " last_check_at = clock_timestamp() WHERE mapping_id = $1",
+							   3, t2, v2, NULL, SPI_OK_UPDATE);
+				recon_spi_exec("UPDATE recon.runs SET candidates = candidates + $2,"
+							   " divergences = divergences + $3, repairs_planned = repairs_planned + $5"
+							   " WHERE run_id = $4", 5, t2, v2, NULL, SPI_OK_UPDATE);
+			}
+			if (stats.divergences > 0)
+			{
+				audit_new_rows(c);
+				any_recorded[mi] = true;
+			}
+		}
+	}
+	recon_commit();
+
+	/* repair = auto: the worker applies, under the same gates and audit */
+	for (mi = 0; mi < nmaps; mi++)
+	{
+		CdcMapping *c = &maps[mi];
+		int64		verified = 0,
+					conflicts = 0,
+					failed = 0;
+
+		if (!any_recorded[mi] || c->m->repair != REPAIR_AUTO)
+			continue;
+		if (check_gate(c))
+		{
+			recon_commit();
+			continue;
+		}
+		(void) recon_apply_run(c->m, c->t, c->run_id, CDC_ACTOR, &verified, &conflicts, &failed);
+	}
+	return nrows >= (uint64) limit;
+}
+
+static void
+record_worker_error(const char *message)
+{
+	PG_TRY();
+	{
+		Oid			t[1] = {TEXTOID};
+		Datum		v[1] = {CStringGetTextDatum(message)};
+
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		recon_pin_search_path();
+		recon_spi_exec("UPDATE recon.cdc_state SET errors = errors + 1, last_error = $1,"
+					   " last_error_at = clock_timestamp()"
+					   " WHERE mapping_id IN (SELECT mapping_id FROM recon.mappings WHERE cdc_enabled)",
+					   1, t, v, NULL, SPI_OK_UPDATE);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+}
+
+/* One cycle: decode, queue, check.  Returns true when there is more to do. */
+static bool
+cdc_cycle(const char *slot)
+{
+	CdcMapping *maps;
+	int			nmaps;
+	bool		busy;
+
+	StartTransactionCommand();
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	recon_pin_search_path();
+
+	if (recon_spi_int64("SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = 'recon'",
+						0, NULL, NULL) == 0 ||
+		recon_spi_int64("SELECT count(*) FROM recon.mappings WHERE cdc_enabled", 0, NULL, NULL) == 0)
+	{
+		/* nothing to follow here: drop the slot if we own one, and go */
+		Oid			t[1] = {TEXTOID};
+		Datum		v[1] = {CStringGetTextDatum(slot)};
+
+		if (recon_spi_int64("SELECT count(*) FROM pg_catalog.pg_replication_slots"
+							" WHERE slot_name = $1 AND NOT active", 1, t, v) > 0)
+		{
+			recon_spi_exec("SELECT pg_catalog.pg_drop_replication_slot($1)", 1, t, v, NULL, SPI_OK_SELECT);
+			ereport(LOG, (errmsg("recon: dropped slot %s: no mapping follows changes here", slot)));
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+		recon_mark_db_idle(MyDatabaseId);
+		proc_exit(0);
+	}
+
+	/* a missing or invalidated slot: changes may be lost, so sweep everything */
+	{
+		Oid			t[1] = {TEXTOID};
+		Datum		v[1] = {CStringGetTextDatum(slot)};
+		bool		lost = recon_spi_int64("SELECT count(*) FROM pg_catalog.pg_replication_slots"
+										   " WHERE slot_name = $1 AND wal_status = 'lost'", 1, t, v) > 0;
+
+		if (lost)
+			recon_spi_exec("SELECT pg_catalog.pg_drop_replication_slot($1)", 1, t, v, NULL, SPI_OK_SELECT);
+		if (lost || !slot_exists(slot))
+		{
+			create_slot(slot);
+			recon_spi_exec("INSERT INTO recon.cdc_queue (mapping_id, key_canon, key, committed_at, due_at)"
+						   " SELECT mapping_id, '', '(full sweep: slot recreated)', now(), now()"
+						   " FROM recon.mappings WHERE cdc_enabled ON CONFLICT DO NOTHING",
+						   0, NULL, NULL, NULL, SPI_OK_INSERT);
+			ereport(LOG,
+					(errmsg("recon: created slot %s%s; every mapping gets a full sweep", slot,
+							lost ? " (the old one was invalidated)" : "")));
+		}
+	}
+	maps = load_cdc_mappings(&nmaps);
+	recon_commit();
+
+	busy = decode_changes(slot, maps, nmaps);
+	busy |= check_due_keys(maps, nmaps);
+
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	return busy;
+}
+
+void
+recon_change_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	char	   *slot;
+	MemoryContext cycle_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("recon change worker");
+	recon_in_worker = true;
+	/* short MongoDB timeouts keep SIGTERM and cancel responsive */
+	SetConfigOption("recon.socket_timeout_ms", "2000", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("recon.connect_timeout_ms", "1000", PGC_SUSET, PGC_S_OVERRIDE);
+
+	slot = MemoryContextStrdup(TopMemoryContext, psprintf("recon_%u", dboid));
+	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "recon change worker cycle",
+									  ALLOCSET_DEFAULT_SIZES);
+	ereport(LOG, (errmsg("recon: change worker started for database %u", dboid)));
+
+	for (;;)
+	{
+		bool		busy = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextSwitchTo(cycle_cxt);
+		PG_TRY();
+		{
+			busy = cdc_cycle(slot);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *e;
+
+			/* a per-item failure: log, count, keep the queue, retry later */
+			MemoryContextSwitchTo(cycle_cxt);
+			e = CopyErrorData();
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			record_worker_error(e->message);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 recon_naptime_s * 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(cycle_cxt);
+		if (!busy)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 recon_poll_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}

@@ -1,0 +1,341 @@
+/*
+ * worker.c — background processes: the launcher, which keeps one change
+ * worker running per database with CDC-enabled mappings, and the shared
+ * memory through which enable_cdc wakes it.
+ *
+ * The launcher is a static background worker (registered when recon is
+ * in shared_preload_libraries) connected to no database: it lists
+ * pg_database, starts a change worker for each candidate database that
+ * has none, and sleeps recon.naptime.  A change worker that finds no
+ * CDC mapping in its database marks it idle and exits; enable_cdc clears
+ * the mark and sets the launcher's latch.
+ */
+#include "postgres.h"
+
+#include "recon.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#define MAX_DB_SLOTS 64
+#define IDLE_RECHECK_MS 60000
+
+typedef struct DbSlot
+{
+	Oid			dboid;
+	TimestampTz idle_until;		/* no CDC mapping seen: skip until then */
+} DbSlot;
+
+typedef struct ReconShared
+{
+	slock_t		mutex;
+	Latch	   *launcher_latch;
+	DbSlot		dbs[MAX_DB_SLOTS];
+} ReconShared;
+
+static ReconShared *shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+int			recon_max_workers = 4;
+int			recon_naptime_s = 5;
+int			recon_poll_ms = 200;
+char	   *recon_databases = NULL;
+bool		recon_preloaded = false;
+
+PGDLLEXPORT void recon_launcher_main(Datum arg);
+
+static void
+shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ReconShared)));
+}
+
+static void
+shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("recon", sizeof(ReconShared), &found);
+	if (!found)
+	{
+		memset(shared, 0, sizeof(ReconShared));
+		SpinLockInit(&shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Called from _PG_init while shared_preload_libraries is processed. */
+void
+recon_workers_init(void)
+{
+	BackgroundWorker bgw;
+
+	recon_preloaded = true;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shmem_startup;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 5;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "recon");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "recon_launcher_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "recon launcher");
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "recon launcher");
+	RegisterBackgroundWorker(&bgw);
+}
+
+/* enable_cdc: this database has work now; wake the launcher. */
+void
+recon_wake_launcher(Oid dboid)
+{
+	int			i;
+	Latch	   *latch;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < MAX_DB_SLOTS; i++)
+		if (shared->dbs[i].dboid == dboid)
+			shared->dbs[i].idle_until = 0;
+	latch = shared->launcher_latch;
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* A change worker found nothing to do in dboid. */
+void
+recon_mark_db_idle(Oid dboid)
+{
+	int			i,
+				free_slot = -1;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < MAX_DB_SLOTS; i++)
+	{
+		if (shared->dbs[i].dboid == dboid)
+			break;
+		if (shared->dbs[i].dboid == InvalidOid && free_slot < 0)
+			free_slot = i;
+	}
+	if (i == MAX_DB_SLOTS)
+		i = free_slot;
+	if (i >= 0)
+	{
+		shared->dbs[i].dboid = dboid;
+		shared->dbs[i].idle_until =
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), IDLE_RECHECK_MS);
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+static bool
+db_is_idle(Oid dboid)
+{
+	int			i;
+	bool		idle = false;
+
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < MAX_DB_SLOTS; i++)
+		if (shared->dbs[i].dboid == dboid)
+			idle = shared->dbs[i].idle_until > GetCurrentTimestamp();
+	SpinLockRelease(&shared->mutex);
+	return idle;
+}
+
+/* ---------------------------------------------------------------------
+ * Launcher
+ * --------------------------------------------------------------------- */
+
+typedef struct Running
+{
+	Oid			dboid;
+	BackgroundWorkerHandle *handle;
+} Running;
+
+static bool
+wanted_database(const char *name)
+{
+	List	   *names;
+	ListCell   *lc;
+	char	   *copy;
+
+	if (recon_databases == NULL || recon_databases[0] == '\0')
+		return true;
+	copy = pstrdup(recon_databases);
+	if (!SplitIdentifierString(copy, ',', &names))
+		return false;
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+static List *
+candidate_databases(void)
+{
+	List	   *out = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext caller = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (!db->datallowconn || db->datistemplate || !wanted_database(NameStr(db->datname)))
+			continue;
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			out = lappend_oid(out, db->oid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return out;
+}
+
+static BackgroundWorkerHandle *
+start_change_worker(Oid dboid)
+{
+	BackgroundWorker bgw;
+	BackgroundWorkerHandle *handle;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;	/* the launcher restarts it */
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "recon");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "recon_change_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "recon change worker for database %u", dboid);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "recon change worker");
+	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
+	bgw.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
+	{
+		ereport(WARNING,
+				(errmsg("recon: could not start a change worker for database %u", dboid),
+				 errhint("Raise max_worker_processes.")));
+		return NULL;
+	}
+	return handle;
+}
+
+void
+recon_launcher_main(Datum arg)
+{
+	Running		running[MAX_DB_SLOTS];
+	int			nrunning = 0;
+	MemoryContext loop_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("recon launcher");
+
+	SpinLockAcquire(&shared->mutex);
+	shared->launcher_latch = MyLatch;
+	SpinLockRelease(&shared->mutex);
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "recon launcher loop",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		List	   *dbs;
+		ListCell   *lc;
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
+
+		/* forget workers that exited */
+		for (i = 0; i < nrunning;)
+		{
+			pid_t		pid;
+
+			if (GetBackgroundWorkerPid(running[i].handle, &pid) == BGWH_STOPPED)
+			{
+				pfree(running[i].handle);
+				running[i] = running[--nrunning];
+			}
+			else
+				i++;
+		}
+
+		dbs = candidate_databases();
+		foreach(lc, dbs)
+		{
+			Oid			dboid = lfirst_oid(lc);
+			bool		have = false;
+
+			CHECK_FOR_INTERRUPTS();
+			for (i = 0; i < nrunning; i++)
+				have |= (running[i].dboid == dboid);
+			if (have || db_is_idle(dboid) || nrunning >= Min(recon_max_workers, MAX_DB_SLOTS))
+				continue;
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+				BackgroundWorkerHandle *h = start_change_worker(dboid);
+
+				MemoryContextSwitchTo(old);
+				if (h)
+				{
+					running[nrunning].dboid = dboid;
+					running[nrunning].handle = h;
+					nrunning++;
+				}
+			}
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 recon_naptime_s * 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

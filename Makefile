@@ -36,3 +36,6 @@ installcheck: test/mongo_tool
 test/mongo_tool: test/mongo_tool.c
 	$(CC) -O2 -Wall -Werror -o $@ $< $(MONGOC_CFLAGS) $(MONGOC_LIBS)
 
+
+# every subsystem includes the shared headers
+$(OBJS): src/recon.h src/canonical.h

@@ -26,39 +26,50 @@ set -euo pipefail
 # ---------------------------------------------------------------------------
 # Helpers run by psql's \! inside the sweep session (no rig, no traps here).
 # ---------------------------------------------------------------------------
-proc_ticks() {                 # utime+stime of a process (all threads), in clock ticks
+# These read /proc with builtins only (no fork), so that the 0.1 s sampler
+# below costs next to nothing on a 2-core machine.
+proc_ticks_v() {               # TICKS = utime+stime of a process (all threads), clock ticks
     local s
-    s=$(<"/proc/$1/stat")
+    read -r s <"/proc/$1/stat"
     s=${s##*) }                # drop "pid (comm) ": field 3 is now $1
     set -- $s
-    echo $((${12} + ${13}))
+    TICKS=$((${12} + ${13}))
 }
 
-proc_status() {                # VmHWM VmRSS RssAnon (kB) of a process
-    local k v hwm=0 rss=0 anon=0
+proc_status_v() {              # VM_HWM VM_RSS RSS_ANON RSS_FILE RSS_SHMEM (kB) of a process
+    local k v
+    VM_HWM=0 VM_RSS=0 RSS_ANON=0 RSS_FILE=0 RSS_SHMEM=0
     while read -r k v _; do
         case $k in
-            VmHWM:) hwm=$v ;; VmRSS:) rss=$v ;; RssAnon:) anon=$v ;;
+            VmHWM:) VM_HWM=$v ;; VmRSS:) VM_RSS=$v ;; RssAnon:) RSS_ANON=$v ;;
+            RssFile:) RSS_FILE=$v ;; RssShmem:) RSS_SHMEM=$v ;;
         esac
     done <"/proc/$1/status"
-    echo "$hwm $rss $anon"
 }
 
+proc_ticks() { proc_ticks_v "$1"; echo "$TICKS"; }
+
 case "${1:-}" in
-    __snap)                    # __snap LABEL: one line into $BENCH_STATE
-        echo "$2 $(date +%s.%N) $(proc_ticks "$BENCH_PID") $(proc_status "$BENCH_PID")" \
-             "$(proc_ticks "$RECON_FERRETDB_PID")" >>"$BENCH_STATE"
+    __snap)                    # __snap LABEL: one line into $BENCH_STATE:
+        # LABEL epoch backend_ticks VmHWM VmRSS RssAnon ferretdb_ticks RssFile RssShmem
+        proc_ticks_v "$BENCH_PID"; bt=$TICKS
+        proc_ticks_v "$RECON_FERRETDB_PID"
+        proc_status_v "$BENCH_PID"
+        echo "$2 $EPOCHREALTIME $bt $VM_HWM $VM_RSS $RSS_ANON $TICKS $RSS_FILE $RSS_SHMEM" >>"$BENCH_STATE"
         exit 0 ;;
     __sampler)                 # __sampler start|stop: every 0.1 s, one timeline line
         stopf=$BENCH_STATE.stop    # "epoch backend_ticks RssAnon_kB VmRSS_kB ferretdb_ticks"
         if [ "$2" = start ]; then
-            rm -f "$stopf" "$BENCH_STATE.timeline" "$BENCH_STATE.done"
+            rm -f "$stopf" "$BENCH_STATE.timeline" "$BENCH_STATE.done" "$BENCH_STATE.fifo"
+            mkfifo "$BENCH_STATE.fifo"
             (
+                exec 3<>"$BENCH_STATE.fifo"     # nobody writes: `read -t` is a fork-free sleep
                 while [ ! -e "$stopf" ] && [ -e "/proc/$BENCH_PID" ]; do
-                    read -r _ rss anon <<<"$(proc_status "$BENCH_PID")"
-                    echo "$(date +%s.%N) $(proc_ticks "$BENCH_PID") $anon $rss" \
-                         "$(proc_ticks "$RECON_FERRETDB_PID")" >>"$BENCH_STATE.timeline"
-                    sleep 0.1
+                    proc_ticks_v "$BENCH_PID"; bt=$TICKS
+                    proc_ticks_v "$RECON_FERRETDB_PID"
+                    proc_status_v "$BENCH_PID"
+                    echo "$EPOCHREALTIME $bt $RSS_ANON $VM_RSS $TICKS" >>"$BENCH_STATE.timeline"
+                    read -r -t 0.1 -u 3 _ || true
                 done
                 touch "$BENCH_STATE.done"
             ) </dev/null >/dev/null 2>&1 &
@@ -272,13 +283,13 @@ SQL
         S_ROWS=0 S_DOCS=0 S_CANDS=0 S_DIVS=0 S_SERVER_SECS=0
     fi
     S_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-    read -r _ b_t b_cpu b_hwm _ b_anon b_f <<<"$(grep '^before ' "$state")"
-    read -r _ a_t a_cpu a_hwm _ a_anon a_f <<<"$(grep '^after ' "$state")"
+    read -r _ b_t b_cpu b_hwm _ b_anon b_f _ _ <<<"$(grep '^before ' "$state")"
+    read -r _ a_t a_cpu a_hwm _ a_anon a_f a_file a_shmem <<<"$(grep '^after ' "$state")"
     S_PEAK_ANON=$(awk -v m="$a_anon" '$3 > m {m = $3} END {print m}' "$state.timeline" 2>/dev/null || echo "$a_anon")
     S_SECS=$(awk -v a="$b_t" -v b="$a_t" 'BEGIN {printf "%.3f", b - a}')
     S_CPU_S=$(awk -v a="$b_cpu" -v b="$a_cpu" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')
     S_FERRET_S=$(awk -v a="$b_f" -v b="$a_f" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')
-    S_HWM0=$b_hwm S_HWM=$a_hwm S_ANON0=$b_anon
+    S_HWM0=$b_hwm S_HWM=$a_hwm S_ANON0=$b_anon S_FILE=$a_file S_SHMEM=$a_shmem
     # phases from the progress NOTICEs (end of the source pass, end of the
     # collection pass); CPU at those instants from the sampler's timeline
     local t_rows t_docs
@@ -305,7 +316,7 @@ SQL
     [ -z "$S_ERROR" ] || log "N=$n: sweep #$i FAILED after ${S_SECS}s: $S_ERROR"
     log "N=$n: sweep #$i: backend $S_PID, ${S_SECS}s wall (server ${S_SERVER_SECS}s), rows $S_ROWS docs $S_DOCS," \
         "candidates $S_CANDS divergences $S_DIVS (expected $EXPECTED_DIV); backend CPU ${S_CPU_S}s," \
-        "FerretDB CPU ${S_FERRET_S}s; VmHWM ${S_HWM0} -> ${S_HWM} kB, RssAnon ${S_ANON0} -> peak ${S_PEAK_ANON} kB; $S_PHASES; loadavg $S_LOAD"
+        "FerretDB CPU ${S_FERRET_S}s; VmHWM ${S_HWM0} -> ${S_HWM} kB, RssAnon ${S_ANON0} -> peak ${S_PEAK_ANON} kB, RssShmem ${S_SHMEM} kB and RssFile ${S_FILE} kB after; $S_PHASES; loadavg $S_LOAD"
     if [ "$perf" = 1 ] && [ -s "$state.perf" ]; then
         log "N=$n: perf report (self time, top 40 symbols) of backend $S_PID:"
         perf report -i "$state.perf" --no-children --sort dso,symbol --percent-limit 0.7 \
@@ -339,6 +350,7 @@ for n in $SIZES; do
             R[$n,secs]=$S_SECS R[$n,rows]=$S_ROWS R[$n,docs]=$S_DOCS R[$n,cands]=$S_CANDS
             R[$n,divs]=$S_DIVS R[$n,cpu]=$S_CPU_S R[$n,ferret]=$S_FERRET_S R[$n,hwm0]=$S_HWM0
             R[$n,hwm]=$S_HWM R[$n,anon0]=$S_ANON0 R[$n,peak_anon]=$S_PEAK_ANON R[$n,phases]=$S_PHASES
+            R[$n,shmem]=$S_SHMEM R[$n,file]=$S_FILE
         fi
     done
 done
@@ -376,7 +388,8 @@ done
 echo
 for n in $SIZES; do
     echo "N=$n: ${R[$n,phases]}; candidates ${R[$n,cands]}, divergences ${R[$n,divs]}" \
-         "(injected ${R[$n,expected]}); backend CPU ${R[$n,cpu]}s; bare read ${R[$n,bare_secs]}s," \
+         "(injected ${R[$n,expected]}); backend CPU ${R[$n,cpu]}s;" \
+         "backend RssShmem $(f "%.1f" "${R[$n,shmem]} / 1024") MB, RssFile $(f "%.1f" "${R[$n,file]} / 1024") MB after the sweep; bare read ${R[$n,bare_secs]}s," \
          "client CPU ${R[$n,bare_cpu_us]} us/doc, client peak RSS $(f "%.1f" "${R[$n,bare_rss]} / 1024") MB;" \
          "table ${R[$n,table_mb]} MB; FerretDB load ${R[$n,load]}s; loadavg at sweep end ${R[$n,loadavg]}"
     [ -z "${R[$n,error]}" ] || echo "N=$n: sweep FAILED: ${R[$n,error]}"

@@ -35,6 +35,7 @@ int			recon_connect_timeout_ms = 5000;
 int			recon_socket_timeout_ms = 30000;
 int			recon_progress_rows = 100000;
 int			recon_audit_log_level = LOG;
+int			recon_write_batch_size = 50;
 static int	recon_debug_pause_point = PAUSE_NONE;
 static int	recon_debug_pause_ms = 10000;
 
@@ -69,6 +70,11 @@ _PG_init(void)
 							"Entries per in-memory partition when a sweep matches keys.",
 							"Bounds sweep memory: about 100 bytes per entry.",
 							&recon_partition_rows, 65536, 1024, 10000000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("recon.write_batch_size",
+							"Repairs per MongoDB bulk write (and per intent/result transaction pair).",
+							"FerretDB 1.24 stalls on update batches of about 100 operations; MongoDB takes more.",
+							&recon_write_batch_size, 50, 1, 1000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("recon.connect_timeout_ms",
 							"Connect and server-selection timeout for MongoDB.",

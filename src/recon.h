@@ -21,6 +21,7 @@ extern int	recon_connect_timeout_ms;
 extern int	recon_socket_timeout_ms;
 extern int	recon_progress_rows;
 extern int	recon_audit_log_level;
+extern int	recon_write_batch_size;
 
 /* Fault injection for crash tests: pause at a named point (recon.c). */
 typedef enum ReconPausePoint

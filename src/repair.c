@@ -477,7 +477,7 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 				int64 *verified, int64 *conflicts, int64 *failed)
 {
 	MemoryContext batchcxt;
-	int			batch_limit = Min(recon_batch_size, 500);
+	int			batch_limit = recon_write_batch_size;
 	int			failures = 0;
 	int64		done = 0;
 	instr_time	start;

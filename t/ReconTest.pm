@@ -76,6 +76,14 @@ restart_after_crash = on
 CONF
 	$node->append_conf('postgresql.conf', $opts{conf}) if $opts{conf};
 	$node->start;
+	# recent minor releases only decode with listed output plugins
+	if ($node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'") eq '1')
+	{
+		$node->safe_psql('postgres',
+			'ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, recon');
+		$node->reload;
+	}
 	return $node;
 }
 
@@ -90,6 +98,18 @@ sub wait_ready
 		usleep(100_000);
 	}
 	die "server did not come back";
+}
+
+# Replace documents (one JSON per line) 40 at a time: FerretDB 1.24 stalls
+# on update batches of about 100 operations.
+sub mongo_replace_chunked
+{
+	my ($docs, $coll) = @_;
+	my @lines = split /\n/, $docs;
+	while (my @chunk = splice(@lines, 0, 40))
+	{
+		mongo_in(join("\n", @chunk) . "\n", 'replace', $coll);
+	}
 }
 
 # Run mongo_tool against the private FerretDB; returns stdout.

@@ -762,12 +762,14 @@ recon_alter_mapping(PG_FUNCTION_ARGS)
 	Relation	rel;
 	List	   *key_cols = NIL;
 	int			i;
+	char	   *before;
 
 	recon_priv_enter(&priv, "recon_admin", "recon.alter_mapping");
 	check_unknown_options(change);
 	SPI_connect();
 	recon_pin_search_path();
 	m = recon_mapping_load(name);
+	before = JsonbToCString(NULL, &m->options->root, VARSIZE(m->options));
 	merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(m->options),
 												JsonbPGetDatum(change)));
 	for (i = 0; i < m->nkeys; i++)
@@ -779,7 +781,6 @@ recon_alter_mapping(PG_FUNCTION_ARGS)
 		Oid			t[2] = {TEXTOID, JSONBOID};
 		Datum		v[2] = {CStringGetTextDatum(name), JsonbPGetDatum(merged)};
 		ReconAudit	a = {0};
-		char	   *before = JsonbToCString(NULL, &m->options->root, VARSIZE(m->options));
 		char	   *after = JsonbToCString(NULL, &merged->root, VARSIZE(merged));
 
 		SPI_execute_with_args("SELECT options FROM recon.mappings WHERE name = $1 FOR UPDATE",

@@ -83,6 +83,10 @@ SELECT name FROM recon.mappings ORDER BY name;
 -- alter_mapping merges and validates
 SELECT recon.alter_mapping('users', '{"repair": "auto", "max_divergence_ratio": 0.5}');
 SELECT options FROM recon.mappings WHERE name = 'users';
+-- the audit row keeps both versions
+SELECT detail->'before'->>'repair' AS before_repair, detail->'after'->>'repair' AS after_repair,
+       before_hash <> after_hash AS hashes_differ
+  FROM recon.audit_log WHERE action = 'mapping.altered' AND mapping_name = 'users';
 SELECT recon.alter_mapping('users', '{"bogus": 1}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT recon.alter_mapping('users', '{"fields": {"nope": "x"}}');

@@ -83,6 +83,19 @@ SELECT count(*) AS repairs_leaking_pin FROM recon.repairs r
  WHERE r.run_id = :run5 AND r.operation::text LIKE '%PIN-%';
 SELECT count(*) AS audit_leaking_pin FROM recon.audit_log a WHERE a::text LIKE '%PIN-%';
 
+-- a background sweep returns its run at once and records the same result
+SELECT recon.start_sweep('users') AS bg \gset
+DO $$
+BEGIN
+    FOR i IN 1..600 LOOP
+        EXIT WHEN (SELECT status <> 'running' FROM recon.runs
+                    WHERE run_id = (SELECT max(run_id) FROM recon.runs WHERE mapping_name = 'users'));
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT status, started_by = current_user AS by_caller, rows_source, divergences
+  FROM recon.runs WHERE run_id = :bg;
+
 -- a sweep of an unknown mapping, or while cancelled, changes nothing
 SELECT recon.sweep('nosuch');
 \echo :LAST_ERROR_SQLSTATE
@@ -90,3 +103,5 @@ SET statement_timeout = '1ms';
 SELECT recon.sweep('users');
 RESET statement_timeout;
 SELECT count(*) AS runs FROM recon.runs WHERE mapping_name = 'users';
+SELECT recon.start_sweep('nosuch');
+\echo :LAST_ERROR_SQLSTATE

@@ -4,15 +4,18 @@
  * it (one find({}) with a projection of the mapped fields and a batchSize),
  * touching every document (keys counted, recursively) and doing nothing else.
  *
- *   bare_read [-b BATCH] [-u URI] DB.COLL [FIELD,FIELD,...]
+ *   bare_read [-b BATCH] [-f FILTER_JSON] [-u URI] DB.COLL [FIELD,FIELD,...]
  *
  * URI: -u, else $RECON_TEST_MONGO_URI, else mongodb://127.0.0.1:27017.
  * FIELD list: the projection ({_id: 1, FIELD: 1, ...}); omitted or "-"
- * means no projection.  BATCH: default 1000 (recon.batch_size's default).
+ * means no projection.  BATCH: default 1000 (recon.batch_size's default);
+ * 0 sends no batchSize (the server's default batches).  FILTER_JSON: default
+ * {} (the sweep's); e.g. '{"_id": {"$in": [3, 3001]}}' times a re-check.
  *
  * Prints one line of key=value pairs:
- *   docs=  keys=  seconds=  docs_per_s=  cpu_s=  cpu_us_per_doc=  maxrss_kb=
- * seconds is wall time from the find to the cursor's exhaustion; cpu_s is
+ *   docs=  keys=  seconds=  first_doc_s=  docs_per_s=  cpu_s=  cpu_us_per_doc=  maxrss_kb=
+ * seconds is wall time from the find to the cursor's exhaustion (first_doc_s
+ * to its first document, or to its end when it has none); cpu_s is
  * this process's user+system time over the same span; maxrss_kb is
  * getrusage's ru_maxrss (peak resident set) at the end.
  * Exit status 1 on any MongoDB error, 2 on usage errors.
@@ -38,7 +41,7 @@ log_handler(mongoc_log_level_t level, const char *domain, const char *message,
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bare_read [-b BATCH] [-u URI] DB.COLL [FIELD,FIELD,...]\n");
+	fprintf(stderr, "usage: bare_read [-b BATCH] [-f FILTER_JSON] [-u URI] DB.COLL [FIELD,FIELD,...]\n");
 	exit(2);
 }
 
@@ -87,6 +90,7 @@ main(int argc, char **argv)
 	const char *uri_str = getenv("RECON_TEST_MONGO_URI");
 	const char *ns,
 			   *fields = NULL,
+			   *filter_json = NULL,
 			   *dot;
 	int			batch = 1000;
 	int			opt;
@@ -95,7 +99,7 @@ main(int argc, char **argv)
 	mongoc_client_t *client;
 	mongoc_collection_t *coll;
 	mongoc_cursor_t *cursor;
-	bson_t		filter = BSON_INITIALIZER;
+	bson_t	   *filter;
 	bson_t		opts = BSON_INITIALIZER;
 	bson_t		ping = BSON_INITIALIZER;
 	bson_error_t error;
@@ -104,18 +108,22 @@ main(int argc, char **argv)
 				keys = 0;
 	double		t0,
 				t1,
+				tfirst = 0,
 				c0,
 				c1;
 	struct rusage ru;
 
-	while ((opt = getopt(argc, argv, "b:u:")) != -1)
+	while ((opt = getopt(argc, argv, "b:f:u:")) != -1)
 	{
 		switch (opt)
 		{
 			case 'b':
 				batch = atoi(optarg);
-				if (batch <= 0)
+				if (batch < 0)
 					usage();
+				break;
+			case 'f':
+				filter_json = optarg;
 				break;
 			case 'u':
 				uri_str = optarg;
@@ -134,6 +142,14 @@ main(int argc, char **argv)
 		usage();
 	if (uri_str == NULL || uri_str[0] == '\0')
 		uri_str = "mongodb://127.0.0.1:27017";
+
+	if (filter_json == NULL)
+		filter = bson_new();
+	else if ((filter = bson_new_from_json((const uint8_t *) filter_json, -1, &error)) == NULL)
+	{
+		fprintf(stderr, "bare_read: bad filter: %s\n", error.message);
+		return 2;
+	}
 
 	mongoc_init();
 	mongoc_log_set_handler(log_handler, NULL);
@@ -164,7 +180,8 @@ main(int argc, char **argv)
 	coll = mongoc_client_get_collection(client, db, dot + 1);
 
 	/* the options recon's sweep sends: batchSize, then the projection */
-	BSON_APPEND_INT32(&opts, "batchSize", batch);
+	if (batch > 0)
+		BSON_APPEND_INT32(&opts, "batchSize", batch);
 	if (fields != NULL)
 	{
 		bson_t		proj;
@@ -183,11 +200,13 @@ main(int argc, char **argv)
 
 	t0 = now_s();
 	c0 = cpu_s();
-	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
 	while (mongoc_cursor_next(cursor, &doc))
 	{
 		bson_iter_t it;
 
+		if (docs == 0)
+			tfirst = now_s();
 		if (bson_iter_init(&it, doc))
 			keys += count_keys(&it);
 		docs++;
@@ -199,16 +218,18 @@ main(int argc, char **argv)
 	}
 	t1 = now_s();
 	c1 = cpu_s();
+	if (docs == 0)
+		tfirst = t1;
 
 	getrusage(RUSAGE_SELF, &ru);
-	printf("docs=%ld keys=%ld seconds=%.3f docs_per_s=%.0f cpu_s=%.3f cpu_us_per_doc=%.2f maxrss_kb=%ld\n",
-		   docs, keys, t1 - t0, docs / (t1 - t0 > 0 ? t1 - t0 : 1e-9),
+	printf("docs=%ld keys=%ld seconds=%.3f first_doc_s=%.3f docs_per_s=%.0f cpu_s=%.3f cpu_us_per_doc=%.2f maxrss_kb=%ld\n",
+		   docs, keys, t1 - t0, tfirst - t0, docs / (t1 - t0 > 0 ? t1 - t0 : 1e-9),
 		   c1 - c0, docs > 0 ? (c1 - c0) * 1e6 / docs : 0.0, ru.ru_maxrss);
 
 	mongoc_cursor_destroy(cursor);
 	mongoc_collection_destroy(coll);
 	bson_free(db);
-	bson_destroy(&filter);
+	bson_destroy(filter);
 	bson_destroy(&opts);
 	bson_destroy(&ping);
 	mongoc_client_destroy(client);

@@ -165,6 +165,9 @@ mem_total=$(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo)
 pg_version=$(sql "SHOW server_version")
 mongoc_version=$(pkg-config --modversion libmongoc-1.0)
 TICK=$(getconf CLK_TCK)
+recon_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "$(git -C "$ROOT" status --porcelain -- src sql Makefile 2>/dev/null)" ] ||
+    recon_rev="$recon_rev + uncommitted changes in src/sql"
 
 # ---------------------------------------------------------------------------
 # Data
@@ -313,6 +316,14 @@ SQL
             printf ", match+recheck+record %.1fs (backend CPU %.2fs, FerretDB CPU %.2fs)\n", \
                 e - d, (ec - dc) / tick, (ef - df) / tick
         }' "$state.timeline" 2>/dev/null || echo "(no timeline)")
+    # the two passes alone (source + collection): seconds and backend ticks
+    S_PASS_SECS= S_PASS_CPU=
+    if [ -n "$t_docs" ]; then
+        S_PASS_SECS=$(awk -v s="$b_t" -v d="$t_docs" 'BEGIN {printf "%.3f", d - s}')
+        S_PASS_CPU=$(awk -v d="$t_docs" -v bc="$b_cpu" -v ec="$a_cpu" -v tick="$TICK" '
+            $1 >= d && !done {c = $2; done = 1} END {if (!done) c = ec; printf "%.2f", (c - bc) / tick}' \
+            "$state.timeline" 2>/dev/null || echo "")
+    fi
     [ -z "$S_ERROR" ] || log "N=$n: sweep #$i FAILED after ${S_SECS}s: $S_ERROR"
     log "N=$n: sweep #$i: backend $S_PID, ${S_SECS}s wall (server ${S_SERVER_SECS}s), rows $S_ROWS docs $S_DOCS," \
         "candidates $S_CANDS divergences $S_DIVS (expected $EXPECTED_DIV); backend CPU ${S_CPU_S}s," \
@@ -351,6 +362,7 @@ for n in $SIZES; do
             R[$n,divs]=$S_DIVS R[$n,cpu]=$S_CPU_S R[$n,ferret]=$S_FERRET_S R[$n,hwm0]=$S_HWM0
             R[$n,hwm]=$S_HWM R[$n,anon0]=$S_ANON0 R[$n,peak_anon]=$S_PEAK_ANON R[$n,phases]=$S_PHASES
             R[$n,shmem]=$S_SHMEM R[$n,file]=$S_FILE
+            R[$n,pass_secs]=$S_PASS_SECS R[$n,pass_cpu]=$S_PASS_CPU
         fi
     done
 done
@@ -363,7 +375,7 @@ pm() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo MISS; fi; }
 echo
 echo "recon sweep benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $ncpu CPU(s), $cpu_model, $mem_total RAM; PostgreSQL $pg_version; libmongoc $mongoc_version"
-echo "target: FerretDB ($RECON_FERRETDB_BIN, SQLite backend) on loopback"
+echo "recon: git $recon_rev; target: FerretDB ($RECON_FERRETDB_BIN, SQLite backend) on loopback"
 echo "recon.batch_size=$BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS (fresh backend each);" \
      "divergent keys: $([ "$DIVERGE_EVERY" -gt 0 ] && echo "1 per $DIVERGE_EVERY rows" || echo none)${SWEEP_SET:+; session: $SWEEP_SET}"
 echo
@@ -384,6 +396,21 @@ for n in $SIZES; do
         "${R[$n,us_row]}" "${R[$n,ferret]}" "${R[$n,bare_ferret]}" \
         "$(f "%.1f" "${R[$n,hwm]} / 1024")" "$(f "%.1f" "(${R[$n,hwm]} - ${R[$n,hwm0]}) / 1024")" \
         "$(f "%.1f" "${R[$n,peak_anon]} / 1024")"
+done
+echo
+echo "The two passes alone (source + collection, up to the collection pass's progress NOTICE;"
+echo "without matching, re-checks and recording):"
+fmt2='%9s %9s %12s %11s %7s %11s\n'
+printf "$fmt2" N "passes s" "pass rows/s" "bare rows/s" ratio "CPU us/row"
+for n in $SIZES; do
+    if [ -z "${R[$n,pass_secs]}" ]; then
+        printf "$fmt2" "$n" n/a n/a "${R[$n,bare_rate]}" n/a n/a
+        continue
+    fi
+    pr=$(f "%.0f" "$n / ${R[$n,pass_secs]}")
+    printf "$fmt2" "$n" "${R[$n,pass_secs]}" "$pr" "${R[$n,bare_rate]}" \
+        "$(f "%.3f" "$pr / ${R[$n,bare_rate]}")" \
+        "$( [ -n "${R[$n,pass_cpu]}" ] && f "%.2f" "${R[$n,pass_cpu]} * 1e6 / $n" || echo n/a)"
 done
 echo
 for n in $SIZES; do

@@ -465,19 +465,6 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 	plan_repair(m, run_id, divergence_id, it, mask, stats);
 }
 
-static void
-settle(int ms)
-{
-	int			rc;
-
-	if (ms <= 0)
-		return;
-	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
-	if (rc & WL_LATCH_SET)
-		ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
-}
-
 void
 recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 						 ReconCandidate *cands, int ncands, ReconRunStats *stats)
@@ -505,7 +492,7 @@ recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_
 		int			keep = 0;
 
 		if (round > 0)
-			settle(m->settle_ms << (round - 1));
+			recon_sleep_ms((long) m->settle_ms << (round - 1));
 		recon_read_sides(m, t, items, n, NULL);
 		for (i = 0; i < n; i++)
 		{

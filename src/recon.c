@@ -25,6 +25,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
@@ -125,19 +126,33 @@ _PG_init(void)
 	recon_mongo_init();
 }
 
+/* Sleep ms milliseconds, staying responsive to cancel and shutdown. */
+void
+recon_sleep_ms(long ms)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	for (;;)
+	{
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
 void
 recon_debug_pause(ReconPausePoint point)
 {
-	int			rc;
-
 	if (recon_debug_pause_point != point || recon_debug_pause_ms <= 0)
 		return;
 	elog(LOG, "recon: pausing %d ms at debug pause point %d", recon_debug_pause_ms, (int) point);
-	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-				   recon_debug_pause_ms, PG_WAIT_EXTENSION);
-	if (rc & WL_LATCH_SET)
-		ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
+	recon_sleep_ms(recon_debug_pause_ms);
 }
 
 /* ---------------------------------------------------------------------

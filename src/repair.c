@@ -439,14 +439,7 @@ throttle(const ReconMapping *m, instr_time start, int64 done)
 	elapsed_ms = INSTR_TIME_GET_MILLISEC(now);
 	due_ms = done * 1000.0 / m->max_repairs_per_second;
 	if (due_ms > elapsed_ms)
-	{
-		int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								   (long) (due_ms - elapsed_ms), PG_WAIT_EXTENSION);
-
-		if (rc & WL_LATCH_SET)
-			ResetLatch(MyLatch);
-	}
-	CHECK_FOR_INTERRUPTS();
+		recon_sleep_ms((long) (due_ms - elapsed_ms));
 }
 
 static void

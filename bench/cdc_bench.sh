@@ -1,0 +1,531 @@
+#!/usr/bin/env bash
+# bench/cdc_bench.sh — recon's change worker under pgbench-style updates:
+# the highest sustained change rate, the worker's capacity when it drains a
+# backlog, a bare libmongoc client doing the same batched _id look-ups
+# (bench/bare_lookup.c), their ratio, detection-lag percentiles at half the
+# sustained rate, and the worker's CPU per checked key.  bench/CDC.md says
+# what each figure means and records measured results.
+#
+#   bench/cdc_bench.sh
+#   BENCH_RATES="50 100 200" BENCH_STEP_SECS=20 bench/cdc_bench.sh
+#
+# Environment (all optional):
+#   BENCH_ROWS         rows in bench_cdc / documents in bench.cdc (default 20000)
+#   BENCH_SETTLE_MS    the mapping's settle_ms (default 1000)
+#   BENCH_RATES        offered update rates (tps) of the ladder, ascending
+#                      (default "25 50 100 200 400 800 1600"); the ladder stops
+#                      at the first rate that is not sustained
+#   BENCH_STEP_SECS    seconds per ladder step (default 30)
+#   BENCH_DRAIN_TX     transactions queued while the worker is stopped (default 12000)
+#   BENCH_DET_SECS     seconds of the detection-lag run (default 40)
+#   BENCH_DIV_RATE     divergent updates per second in that run (default 10)
+#   BENCH_BARE_SECS    seconds per bare_lookup run (default 5)
+#   BENCH_PGSS=0       do not load pg_stat_statements (used to count the
+#                      worker's $in queries and to time its SQL statements)
+#   BENCH_SKIP_BUILD=1 do not run install-deps / make / make install
+#   RIG_KEEP=1         keep the rig's temp dir (see scripts/rig.sh)
+# Informational only: the targets print MET/MISSED; the exit status does not
+# depend on them.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+
+ROWS=${BENCH_ROWS:-20000}
+SETTLE_MS=${BENCH_SETTLE_MS:-1000}
+RATES=${BENCH_RATES:-25 50 100 200 400 800 1600}
+STEP_SECS=${BENCH_STEP_SECS:-30}
+DRAIN_TX=${BENCH_DRAIN_TX:-12000}
+DET_SECS=${BENCH_DET_SECS:-40}
+DIV_RATE=${BENCH_DIV_RATE:-10}
+BARE_SECS=${BENCH_BARE_SECS:-5}
+USE_PGSS=${BENCH_PGSS:-1}
+NS=bench.cdc
+DIV_KEYS=1000                                   # ids ROWS-999..ROWS: the detection writer's
+UPD_MAX=$((ROWS - DIV_KEYS))                    # pgbench's n-updates use 1..UPD_MAX
+SETTLE_S=$(awk -v s="$SETTLE_MS" 'BEGIN {print s / 1000}')
+BOUND_S=$(awk -v s="$SETTLE_S" 'BEGIN {print s + 5}')   # "lag stays bounded": under settle + 5 s
+T_START=$(date +%s)
+
+log() { echo "cdc_bench: $*" >&2; }
+[ "$ROWS" -gt $((DIV_KEYS * 2)) ] || { log "BENCH_ROWS must be > $((DIV_KEYS * 2))"; exit 2; }
+
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+    scripts/install-deps.sh >&2
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    make PG_CONFIG=$PG_CONFIG >&2
+    $SUDO make install PG_CONFIG=$PG_CONFIG >&2
+fi
+make test/mongo_tool PG_CONFIG=$PG_CONFIG >&2
+MONGO_TOOL=$ROOT/test/mongo_tool
+
+# shellcheck source=../scripts/rig.sh
+source scripts/rig.sh
+[ "$USE_PGSS" = 0 ] || export RIG_PRELOAD=${RIG_PRELOAD:-recon,pg_cron,pg_stat_statements}
+rig_start_ferretdb
+rig_start_pg
+rig_tmp
+WORK=$RIG_TMP/cdcbench
+mkdir -p "$WORK"
+chmod 755 "$WORK"
+
+# bare_lookup is built into the rig's temp dir (nothing untracked in bench/)
+BARE=$WORK/bare_lookup
+# shellcheck disable=SC2046
+gcc -O2 -Wall -Werror -o "$BARE" "$ROOT/bench/bare_lookup.c" $(pkg-config --cflags --libs libmongoc-1.0)
+
+PSQL=("$RIG_PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
+PGBENCH=$RIG_PGBIN/pgbench
+sql() { "${PSQL[@]}" -At -F' ' -c "$1"; }
+TICK=$(getconf CLK_TCK)
+
+proc_ticks() {                  # utime+stime of a process, clock ticks (0 if gone)
+    local s
+    [ -n "${1:-}" ] && [ "$1" != 0 ] && read -r s 2>/dev/null <"/proc/$1/stat" || { echo 0; return; }
+    s=${s##*) }
+    set -- $s
+    echo $((${12} + ${13}))
+}
+
+# ---------------------------------------------------------------------------
+# Server settings, extension, data, mapping
+# ---------------------------------------------------------------------------
+if [ "$(sql "SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'")" = 1 ]; then
+    sql "ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, recon" >/dev/null
+fi
+sql "ALTER SYSTEM SET recon.naptime = 1" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+
+"${PSQL[@]}" -v mongo_uri="$RECON_TEST_MONGO_URI" <<SQL
+CREATE EXTENSION recon;
+CREATE SERVER m FOREIGN DATA WRAPPER recon_mongo OPTIONS (uri :'mongo_uri');
+CREATE TABLE bench_cdc (id int PRIMARY KEY, v text, n int);
+INSERT INTO bench_cdc SELECT g, 'v' || g, g FROM generate_series(1, $ROWS) g;
+-- the detection-lag writer: one row per divergent update, stamped in its transaction
+CREATE TABLE bench_div (id int PRIMARY KEY, committed timestamptz NOT NULL);
+CREATE SEQUENCE bench_div_seq MINVALUE $((UPD_MAX + 1)) MAXVALUE $ROWS;
+VACUUM ANALYZE bench_cdc;
+SQL
+[ "$USE_PGSS" = 0 ] || sql "CREATE EXTENSION pg_stat_statements" >/dev/null
+
+log "loading $ROWS documents into FerretDB ($NS)"
+"$MONGO_TOOL" drop "$NS"
+sql "SELECT json_build_object('_id', id, 'v', v, 'n', n) FROM bench_cdc ORDER BY id" |
+    split -l 5000 --filter="\"$MONGO_TOOL\" insert $NS"
+count=$("$MONGO_TOOL" count "$NS")
+[ "$count" -eq "$ROWS" ] || { log "FerretDB holds $count documents, expected $ROWS"; exit 1; }
+
+sql "SELECT recon.add_mapping('bc', 'public.bench_cdc', 'm', '$NS',
+       options => '{\"settle_ms\": $SETTLE_MS, \"repair\": \"off\", \"exclude\": [\"n\"]}')" >/dev/null
+run=$(sql "SELECT recon.sweep('bc')")
+sweep_div=$(sql "SELECT divergences FROM recon.runs WHERE run_id = $run")
+[ "$sweep_div" = 0 ] || { log "the initial sweep found $sweep_div divergences, expected 0"; exit 1; }
+sql "SELECT recon.enable_cdc('bc')" >/dev/null 2>&1
+
+worker_pid() {
+    sql "SELECT coalesce((SELECT pid FROM pg_stat_activity
+                          WHERE backend_type = 'recon change worker' LIMIT 1), 0)"
+}
+wait_worker() {                 # wait_worker: until a change worker runs; prints its pid
+    local i pid
+    for i in $(seq 1 200); do
+        pid=$(worker_pid)
+        [ "$pid" = 0 ] || { echo "$pid"; return 0; }
+        sleep 0.1
+    done
+    log "no change worker started"; exit 1
+}
+WPID=$(wait_worker)
+log "change worker pid $WPID; FerretDB pid $RECON_FERRETDB_PID"
+
+# versions and machine
+ncpu=$(nproc)
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+pg_version=$(sql "SHOW server_version")
+mongoc_version=$(pkg-config --modversion libmongoc-1.0)
+batch_size=$(sql "SHOW recon.batch_size")
+poll_ms=$(sql "SHOW recon.poll_interval_ms")
+git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+git -C "$ROOT" diff --quiet HEAD -- src sql 2>/dev/null || git_rev="$git_rev+uncommitted changes in src/ or sql/"
+
+# Other heavy processes on the machine (another benchmark's FerretDB ...):
+# anything not ours using > 20% CPU over a 2 s look.
+foreign_load() {
+    local mine="$RECON_FERRETDB_PID"
+    ps -eo pid=,pcpu=,comm= --sort=-pcpu | awk -v me="$mine" '$2 > 20 && $1 != me && $3 != "ps" {
+        printf "%s%s(pid %s, %s%% CPU)", sep, $3, $1, $2; sep = ", " }'
+}
+FOREIGN_AT_START=$(foreign_load)
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+[ -z "$FOREIGN_AT_START" ] || log "other busy processes on this machine: $FOREIGN_AT_START — figures will be noisy"
+
+# ---------------------------------------------------------------------------
+# Sampling recon.cdc_status
+# ---------------------------------------------------------------------------
+STATUS_SQL="SELECT round(extract(epoch FROM clock_timestamp())::numeric, 3),
+       coalesce(lag_bytes, 0)::bigint, coalesce(lag_seconds, 0), coalesce(queue_depth, 0),
+       coalesce(changes, 0), coalesce(checks, 0), coalesce(divergences, 0),
+       coalesce((SELECT pid FROM pg_stat_activity WHERE backend_type = 'recon change worker' LIMIT 1), 0)
+  FROM recon.cdc_status WHERE mapping = 'bc'"
+
+# sampler_start FILE INTERVAL: lines "epoch lag_bytes lag_s queue changes checks divs pid wticks fticks"
+sampler_start() {
+    rm -f "$1" "$1.stop"
+    (
+        while [ ! -e "$1.stop" ]; do
+            line=$(sql "$STATUS_SQL" 2>/dev/null) || line=
+            if [ -n "$line" ]; then
+                read -r _ _ _ _ _ _ _ pid <<<"$line"
+                echo "$line $(proc_ticks "$pid") $(proc_ticks "$RECON_FERRETDB_PID")" >>"$1"
+            fi
+            sleep "$2"
+        done
+    ) </dev/null >/dev/null 2>&1 &
+    SAMPLER_PID=$!
+}
+sampler_stop() { touch "$1.stop"; wait "$SAMPLER_PID" 2>/dev/null || true; }
+
+status() { sql "$STATUS_SQL"; }         # one sample, same columns (no ticks)
+
+# wait_caught_up LSN TIMEOUT_S: until the slot is confirmed past LSN and the
+# queue is empty; prints the seconds it took (or "timeout").
+wait_caught_up() {
+    local lsn=$1 limit=$2 t0 ok
+    t0=$EPOCHREALTIME
+    while :; do
+        ok=$(sql "SELECT confirmed_flush_lsn >= '$lsn'::pg_lsn AND queue_depth = 0
+                    FROM recon.cdc_status WHERE mapping = 'bc'")
+        [ "$ok" = t ] && { awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}'; return; }
+        if awk -v a="$t0" -v b="$EPOCHREALTIME" -v l="$limit" 'BEGIN {exit !(b - a > l)}'; then
+            echo timeout; return
+        fi
+        sleep 0.2
+    done
+}
+
+# $in queries the worker has sent: one "UPDATE recon.runs SET candidates ..."
+# per checked batch (pg_stat_statements); -1 without pg_stat_statements.
+batches() {
+    [ "$USE_PGSS" != 0 ] || { echo -1; return; }
+    sql "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+          WHERE query LIKE 'UPDATE recon.runs SET candidates%'"
+}
+
+cat >"$WORK/upd.sql" <<'EOF'
+\set id random(1, :upd_max)
+UPDATE bench_cdc SET n = n + 1 WHERE id = :id;
+EOF
+cat >"$WORK/div.sql" <<'EOF'
+WITH k AS (SELECT nextval('bench_div_seq')::int AS id),
+     u AS (UPDATE bench_cdc b SET v = 'diverged-' || md5(random()::text) FROM k WHERE b.id = k.id RETURNING b.id)
+INSERT INTO bench_div SELECT id, clock_timestamp() FROM u;
+EOF
+chmod 644 "$WORK"/*.sql
+
+# pgbench_run OUT ARGS...: runs pgbench, leaves its output in OUT
+pgbench_run() {
+    local out=$1
+    shift
+    "$PGBENCH" -n -D upd_max="$UPD_MAX" "$@" >"$out" 2>&1 || { log "pgbench failed:"; cat "$out" >&2; exit 1; }
+}
+pgbench_tx() { sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$1"; }
+pgbench_tps() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$1" | head -1; }
+pgbench_sched_lag() { sed -n 's/^rate limit schedule lag: avg \([0-9.]*\) (max \([0-9.]*\)) ms/\1 \2/p' "$1"; }
+
+# ---------------------------------------------------------------------------
+# 0. Idle cost: the worker with nothing to do
+# ---------------------------------------------------------------------------
+sleep 2
+i0=$(proc_ticks "$WPID"); t0=$EPOCHREALTIME
+sleep 10
+i1=$(proc_ticks "$WPID"); t1=$EPOCHREALTIME
+IDLE_CPU_PCT=$(awk -v a="$i0" -v b="$i1" -v t="$TICK" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.2f", 100 * (b - a) / t / (e - s)}')
+log "idle worker: ${IDLE_CPU_PCT}% of a core"
+
+# ---------------------------------------------------------------------------
+# 1. Sustained change rate: a ladder of offered rates
+# ---------------------------------------------------------------------------
+[ "$USE_PGSS" = 0 ] || sql "SELECT pg_stat_statements_reset()" >/dev/null
+LADDER=()                       # result lines for the table
+MAX_OK_RATE=0 MAX_OK_CHECKS=0 MAX_OK_BATCH=0 MAX_OK_CPU=0 MAX_OK_TPS=0
+FIRST_FAIL=
+for rate in $RATES; do
+    samples=$WORK/step-$rate.samples
+    read -r _ _ _ _ c0 k0 _ _ <<<"$(status)"
+    b0=$(batches); w0=$(proc_ticks "$WPID"); f0=$(proc_ticks "$RECON_FERRETDB_PID")
+    sampler_start "$samples" 1
+    ts0=$EPOCHREALTIME
+    pgbench_run "$WORK/step-$rate.out" -f "$WORK/upd.sql" -R "$rate" -T "$STEP_SECS" -c 2 -j 1
+    ts1=$EPOCHREALTIME
+    lsn_end=$(sql "SELECT pg_current_wal_lsn()")
+    read -r _ _ _ _ c1 k1 _ _ <<<"$(status)"
+    catch_up=$(wait_caught_up "$lsn_end" 120)
+    sampler_stop "$samples"
+    read -r _ _ _ _ c2 k2 _ _ <<<"$(status)"
+    b2=$(batches); w2=$(proc_ticks "$WPID"); f2=$(proc_ticks "$RECON_FERRETDB_PID")
+    tx=$(pgbench_tx "$WORK/step-$rate.out"); tps=$(pgbench_tps "$WORK/step-$rate.out")
+    read -r slag_avg slag_max <<<"$(pgbench_sched_lag "$WORK/step-$rate.out")"
+    # the second half of the step: worst oldest-key age, queue depth at its
+    # start and end, worst WAL lag
+    read -r max_lag q_mid q_end max_lb <<<"$(awk -v s="$ts0" -v e="$ts1" '
+        $1 >= s + (e - s) / 2 && $1 <= e {
+            if ($3 > ml) ml = $3; if ($2 > mb) mb = $2
+            if (qm == "") qm = $4; qe = $4 }
+        END { printf "%s %s %s %s\n", ml + 0, qm + 0, qe + 0, mb + 0 }' "$samples")"
+    secs=$(awk -v a="$ts0" -v b="$ts1" 'BEGIN {printf "%.1f", b - a}')
+    checks_step=$((k1 - k0)); checks_all=$((k2 - k0))
+    checks_ps=$(awk -v k="$checks_step" -v s="$secs" 'BEGIN {printf "%.0f", k / s}')
+    if [ "$b0" -ge 0 ] && [ $((b2 - b0)) -gt 0 ]; then
+        avg_batch=$(awk -v k="$checks_all" -v b="$((b2 - b0))" 'BEGIN {printf "%.1f", k / b}')
+    else
+        avg_batch=?
+    fi
+    cpu_us=$(awk -v a="$w0" -v b="$w2" -v t="$TICK" -v k="$checks_all" 'BEGIN {printf "%.0f", k ? (b - a) / t * 1e6 / k : 0}')
+    wcpu_pct=$(awk -v a="$w0" -v b="$w2" -v t="$TICK" -v s="$ts0" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.0f", 100 * (b - a) / t / (e - s)}')
+    fcpu_pct=$(awk -v a="$f0" -v b="$f2" -v t="$TICK" -v s="$ts0" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.0f", 100 * (b - a) / t / (e - s)}')
+    # sustained: the offered rate was delivered, the oldest queued key stayed
+    # younger than settle + 5 s, the queue did not grow over the second half
+    # (by more than 1 s of changes), and everything was checked within
+    # settle + 5 s of the writer stopping
+    verdict=$(awk -v tps="$tps" -v r="$rate" -v ml="$max_lag" -v qm="$q_mid" -v qe="$q_end" \
+                  -v cu="$catch_up" -v b="$BOUND_S" 'BEGIN {
+        if (tps < 0.9 * r) { print "offered-load-limited"; exit }
+        if (cu == "timeout" || ml >= b || qe > qm + r || cu + 0 > b) { print "NOT-sustained"; exit }
+        print "sustained" }')
+    line=$(printf "%6s %8s %8s %7s %8s %9s %8s %9s %10s %9s %6s %6s  %s" \
+        "$rate" "$tps" "$((c1 - c0))" "$checks_ps" "$avg_batch" "$max_lag" "$q_end" \
+        "$((max_lb / 1024))" "$catch_up" "$cpu_us" "$wcpu_pct" "$fcpu_pct" "$verdict")
+    LADDER+=("$line")
+    log "step $rate tps: pgbench $tps tps ($tx tx, schedule lag avg ${slag_avg:-?} max ${slag_max:-?} ms);" \
+        "decoded $((c1 - c0)) changes, $checks_step checks ($checks_ps/s) during the step, $checks_all incl. catch-up;" \
+        "avg batch $avg_batch; worst lag_seconds $max_lag, queue mid/end $q_mid/$q_end, worst lag_bytes $max_lb;" \
+        "caught up ${catch_up}s after the writer stopped; worker ${cpu_us} µs CPU per check (${wcpu_pct}% of a core)," \
+        "FerretDB ${fcpu_pct}% => $verdict"
+    if [ "$verdict" = sustained ]; then
+        MAX_OK_RATE=$rate MAX_OK_CHECKS=$checks_ps MAX_OK_BATCH=$avg_batch MAX_OK_CPU=$cpu_us MAX_OK_TPS=$tps
+    else
+        FIRST_FAIL=$rate
+        break
+    fi
+done
+PGSS_LADDER=
+if [ "$USE_PGSS" != 0 ]; then
+    PGSS_LADDER=$(sql "SELECT lpad(calls::text, 8) || lpad(round(total_exec_time)::text, 9) || ' ms'
+                              || lpad(round(mean_exec_time::numeric, 2)::text, 9) || ' ms  '
+                              || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+                         FROM pg_stat_statements
+                        WHERE query NOT LIKE 'UPDATE bench_cdc%' AND query NOT LIKE '%pg_stat_statements%'
+                          AND query NOT LIKE '%clock_timestamp()), 3)%' AND query NOT LIKE '%confirmed_flush_lsn >= %'
+                        ORDER BY total_exec_time DESC LIMIT 10")
+fi
+
+# ---------------------------------------------------------------------------
+# 2. Detection lag at half the sustained rate
+# ---------------------------------------------------------------------------
+base=$MAX_OK_RATE
+[ "$base" -gt 0 ] || base=$(awk '{print $1}' <<<"$RATES")
+HALF=$((base / 2)); [ "$HALF" -ge 1 ] || HALF=1
+DIV_SECS=$((DET_SECS - 10)); [ "$DIV_SECS" -ge 5 ] || DIV_SECS=5
+log "detection lag: n-updates at $HALF tps for ${DET_SECS}s, divergent v-updates at $DIV_RATE tps for ${DIV_SECS}s"
+sampler_start "$WORK/detect.samples" 1
+"$PGBENCH" -n -D upd_max="$UPD_MAX" -f "$WORK/upd.sql" -R "$HALF" -T "$DET_SECS" -c 2 -j 1 \
+    >"$WORK/detect-upd.out" 2>&1 &
+UPD_PID=$!
+sleep 5
+pgbench_run "$WORK/detect-div.out" -f "$WORK/div.sql" -R "$DIV_RATE" -T "$DIV_SECS" -c 1 -j 1
+wait "$UPD_PID" || { log "pgbench (n-updates) failed:"; cat "$WORK/detect-upd.out" >&2; exit 1; }
+NDIV=$(sql "SELECT count(*) FROM bench_div")
+KEYSQL="CASE jsonb_typeof(d.key) WHEN 'object' THEN d.key->>'id' WHEN 'array' THEN d.key->>0 ELSE d.key #>> '{}' END"
+for _ in $(seq 1 150); do
+    found=$(sql "SELECT count(*) FROM bench_div b JOIN recon.divergences d ON ($KEYSQL)::int = b.id")
+    [ "$found" -ge "$NDIV" ] && break
+    sleep 0.2
+done
+sampler_stop "$WORK/detect.samples"
+DET=$(sql "WITH l AS (SELECT extract(epoch FROM min(d.first_seen) - b.committed) * 1000 AS ms
+                       FROM bench_div b JOIN recon.divergences d ON ($KEYSQL)::int = b.id GROUP BY b.id, b.committed)
+           SELECT count(*), round(min(ms)), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric),
+                  round(percentile_cont(0.9) WITHIN GROUP (ORDER BY ms)::numeric),
+                  round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric), round(max(ms))
+             FROM l")
+read -r DET_N DET_MIN DET_P50 DET_P90 DET_P99 DET_MAX <<<"$DET"
+DET_UPD_TPS=$(pgbench_tps "$WORK/detect-upd.out")
+DET_DIV_TPS=$(pgbench_tps "$WORK/detect-div.out")
+DET_WORST_LAG=$(awk '$3 > m {m = $3} END {print m + 0}' "$WORK/detect.samples")
+FLOOR_MS=$((SETTLE_MS + 200 + 400 + 800))
+TARGET_MS=$((SETTLE_MS + 2000))
+log "detection: $DET_N of $NDIV divergent keys recorded; lag ms min $DET_MIN p50 $DET_P50 p90 $DET_P90 p99 $DET_P99 max $DET_MAX"
+
+# ---------------------------------------------------------------------------
+# 3. Worker capacity: stop it, queue a backlog in the slot, time the drain
+# ---------------------------------------------------------------------------
+# (also shows whether the worker's table statistics reach pg_stat while it lives)
+STAT_ALIVE=$(sql "SELECT coalesce(n_tup_ins, 0) || ' ' || coalesce(n_tup_del, 0) || ' ' || coalesce(n_dead_tup, 0)
+                    FROM pg_stat_user_tables WHERE relid = 'recon.cdc_queue'::regclass")
+CHANGES_ALIVE=$(sql "SELECT changes FROM recon.cdc_status")
+log "capacity: stopping the worker"
+sql "ALTER SYSTEM SET recon.databases = 'none_such'" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'recon change worker'" >/dev/null
+for _ in $(seq 1 100); do [ "$(worker_pid)" = 0 ] && break; sleep 0.1; done
+[ "$(worker_pid)" = 0 ] || { log "the change worker did not stop"; exit 1; }
+sleep 1
+STAT_EXITED=$(sql "SELECT coalesce(n_tup_ins, 0) || ' ' || coalesce(n_tup_del, 0) || ' ' || coalesce(n_dead_tup, 0)
+                     FROM pg_stat_user_tables WHERE relid = 'recon.cdc_queue'::regclass")
+log "capacity: queueing $DRAIN_TX transactions in the slot"
+pgbench_run "$WORK/drain-fill.out" -f "$WORK/upd.sql" -t $((DRAIN_TX / 2)) -c 2 -j 1
+FILL_TPS=$(pgbench_tps "$WORK/drain-fill.out")
+lsn_fill=$(sql "SELECT pg_current_wal_lsn()")
+backlog_bytes=$(sql "SELECT pg_wal_lsn_diff('$lsn_fill', confirmed_flush_lsn)::bigint FROM recon.cdc_status")
+[ "$USE_PGSS" = 0 ] || sql "SELECT pg_stat_statements_reset()" >/dev/null
+f0=$(proc_ticks "$RECON_FERRETDB_PID")
+sampler_start "$WORK/drain.samples" 0.25
+sql "ALTER SYSTEM RESET recon.databases" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null
+DPID=$(wait_worker)
+d_t0=$EPOCHREALTIME; d_w0=$(proc_ticks "$DPID")
+drain_secs=$(wait_caught_up "$lsn_fill" 300)
+d_t1=$EPOCHREALTIME; d_w1=$(proc_ticks "$DPID"); f1=$(proc_ticks "$RECON_FERRETDB_PID")
+lsn_done=$(sql "SELECT pg_current_wal_lsn()")
+sampler_stop "$WORK/drain.samples"
+read -r _ _ _ _ D_CHANGES D_CHECKS _ _ <<<"$(status)"
+D_BATCHES=$(batches)
+D_SECS=$(awk -v a="$d_t0" -v b="$d_t1" 'BEGIN {printf "%.2f", b - a}')
+D_RATE=$(awk -v k="$D_CHECKS" -v s="$D_SECS" 'BEGIN {printf "%.0f", k / s}')
+# the check phase alone: from the first to the last check seen by the sampler
+D_CHECK_RATE=$(awk '$6 > 0 && t0 == "" {t0 = $1; k0 = $6} $6 > k1 {t1 = $1; k1 = $6}
+                    END {if (t1 > t0) printf "%.0f", (k1 - k0) / (t1 - t0); else print "?"}' "$WORK/drain.samples")
+D_CPU_US=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v k="$D_CHECKS" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
+D_WCPU_PCT=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v s="$D_SECS" 'BEGIN {printf "%.0f", 100 * (b - a) / t / s}')
+D_FCPU_US=$(awk -v a="$f0" -v b="$f1" -v t="$TICK" -v k="$D_CHECKS" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
+D_WAL_PER_CHECK=$(sql "SELECT round(pg_wal_lsn_diff('$lsn_done', '$lsn_fill') / $D_CHECKS)")
+if [ "$D_BATCHES" -gt 0 ]; then
+    D_BATCH=$(awk -v k="$D_CHECKS" -v b="$D_BATCHES" 'BEGIN {printf "%.0f", k / b}')
+else
+    D_BATCH=$batch_size
+fi
+PGSS_DRAIN=
+if [ "$USE_PGSS" != 0 ]; then
+    PGSS_DRAIN=$(sql "SELECT lpad(calls::text, 8) || lpad(round(total_exec_time)::text, 9) || ' ms'
+                             || lpad(round(mean_exec_time::numeric, 2)::text, 9) || ' ms  '
+                             || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+                        FROM pg_stat_statements
+                       WHERE query NOT LIKE 'UPDATE bench_cdc%' AND query NOT LIKE '%pg_stat_statements%'
+                         AND query NOT LIKE '%clock_timestamp()), 3)%' AND query NOT LIKE '%confirmed_flush_lsn >= %'
+                       ORDER BY total_exec_time DESC LIMIT 10")
+    D_SQL_MS=$(sql "SELECT round(sum(total_exec_time)) FROM pg_stat_statements
+                     WHERE query NOT LIKE 'UPDATE bench_cdc%' AND query NOT LIKE '%pg_stat_statements%'
+                       AND query NOT LIKE '%clock_timestamp()), 3)%' AND query NOT LIKE '%confirmed_flush_lsn >= %'
+                       AND query NOT LIKE '%pg_stat_activity%' AND query NOT LIKE 'ALTER SYSTEM%'
+                       AND query NOT LIKE 'SELECT pg_reload_conf%' AND query NOT LIKE '%pg_current_wal_lsn%'")
+fi
+log "capacity: $D_CHECKS checks of $D_CHANGES queued changes (backlog $backlog_bytes WAL bytes) in ${D_SECS}s" \
+    "= $D_RATE checks/s (check phase $D_CHECK_RATE/s), $D_BATCHES batches (avg $D_BATCH keys);" \
+    "worker ${D_CPU_US} µs CPU per check (${D_WCPU_PCT}% of a core), FerretDB ${D_FCPU_US} µs per check;" \
+    "worker wrote $D_WAL_PER_CHECK WAL bytes per check"
+
+# ---------------------------------------------------------------------------
+# 4. Bare libmongoc look-ups at the same batch sizes (nothing else of ours running)
+# ---------------------------------------------------------------------------
+sleep 1
+bare() {                        # bare K -> "keys_per_s ms_per_query cpu_us_per_key ferret_us_per_key"
+    local k=$1 out fa fb
+    fa=$(proc_ticks "$RECON_FERRETDB_PID")
+    out=$("$BARE" -k "$k" -m 1 -n "$UPD_MAX" -s "$BARE_SECS" "$NS")
+    fb=$(proc_ticks "$RECON_FERRETDB_PID")
+    log "bare_lookup K=$k: $out"
+    local kps mpq cpk keys
+    kps=$(sed -n 's/.*keys_per_s=\([0-9]*\).*/\1/p' <<<"$out")
+    mpq=$(sed -n 's/.*ms_per_query=\([0-9.]*\).*/\1/p' <<<"$out")
+    cpk=$(sed -n 's/.*cpu_us_per_key=\([0-9.]*\).*/\1/p' <<<"$out")
+    keys=$(sed -n 's/.* keys=\([0-9]*\).*/\1/p' <<<"$out")
+    echo "$kps $mpq $cpk $(awk -v a="$fa" -v b="$fb" -v t="$TICK" -v k="$keys" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')"
+}
+K_DRAIN=$D_BATCH
+read -r BD_KPS BD_MPQ BD_CPK BD_FPK <<<"$(bare "$K_DRAIN")"
+K_STEADY=$(awk -v b="$MAX_OK_BATCH" 'BEGIN {k = int(b + 0.5); if (k < 1) k = 1; print k}')
+read -r BS_KPS BS_MPQ BS_CPK BS_FPK <<<"$(bare "$K_STEADY")"
+BARE_EXTRA=()
+for k in 1 100; do
+    [ "$k" != "$K_DRAIN" ] && [ "$k" != "$K_STEADY" ] || continue
+    read -r kps mpq cpk fpk <<<"$(bare "$k")"
+    BARE_EXTRA+=("$(printf "  bare K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %7s µs/key" "$k" "$kps" "$mpq" "$cpk" "$fpk")")
+done
+
+RATIO_CAP=$(awk -v a="$D_RATE" -v b="$BD_KPS" 'BEGIN {printf "%.2f", a / b}')
+RATIO_CAP_PHASE=$(awk -v a="$D_CHECK_RATE" -v b="$BD_KPS" 'BEGIN {if (a + 0 > 0) printf "%.2f", a / b; else print "?"}')
+RATIO_STEADY=$(awk -v a="$MAX_OK_CHECKS" -v b="$BS_KPS" 'BEGIN {printf "%.2f", a / b}')
+FOREIGN_AT_END=$(foreign_load)
+LOAD_AT_END=$(cut -d' ' -f1-3 /proc/loadavg)
+T_TOTAL=$(( $(date +%s) - T_START ))
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+verdict() { awk -v ok="$1" 'BEGIN {print (ok ? "MET" : "MISSED")}'; }
+{
+echo
+echo "recon change-worker benchmark ($(date -u +%Y-%m-%dT%H:%MZ), ${T_TOTAL}s)"
+echo "  machine: $ncpu × $cpu_model; loadavg at start $LOAD_AT_START, at end $LOAD_AT_END"
+echo "  other busy processes: start: ${FOREIGN_AT_START:-none}; end: ${FOREIGN_AT_END:-none}"
+[ -z "$FOREIGN_AT_START$FOREIGN_AT_END" ] || echo "  => another workload shared this machine: the figures are noisy"
+echo "  PostgreSQL $pg_version, libmongoc $mongoc_version, FerretDB (SQLite) on loopback, recon $git_rev"
+echo "  table bench_cdc: $ROWS rows; mapping settle_ms $SETTLE_MS, exclude [n], repair off;"
+echo "  recon.batch_size $batch_size, recon.poll_interval_ms $poll_ms; pgbench -c 2 -j 1, ${STEP_SECS}s steps"
+echo
+echo "1. Sustained change rate (pgbench: UPDATE bench_cdc SET n = n + 1 WHERE id = random(1, $UPD_MAX);"
+echo "   every change decoded, queued and checked once, and found equal)"
+echo "  offered  pgbench  decoded  checks    avg   worst    queue  worst lag  catch-up  worker   worker  ferret"
+echo "      tps      tps  changes     /s  batch   lag_s    (end)     kBytes         s  µs/check   %core  %core  verdict"
+for l in "${LADDER[@]}"; do echo "  $l"; done
+if [ "$MAX_OK_RATE" -gt 0 ]; then
+    echo "  => highest sustained: $MAX_OK_RATE tps offered ($MAX_OK_TPS delivered), $MAX_OK_CHECKS checks/s, avg batch $MAX_OK_BATCH keys"
+else
+    echo "  => no step was sustained"
+fi
+if [ -z "$FIRST_FAIL" ]; then
+    echo "     (every offered rate was sustained: the ceiling is above the ladder; see the capacity figure below)"
+fi
+echo
+echo "2. Detection lag at half that rate ($DET_UPD_TPS tps of n-updates + $DET_DIV_TPS tps of divergent v-updates,"
+echo "   $DET_N of $NDIV divergent keys recorded; lag = divergences.first_seen - commit)"
+printf "  min %s ms  p50 %s ms  p90 %s ms  p99 %s ms  max %s ms   (worst lag_seconds during the run %s)\n" \
+    "$DET_MIN" "$DET_P50" "$DET_P90" "$DET_P99" "$DET_MAX" "$DET_WORST_LAG"
+echo "  floor by design: settle $SETTLE_MS + re-check backoff 200+400+800 = $FLOOR_MS ms, plus up to 4 worker cycles"
+echo "  (poll ${poll_ms} ms + cycle time each); target p99 < settle + 2 s = $TARGET_MS ms:" \
+    "$(verdict "$([ -n "$DET_P99" ] && [ "$DET_P99" -lt "$TARGET_MS" ] && echo 1 || echo 0)")"
+echo
+echo "3. Capacity: $DRAIN_TX transactions queued in the slot while the worker was stopped, then drained"
+echo "  $D_CHECKS keys checked ($D_CHANGES queued) in ${D_SECS}s = $D_RATE checks/s (check phase alone $D_CHECK_RATE/s)"
+echo "  batches (\$in queries): $D_BATCHES, avg $D_BATCH keys; worker wrote $D_WAL_PER_CHECK WAL bytes per check"
+echo "  worker CPU ${D_CPU_US} µs per checked key (${D_WCPU_PCT}% of a core over the drain); FerretDB ${D_FCPU_US} µs per key"
+[ -z "${D_SQL_MS:-}" ] || echo "  worker time in SQL statements (pg_stat_statements): ${D_SQL_MS} ms of $(awk -v s="$D_SECS" 'BEGIN {printf "%.0f", s * 1000}') ms wall"
+echo
+echo "4. Bare libmongoc client (bench/bare_lookup.c): find({_id: {\$in: [K random ids]}}), same server and collection"
+printf "  bare K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %7s µs/key   (capacity batch)\n" "$K_DRAIN" "$BD_KPS" "$BD_MPQ" "$BD_CPK" "$BD_FPK"
+printf "  bare K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %7s µs/key   (steady-state batch)\n" "$K_STEADY" "$BS_KPS" "$BS_MPQ" "$BS_CPK" "$BS_FPK"
+for l in "${BARE_EXTRA[@]}"; do echo "$l"; done
+echo
+echo "5. Ratios (target >= 0.7)"
+echo "  capacity: worker drain $D_RATE checks/s / bare $BD_KPS keys/s at K=$K_DRAIN = $RATIO_CAP" \
+    "($(verdict "$(awk -v r="$RATIO_CAP" 'BEGIN {print (r >= 0.7)}')")); check phase alone: $RATIO_CAP_PHASE"
+echo "  steady:   worker $MAX_OK_CHECKS checks/s at $MAX_OK_RATE tps / bare $BS_KPS keys/s at K=$K_STEADY = $RATIO_STEADY" \
+    "(bounded by the offered load when the worker is not saturated)"
+echo "  worker CPU per checked key: ${D_CPU_US} µs at capacity, ${MAX_OK_CPU} µs at $MAX_OK_RATE tps; idle worker ${IDLE_CPU_PCT}% of a core"
+echo
+echo "6. Diagnostics"
+echo "  recon.cdc_queue in pg_stat_user_tables (n_tup_ins n_tup_del n_dead_tup): while the worker ran: $STAT_ALIVE" \
+    "(it had queued $CHANGES_ALIVE changes); after it exited: $STAT_EXITED"
+if [ -n "$PGSS_LADDER" ]; then
+    echo "  top SQL statements during the ladder + detection run (calls, total, mean, query):"
+    sed 's/^/    /' <<<"$PGSS_LADDER"
+fi
+if [ -n "$PGSS_DRAIN" ]; then
+    echo "  top SQL statements during the drain:"
+    sed 's/^/    /' <<<"$PGSS_DRAIN"
+fi
+} | tee "$WORK/report.txt"
+[ "${RIG_KEEP:-}" != 1 ] || log "samples and pgbench output kept in $WORK"

@@ -76,6 +76,11 @@ BARE=$WORK/bare_lookup
 gcc -O2 -Wall -Werror -o "$BARE" "$ROOT/bench/bare_lookup.c" $(pkg-config --cflags --libs libmongoc-1.0)
 
 PSQL=("$RIG_PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
+# pg_stat_statements rows that are not the change worker's own statements
+NOT_WORKER="query NOT LIKE 'UPDATE bench_cdc%' AND query NOT LIKE 'WITH k AS%' AND query NOT LIKE '%cdc_status%'
+    AND query NOT LIKE '%pg_stat%' AND query NOT LIKE '%pg_current_wal_lsn%' AND query NOT LIKE 'ALTER SYSTEM%'
+    AND query NOT LIKE '%pg_reload_conf%' AND query NOT LIKE '%bench_div%' AND query NOT LIKE '%pg_terminate_backend%'
+    AND query NOT LIKE 'SHOW%' AND query NOT LIKE 'UPDATE recon.cdc_state SET changes = 0%'"
 PGBENCH=$RIG_PGBIN/pgbench
 sql() { "${PSQL[@]}" -At -F' ' -c "$1"; }
 TICK=$(getconf CLK_TCK)
@@ -151,11 +156,23 @@ git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
 git -C "$ROOT" diff --quiet HEAD -- src sql 2>/dev/null || git_rev="$git_rev+uncommitted changes in src/ or sql/"
 
 # Other heavy processes on the machine (another benchmark's FerretDB ...):
-# anything not ours using > 20% CPU over a 2 s look.
+# anything but our FerretDB and our PostgreSQL using > 20% of a core over 2 s.
+PG_POSTMASTER=$(head -1 "$RECON_PGDATA/postmaster.pid")
+proc_snapshot() {               # "pid ppid ticks comm" of every process
+    cat /proc/[0-9]*/stat 2>/dev/null | awk '{
+        o = index($0, "("); c = index($0, ") ")
+        split(substr($0, c + 2), f, " ")
+        print $1, f[2], f[12] + f[13], substr($0, o + 1, c - o - 1) }' || true
+}
 foreign_load() {
-    local mine="$RECON_FERRETDB_PID"
-    ps -eo pid=,pcpu=,comm= --sort=-pcpu | awk -v me="$mine" '$2 > 20 && $1 != me && $3 != "ps" {
-        printf "%s%s(pid %s, %s%% CPU)", sep, $3, $1, $2; sep = ", " }'
+    local a b
+    a=$(proc_snapshot); sleep 2; b=$(proc_snapshot)
+    awk -v me="$RECON_FERRETDB_PID" -v pm="$PG_POSTMASTER" -v tick="$TICK" -v self="$$" '
+        NR == FNR { t[$1] = $3; next }
+        ($1 in t) && $1 != me && $1 != pm && $2 != pm && $1 != self {
+            pct = 100 * ($3 - t[$1]) / tick / 2
+            if (pct > 20) { printf "%s%s (pid %s, %.0f%% of a core)", sep, $4, $1, pct; sep = ", " } }' \
+        <(echo "$a") <(echo "$b")
 }
 FOREIGN_AT_START=$(foreign_load)
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -316,8 +333,7 @@ if [ "$USE_PGSS" != 0 ]; then
                               || lpad(round(mean_exec_time::numeric, 2)::text, 9) || ' ms  '
                               || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
                          FROM pg_stat_statements
-                        WHERE query NOT LIKE 'UPDATE bench_cdc%' AND query NOT LIKE '%pg_stat_statements%'
-                          AND query NOT LIKE '%clock_timestamp()), 3)%' AND query NOT LIKE '%confirmed_flush_lsn >= %'
+                        WHERE $NOT_WORKER
                         ORDER BY total_exec_time DESC LIMIT 10")
 fi
 
@@ -381,6 +397,9 @@ FILL_TPS=$(pgbench_tps "$WORK/drain-fill.out")
 lsn_fill=$(sql "SELECT pg_current_wal_lsn()")
 backlog_bytes=$(sql "SELECT pg_wal_lsn_diff('$lsn_fill', confirmed_flush_lsn)::bigint FROM recon.cdc_status")
 [ "$USE_PGSS" = 0 ] || sql "SELECT pg_stat_statements_reset()" >/dev/null
+# counters from zero, so that the samples show only the drain (a new worker
+# process resets them itself when it starts a new CDC run)
+sql "UPDATE recon.cdc_state SET changes = 0, checks = 0" >/dev/null
 f0=$(proc_ticks "$RECON_FERRETDB_PID")
 sampler_start "$WORK/drain.samples" 0.25
 sql "ALTER SYSTEM RESET recon.databases" >/dev/null
@@ -413,14 +432,10 @@ if [ "$USE_PGSS" != 0 ]; then
                              || lpad(round(mean_exec_time::numeric, 2)::text, 9) || ' ms  '
                              || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
                         FROM pg_stat_statements
-                       WHERE query NOT LIKE 'UPDATE bench_cdc%' AND query NOT LIKE '%pg_stat_statements%'
-                         AND query NOT LIKE '%clock_timestamp()), 3)%' AND query NOT LIKE '%confirmed_flush_lsn >= %'
+                       WHERE $NOT_WORKER
                        ORDER BY total_exec_time DESC LIMIT 10")
     D_SQL_MS=$(sql "SELECT round(sum(total_exec_time)) FROM pg_stat_statements
-                     WHERE query NOT LIKE 'UPDATE bench_cdc%' AND query NOT LIKE '%pg_stat_statements%'
-                       AND query NOT LIKE '%clock_timestamp()), 3)%' AND query NOT LIKE '%confirmed_flush_lsn >= %'
-                       AND query NOT LIKE '%pg_stat_activity%' AND query NOT LIKE 'ALTER SYSTEM%'
-                       AND query NOT LIKE 'SELECT pg_reload_conf%' AND query NOT LIKE '%pg_current_wal_lsn%'")
+                     WHERE $NOT_WORKER")
 fi
 log "capacity: $D_CHECKS checks of $D_CHANGES queued changes (backlog $backlog_bytes WAL bytes) in ${D_SECS}s" \
     "= $D_RATE checks/s (check phase $D_CHECK_RATE/s), $D_BATCHES batches (avg $D_BATCH keys);" \
@@ -520,11 +535,11 @@ echo "6. Diagnostics"
 echo "  recon.cdc_queue in pg_stat_user_tables (n_tup_ins n_tup_del n_dead_tup): while the worker ran: $STAT_ALIVE" \
     "(it had queued $CHANGES_ALIVE changes); after it exited: $STAT_EXITED"
 if [ -n "$PGSS_LADDER" ]; then
-    echo "  top SQL statements during the ladder + detection run (calls, total, mean, query):"
+    echo "  top SQL statements of the worker during the ladder (calls, total, mean, query):"
     sed 's/^/    /' <<<"$PGSS_LADDER"
 fi
 if [ -n "$PGSS_DRAIN" ]; then
-    echo "  top SQL statements during the drain:"
+    echo "  top SQL statements of the worker during the drain:"
     sed 's/^/    /' <<<"$PGSS_DRAIN"
 fi
 } | tee "$WORK/report.txt"

@@ -16,9 +16,10 @@
 #                      (default "25 50 100 200 400 800 1600"); the ladder stops
 #                      at the first rate that is not sustained
 #   BENCH_STEP_SECS    seconds per ladder step (default 30)
-#   BENCH_DRAIN_TX     transactions queued while the worker is stopped (default 12000)
+#   BENCH_DRAIN_TX     transactions queued while the worker is stopped (default 10000)
 #   BENCH_DET_SECS     seconds of the detection-lag run (default 40)
 #   BENCH_DIV_RATE     divergent updates per second in that run (default 10)
+#   BENCH_DRAIN_ROUNDS capacity rounds (stop, queue, drain, bare run), best counts (default 2)
 #   BENCH_BARE_SECS    seconds per bare_lookup run (default 5)
 #   BENCH_PGSS=0       do not load pg_stat_statements (used to count the
 #                      worker's $in queries and to time its SQL statements)
@@ -36,13 +37,14 @@ ROWS=${BENCH_ROWS:-20000}
 SETTLE_MS=${BENCH_SETTLE_MS:-1000}
 RATES=${BENCH_RATES:-25 50 100 200 400 800 1600}
 STEP_SECS=${BENCH_STEP_SECS:-30}
-DRAIN_TX=${BENCH_DRAIN_TX:-12000}
+DRAIN_TX=${BENCH_DRAIN_TX:-10000}
 DET_SECS=${BENCH_DET_SECS:-40}
 DIV_RATE=${BENCH_DIV_RATE:-10}
 BARE_SECS=${BENCH_BARE_SECS:-5}
 USE_PGSS=${BENCH_PGSS:-1}
 NS=bench.cdc
-DIV_KEYS=1000                                   # ids ROWS-999..ROWS: the detection writer's
+DRAIN_ROUNDS=${BENCH_DRAIN_ROUNDS:-2}
+DIV_KEYS=$((DIV_RATE * DET_SECS + 100))          # the detection writer's ids: the last DIV_KEYS
 UPD_MAX=$((ROWS - DIV_KEYS))                    # pgbench's n-updates use 1..UPD_MAX
 SETTLE_S=$(awk -v s="$SETTLE_MS" 'BEGIN {print s / 1000}')
 BOUND_S=$(awk -v s="$SETTLE_S" 'BEGIN {print s + 5}')   # "lag stays bounded": under settle + 5 s
@@ -267,7 +269,7 @@ log "idle worker: ${IDLE_CPU_PCT}% of a core"
 [ "$USE_PGSS" = 0 ] || sql "SELECT pg_stat_statements_reset()" >/dev/null
 LADDER=()                       # result lines for the table
 MAX_OK_RATE=0 MAX_OK_CHECKS=0 MAX_OK_BATCH=0 MAX_OK_CPU=0 MAX_OK_TPS=0
-FIRST_FAIL=
+FIRST_FAIL= PGBENCH_LIMITED=
 for rate in $RATES; do
     samples=$WORK/step-$rate.samples
     read -r _ _ _ _ c0 k0 _ _ <<<"$(status)"
@@ -300,6 +302,7 @@ for rate in $RATES; do
         avg_batch=?
     fi
     cpu_us=$(awk -v a="$w0" -v b="$w2" -v t="$TICK" -v k="$checks_all" 'BEGIN {printf "%.0f", k ? (b - a) / t * 1e6 / k : 0}')
+    cycle_ms=$(awk -v s="$ts0" -v e="$EPOCHREALTIME" -v b="$((b2 - b0))" 'BEGIN {if (b > 0) printf "%.0f", (e - s) * 1000 / b; else print "?"}')
     wcpu_pct=$(awk -v a="$w0" -v b="$w2" -v t="$TICK" -v s="$ts0" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.0f", 100 * (b - a) / t / (e - s)}')
     fcpu_pct=$(awk -v a="$f0" -v b="$f2" -v t="$TICK" -v s="$ts0" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.0f", 100 * (b - a) / t / (e - s)}')
     # sustained: the offered rate was delivered, the oldest queued key stayed
@@ -308,11 +311,11 @@ for rate in $RATES; do
     # settle + 5 s of the writer stopping
     verdict=$(awk -v tps="$tps" -v r="$rate" -v ml="$max_lag" -v qm="$q_mid" -v qe="$q_end" \
                   -v cu="$catch_up" -v b="$BOUND_S" 'BEGIN {
-        if (tps < 0.9 * r) { print "offered-load-limited"; exit }
         if (cu == "timeout" || ml >= b || qe > qm + r || cu + 0 > b) { print "NOT-sustained"; exit }
+        if (tps < 0.9 * r) { print "sustained(pgbench-limited)"; exit }
         print "sustained" }')
-    line=$(printf "%6s %8s %8s %7s %8s %9s %8s %9s %10s %9s %6s %6s  %s" \
-        "$rate" "$tps" "$((c1 - c0))" "$checks_ps" "$avg_batch" "$max_lag" "$q_end" \
+    line=$(printf "%6s %8.1f %8s %7s %7s %7s %8s %7s %9s %9s %8s %6s %6s  %s" \
+        "$rate" "$tps" "$((c1 - c0))" "$checks_ps" "$avg_batch" "$cycle_ms" "$max_lag" "$q_end" \
         "$((max_lb / 1024))" "$catch_up" "$cpu_us" "$wcpu_pct" "$fcpu_pct" "$verdict")
     LADDER+=("$line")
     log "step $rate tps: pgbench $tps tps ($tx tx, schedule lag avg ${slag_avg:-?} max ${slag_max:-?} ms);" \
@@ -322,6 +325,11 @@ for rate in $RATES; do
         "FerretDB ${fcpu_pct}% => $verdict"
     if [ "$verdict" = sustained ]; then
         MAX_OK_RATE=$rate MAX_OK_CHECKS=$checks_ps MAX_OK_BATCH=$avg_batch MAX_OK_CPU=$cpu_us MAX_OK_TPS=$tps
+    elif [ "$verdict" = "sustained(pgbench-limited)" ]; then
+        # pgbench could not offer more on this machine: what it delivered was sustained
+        MAX_OK_RATE=$(awk -v t="$tps" 'BEGIN {printf "%d", t}') MAX_OK_CHECKS=$checks_ps MAX_OK_BATCH=$avg_batch
+        MAX_OK_CPU=$cpu_us MAX_OK_TPS=$tps PGBENCH_LIMITED=1
+        break
     else
         FIRST_FAIL=$rate
         break
@@ -346,6 +354,7 @@ HALF=$((base / 2)); [ "$HALF" -ge 1 ] || HALF=1
 DIV_SECS=$((DET_SECS - 10)); [ "$DIV_SECS" -ge 5 ] || DIV_SECS=5
 log "detection lag: n-updates at $HALF tps for ${DET_SECS}s, divergent v-updates at $DIV_RATE tps for ${DIV_SECS}s"
 sampler_start "$WORK/detect.samples" 1
+det_b0=$(batches); det_t0=$EPOCHREALTIME
 "$PGBENCH" -n -D upd_max="$UPD_MAX" -f "$WORK/upd.sql" -R "$HALF" -T "$DET_SECS" -c 2 -j 1 \
     >"$WORK/detect-upd.out" 2>&1 &
 UPD_PID=$!
@@ -360,6 +369,8 @@ for _ in $(seq 1 150); do
     sleep 0.2
 done
 sampler_stop "$WORK/detect.samples"
+det_b1=$(batches); det_t1=$EPOCHREALTIME
+DET_CYCLE=$(awk -v s="$det_t0" -v e="$det_t1" -v b="$((det_b1 - det_b0))" 'BEGIN {if (b > 0) printf "%.0f", (e - s) * 1000 / b; else print "?"}')
 DET=$(sql "WITH l AS (SELECT extract(epoch FROM min(d.first_seen) - b.committed) * 1000 AS ms
                        FROM bench_div b JOIN recon.divergences d ON ($KEYSQL)::int = b.id GROUP BY b.id, b.committed)
            SELECT count(*), round(min(ms)), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric),
@@ -375,103 +386,115 @@ TARGET_MS=$((SETTLE_MS + 2000))
 log "detection: $DET_N of $NDIV divergent keys recorded; lag ms min $DET_MIN p50 $DET_P50 p90 $DET_P90 p99 $DET_P99 max $DET_MAX"
 
 # ---------------------------------------------------------------------------
-# 3. Worker capacity: stop it, queue a backlog in the slot, time the drain
+# 3. Worker capacity: stop it, queue a backlog in the slot, time the drain;
+#    then the bare client at the batch size the worker used.  DRAIN_ROUNDS
+#    rounds, the best of each side counts (the machine may be shared).
 # ---------------------------------------------------------------------------
-# (also shows whether the worker's table statistics reach pg_stat while it lives)
+# (first: do the worker's table statistics reach pg_stat while it lives?)
 STAT_ALIVE=$(sql "SELECT coalesce(n_tup_ins, 0) || ' ' || coalesce(n_tup_del, 0) || ' ' || coalesce(n_dead_tup, 0)
                     FROM pg_stat_user_tables WHERE relid = 'recon.cdc_queue'::regclass")
 CHANGES_ALIVE=$(sql "SELECT changes FROM recon.cdc_status")
-log "capacity: stopping the worker"
-sql "ALTER SYSTEM SET recon.databases = 'none_such'" >/dev/null
-sql "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'recon change worker'" >/dev/null
-for _ in $(seq 1 100); do [ "$(worker_pid)" = 0 ] && break; sleep 0.1; done
-[ "$(worker_pid)" = 0 ] || { log "the change worker did not stop"; exit 1; }
-sleep 1
-STAT_EXITED=$(sql "SELECT coalesce(n_tup_ins, 0) || ' ' || coalesce(n_tup_del, 0) || ' ' || coalesce(n_dead_tup, 0)
-                     FROM pg_stat_user_tables WHERE relid = 'recon.cdc_queue'::regclass")
-log "capacity: queueing $DRAIN_TX transactions in the slot"
-pgbench_run "$WORK/drain-fill.out" -f "$WORK/upd.sql" -t $((DRAIN_TX / 2)) -c 2 -j 1
-FILL_TPS=$(pgbench_tps "$WORK/drain-fill.out")
-lsn_fill=$(sql "SELECT pg_current_wal_lsn()")
-backlog_bytes=$(sql "SELECT pg_wal_lsn_diff('$lsn_fill', confirmed_flush_lsn)::bigint FROM recon.cdc_status")
-[ "$USE_PGSS" = 0 ] || sql "SELECT pg_stat_statements_reset()" >/dev/null
-# counters from zero, so that the samples show only the drain (a new worker
-# process resets them itself when it starts a new CDC run)
-sql "UPDATE recon.cdc_state SET changes = 0, checks = 0" >/dev/null
-f0=$(proc_ticks "$RECON_FERRETDB_PID")
-sampler_start "$WORK/drain.samples" 0.25
-sql "ALTER SYSTEM RESET recon.databases" >/dev/null
-sql "SELECT pg_reload_conf()" >/dev/null
-DPID=$(wait_worker)
-d_t0=$EPOCHREALTIME; d_w0=$(proc_ticks "$DPID")
-drain_secs=$(wait_caught_up "$lsn_fill" 300)
-d_t1=$EPOCHREALTIME; d_w1=$(proc_ticks "$DPID"); f1=$(proc_ticks "$RECON_FERRETDB_PID")
-lsn_done=$(sql "SELECT pg_current_wal_lsn()")
-sampler_stop "$WORK/drain.samples"
-read -r _ _ _ _ D_CHANGES D_CHECKS _ _ <<<"$(status)"
-D_BATCHES=$(batches)
-D_SECS=$(awk -v a="$d_t0" -v b="$d_t1" 'BEGIN {printf "%.2f", b - a}')
-D_RATE=$(awk -v k="$D_CHECKS" -v s="$D_SECS" 'BEGIN {printf "%.0f", k / s}')
-# the check phase alone: from the first to the last check seen by the sampler
-D_CHECK_RATE=$(awk '$6 > 0 && t0 == "" {t0 = $1; k0 = $6} $6 > k1 {t1 = $1; k1 = $6}
-                    END {if (t1 > t0) printf "%.0f", (k1 - k0) / (t1 - t0); else print "?"}' "$WORK/drain.samples")
-D_CPU_US=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v k="$D_CHECKS" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
-D_WCPU_PCT=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v s="$D_SECS" 'BEGIN {printf "%.0f", 100 * (b - a) / t / s}')
-D_FCPU_US=$(awk -v a="$f0" -v b="$f1" -v t="$TICK" -v k="$D_CHECKS" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
-D_WAL_PER_CHECK=$(sql "SELECT round(pg_wal_lsn_diff('$lsn_done', '$lsn_fill') / $D_CHECKS)")
-if [ "$D_BATCHES" -gt 0 ]; then
-    D_BATCH=$(awk -v k="$D_CHECKS" -v b="$D_BATCHES" 'BEGIN {printf "%.0f", k / b}')
-else
-    D_BATCH=$batch_size
-fi
-PGSS_DRAIN=
-if [ "$USE_PGSS" != 0 ]; then
-    PGSS_DRAIN=$(sql "SELECT lpad(calls::text, 8) || lpad(round(total_exec_time)::text, 9) || ' ms'
-                             || lpad(round(mean_exec_time::numeric, 2)::text, 9) || ' ms  '
-                             || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
-                        FROM pg_stat_statements
-                       WHERE $NOT_WORKER
-                       ORDER BY total_exec_time DESC LIMIT 10")
-    D_SQL_MS=$(sql "SELECT round(sum(total_exec_time)) FROM pg_stat_statements
-                     WHERE $NOT_WORKER")
-fi
-log "capacity: $D_CHECKS checks of $D_CHANGES queued changes (backlog $backlog_bytes WAL bytes) in ${D_SECS}s" \
-    "= $D_RATE checks/s (check phase $D_CHECK_RATE/s), $D_BATCHES batches (avg $D_BATCH keys);" \
-    "worker ${D_CPU_US} µs CPU per check (${D_WCPU_PCT}% of a core), FerretDB ${D_FCPU_US} µs per check;" \
-    "worker wrote $D_WAL_PER_CHECK WAL bytes per check"
+STAT_EXITED=
 
-# ---------------------------------------------------------------------------
-# 4. Bare libmongoc look-ups at the same batch sizes (nothing else of ours running)
-# ---------------------------------------------------------------------------
-sleep 1
 bare() {                        # bare K -> "keys_per_s ms_per_query cpu_us_per_key ferret_us_per_key"
-    local k=$1 out fa fb
+    local k=$1 out fa fb kps mpq cpk keys
     fa=$(proc_ticks "$RECON_FERRETDB_PID")
-    out=$("$BARE" -k "$k" -m 1 -n "$UPD_MAX" -s "$BARE_SECS" "$NS")
+    out=$("$BARE" -k "$k" -m 1 -n "$UPD_MAX" -s "$BARE_SECS" -r "$RANDOM" "$NS")
     fb=$(proc_ticks "$RECON_FERRETDB_PID")
     log "bare_lookup K=$k: $out"
-    local kps mpq cpk keys
     kps=$(sed -n 's/.*keys_per_s=\([0-9]*\).*/\1/p' <<<"$out")
     mpq=$(sed -n 's/.*ms_per_query=\([0-9.]*\).*/\1/p' <<<"$out")
     cpk=$(sed -n 's/.*cpu_us_per_key=\([0-9.]*\).*/\1/p' <<<"$out")
     keys=$(sed -n 's/.* keys=\([0-9]*\).*/\1/p' <<<"$out")
     echo "$kps $mpq $cpk $(awk -v a="$fa" -v b="$fb" -v t="$TICK" -v k="$keys" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')"
 }
-K_DRAIN=$D_BATCH
-read -r BD_KPS BD_MPQ BD_CPK BD_FPK <<<"$(bare "$K_DRAIN")"
+
+D_RATE=0 BD_KPS=0 DRAIN_LINES=() PGSS_DRAIN=
+for round in $(seq 1 "$DRAIN_ROUNDS"); do
+    log "capacity round $round: stopping the worker"
+    sql "ALTER SYSTEM SET recon.databases = 'none_such'" >/dev/null
+    sql "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.5
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'recon change worker'" >/dev/null
+    for _ in $(seq 1 100); do [ "$(worker_pid)" = 0 ] && break; sleep 0.1; done
+    [ "$(worker_pid)" = 0 ] || { log "the change worker did not stop"; exit 1; }
+    sleep 1
+    [ -n "$STAT_EXITED" ] ||
+        STAT_EXITED=$(sql "SELECT coalesce(n_tup_ins, 0) || ' ' || coalesce(n_tup_del, 0) || ' ' || coalesce(n_dead_tup, 0)
+                             FROM pg_stat_user_tables WHERE relid = 'recon.cdc_queue'::regclass")
+    log "capacity round $round: queueing $DRAIN_TX transactions in the slot"
+    pgbench_run "$WORK/drain-fill-$round.out" -f "$WORK/upd.sql" -t $((DRAIN_TX / 2)) -c 2 -j 1
+    lsn_fill=$(sql "SELECT pg_current_wal_lsn()")
+    backlog_bytes=$(sql "SELECT pg_wal_lsn_diff('$lsn_fill', confirmed_flush_lsn)::bigint FROM recon.cdc_status")
+    [ "$USE_PGSS" = 0 ] || sql "SELECT pg_stat_statements_reset()" >/dev/null
+    # counters from zero, so that the samples show only the drain (a new
+    # worker process resets them itself when it starts a new CDC run)
+    sql "UPDATE recon.cdc_state SET changes = 0, checks = 0" >/dev/null
+    f0=$(proc_ticks "$RECON_FERRETDB_PID")
+    sampler_start "$WORK/drain-$round.samples" 0.25
+    sql "ALTER SYSTEM RESET recon.databases" >/dev/null
+    sql "SELECT pg_reload_conf()" >/dev/null
+    DPID=$(wait_worker)
+    d_t0=$EPOCHREALTIME; d_w0=$(proc_ticks "$DPID")
+    drain_secs=$(wait_caught_up "$lsn_fill" 300)
+    d_t1=$EPOCHREALTIME; d_w1=$(proc_ticks "$DPID"); f1=$(proc_ticks "$RECON_FERRETDB_PID")
+    lsn_done=$(sql "SELECT pg_current_wal_lsn()")
+    sampler_stop "$WORK/drain-$round.samples"
+    [ "$drain_secs" != timeout ] || log "capacity round $round: the drain did not finish in 300 s"
+    read -r _ _ _ _ r_changes r_checks _ _ <<<"$(status)"
+    r_batches=$(batches)
+    r_secs=$(awk -v a="$d_t0" -v b="$d_t1" 'BEGIN {printf "%.2f", b - a}')
+    r_rate=$(awk -v k="$r_checks" -v s="$r_secs" 'BEGIN {printf "%.0f", k / s}')
+    # the check phase alone: from the first to the last check seen by the sampler
+    r_phase=$(awk '$6 > 0 && t0 == "" {t0 = $1; k0 = $6} $6 > k1 {t1 = $1; k1 = $6}
+                   END {if (t1 > t0) printf "%.0f", (k1 - k0) / (t1 - t0); else print 0}' "$WORK/drain-$round.samples")
+    r_cpu_us=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v k="$r_checks" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
+    r_wcpu=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v s="$r_secs" 'BEGIN {printf "%.0f", 100 * (b - a) / t / s}')
+    r_fcpu_us=$(awk -v a="$f0" -v b="$f1" -v t="$TICK" -v k="$r_checks" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
+    r_wal=$(sql "SELECT round(pg_wal_lsn_diff('$lsn_done', '$lsn_fill') / $r_checks)")
+    r_batch=$batch_size
+    [ "$r_batches" -le 0 ] || r_batch=$(awk -v k="$r_checks" -v b="$r_batches" 'BEGIN {printf "%.0f", k / b}')
+    r_cycle=$(awk -v s="$r_secs" -v b="$r_batches" 'BEGIN {if (b > 0) printf "%.0f", s * 1000 / b; else print "?"}')
+    r_sql_ms=
+    if [ "$USE_PGSS" != 0 ]; then
+        r_sql_ms=$(sql "SELECT round(sum(total_exec_time)) FROM pg_stat_statements WHERE $NOT_WORKER")
+        PGSS_DRAIN=$(sql "SELECT lpad(calls::text, 8) || lpad(round(total_exec_time)::text, 9) || ' ms'
+                                 || lpad(round(mean_exec_time::numeric, 2)::text, 9) || ' ms  '
+                                 || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+                            FROM pg_stat_statements WHERE $NOT_WORKER
+                           ORDER BY total_exec_time DESC LIMIT 10")
+    fi
+    log "capacity round $round: $r_checks checks of $r_changes queued changes (backlog $backlog_bytes WAL bytes)" \
+        "in ${r_secs}s = $r_rate checks/s (check phase $r_phase/s); $r_batches batches, avg $r_batch keys," \
+        "${r_cycle} ms per batch; worker ${r_cpu_us} µs CPU per check (${r_wcpu}% of a core)," \
+        "FerretDB ${r_fcpu_us} µs per check; worker wrote $r_wal WAL bytes per check; SQL ${r_sql_ms:-?} ms"
+    read -r b_kps b_mpq b_cpk b_fpk <<<"$(bare "$r_batch")"
+    DRAIN_LINES+=("$(printf "%5s %7s %8s %8s %7s %7s %8s %8s %8s %8s %7s %9s   %8s %8s %8s" "$round" "$r_checks" "$r_secs" \
+        "$r_rate" "$r_phase" "$r_batch" "$r_cycle" "$r_cpu_us" "$r_wcpu" "$r_fcpu_us" "$r_wal" "${r_sql_ms:-?}" \
+        "$b_kps" "$b_mpq" "$b_fpk")")
+    if [ "$r_rate" -gt "$D_RATE" ]; then
+        D_RATE=$r_rate D_CHECK_RATE=$r_phase D_BATCH=$r_batch D_CPU_US=$r_cpu_us D_FCPU_US=$r_fcpu_us D_CYCLE=$r_cycle
+    fi
+    if [ "$b_kps" -gt "$BD_KPS" ]; then
+        BD_KPS=$b_kps BD_MPQ=$b_mpq BD_CPK=$b_cpk BD_FPK=$b_fpk BD_K=$r_batch
+    fi
+done
+
+# ---------------------------------------------------------------------------
+# 4. Bare look-ups at the steady-state batch size and a few others
+# ---------------------------------------------------------------------------
 K_STEADY=$(awk -v b="$MAX_OK_BATCH" 'BEGIN {k = int(b + 0.5); if (k < 1) k = 1; print k}')
 read -r BS_KPS BS_MPQ BS_CPK BS_FPK <<<"$(bare "$K_STEADY")"
 BARE_EXTRA=()
 for k in 1 100; do
-    [ "$k" != "$K_DRAIN" ] && [ "$k" != "$K_STEADY" ] || continue
+    [ "$k" != "$K_STEADY" ] || continue
     read -r kps mpq cpk fpk <<<"$(bare "$k")"
-    BARE_EXTRA+=("$(printf "  bare K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %7s µs/key" "$k" "$kps" "$mpq" "$cpk" "$fpk")")
+    BARE_EXTRA+=("$(printf "  K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %8s µs/key" "$k" "$kps" "$mpq" "$cpk" "$fpk")")
 done
 
 RATIO_CAP=$(awk -v a="$D_RATE" -v b="$BD_KPS" 'BEGIN {printf "%.2f", a / b}')
-RATIO_CAP_PHASE=$(awk -v a="$D_CHECK_RATE" -v b="$BD_KPS" 'BEGIN {if (a + 0 > 0) printf "%.2f", a / b; else print "?"}')
+RATIO_CAP_PHASE=$(awk -v a="$D_CHECK_RATE" -v b="$BD_KPS" 'BEGIN {printf "%.2f", a / b}')
+RATIO_FCPU=$(awk -v a="$D_FCPU_US" -v b="$BD_FPK" 'BEGIN {if (a > 0) printf "%.2f", b / a; else print "?"}')
 RATIO_STEADY=$(awk -v a="$MAX_OK_CHECKS" -v b="$BS_KPS" 'BEGIN {printf "%.2f", a / b}')
 FOREIGN_AT_END=$(foreign_load)
 LOAD_AT_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -493,42 +516,46 @@ echo "  recon.batch_size $batch_size, recon.poll_interval_ms $poll_ms; pgbench -
 echo
 echo "1. Sustained change rate (pgbench: UPDATE bench_cdc SET n = n + 1 WHERE id = random(1, $UPD_MAX);"
 echo "   every change decoded, queued and checked once, and found equal)"
-echo "  offered  pgbench  decoded  checks    avg   worst    queue  worst lag  catch-up  worker   worker  ferret"
-echo "      tps      tps  changes     /s  batch   lag_s    (end)     kBytes         s  µs/check   %core  %core  verdict"
+echo "  offered  pgbench  decoded  checks     avg  ms per    worst   queue worst lag  catch-up   worker worker ferret"
+echo "      tps      tps  changes      /s   batch   batch    lag_s   (end)    kBytes         s µs/check  %core  %core  verdict"
 for l in "${LADDER[@]}"; do echo "  $l"; done
 if [ "$MAX_OK_RATE" -gt 0 ]; then
     echo "  => highest sustained: $MAX_OK_RATE tps offered ($MAX_OK_TPS delivered), $MAX_OK_CHECKS checks/s, avg batch $MAX_OK_BATCH keys"
 else
     echo "  => no step was sustained"
 fi
-if [ -z "$FIRST_FAIL" ]; then
+if [ -n "$PGBENCH_LIMITED" ]; then
+    echo "     (pgbench could not offer the next rate on this machine: the ceiling is at least this; see the capacity below)"
+elif [ -z "$FIRST_FAIL" ]; then
     echo "     (every offered rate was sustained: the ceiling is above the ladder; see the capacity figure below)"
 fi
 echo
 echo "2. Detection lag at half that rate ($DET_UPD_TPS tps of n-updates + $DET_DIV_TPS tps of divergent v-updates,"
 echo "   $DET_N of $NDIV divergent keys recorded; lag = divergences.first_seen - commit)"
-printf "  min %s ms  p50 %s ms  p90 %s ms  p99 %s ms  max %s ms   (worst lag_seconds during the run %s)\n" \
-    "$DET_MIN" "$DET_P50" "$DET_P90" "$DET_P99" "$DET_MAX" "$DET_WORST_LAG"
+printf "  min %s ms  p50 %s ms  p90 %s ms  p99 %s ms  max %s ms   (worst lag_seconds %s; %s ms per worker batch)\n" \
+    "$DET_MIN" "$DET_P50" "$DET_P90" "$DET_P99" "$DET_MAX" "$DET_WORST_LAG" "$DET_CYCLE"
 echo "  floor by design: settle $SETTLE_MS + re-check backoff 200+400+800 = $FLOOR_MS ms, plus up to 4 worker cycles"
-echo "  (poll ${poll_ms} ms + cycle time each); target p99 < settle + 2 s = $TARGET_MS ms:" \
+echo "  (the wait for the next cycle, up to poll ${poll_ms} + a cycle, and the check itself, each); target p99 < settle + 2 s = $TARGET_MS ms:" \
     "$(verdict "$([ -n "$DET_P99" ] && [ "$DET_P99" -lt "$TARGET_MS" ] && echo 1 || echo 0)")"
 echo
-echo "3. Capacity: $DRAIN_TX transactions queued in the slot while the worker was stopped, then drained"
-echo "  $D_CHECKS keys checked ($D_CHANGES queued) in ${D_SECS}s = $D_RATE checks/s (check phase alone $D_CHECK_RATE/s)"
-echo "  batches (\$in queries): $D_BATCHES, avg $D_BATCH keys; worker wrote $D_WAL_PER_CHECK WAL bytes per check"
-echo "  worker CPU ${D_CPU_US} µs per checked key (${D_WCPU_PCT}% of a core over the drain); FerretDB ${D_FCPU_US} µs per key"
-[ -z "${D_SQL_MS:-}" ] || echo "  worker time in SQL statements (pg_stat_statements): ${D_SQL_MS} ms of $(awk -v s="$D_SECS" 'BEGIN {printf "%.0f", s * 1000}') ms wall"
+echo "3. Capacity: $DRAIN_TX transactions queued in the slot while the worker was stopped, then drained;"
+echo "   right after each drain, bare_lookup ran for ${BARE_SECS}s at the worker's average batch size"
+echo "  round  checks    drain   checks   check    avg   ms per   worker   worker ferretdb     WAL    SQL ms  |     bare  bare ms ferretdb"
+echo "                      s       /s   phase  batch    batch  µs/key    %core   µs/key  B/key           |   keys/s  /query   µs/key"
+for l in "${DRAIN_LINES[@]}"; do echo "  $l"; done
+echo "  => worker capacity (best round): $D_RATE checks/s ($D_CHECK_RATE/s in the check phase), batches of $D_BATCH keys"
 echo
 echo "4. Bare libmongoc client (bench/bare_lookup.c): find({_id: {\$in: [K random ids]}}), same server and collection"
-printf "  bare K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %7s µs/key   (capacity batch)\n" "$K_DRAIN" "$BD_KPS" "$BD_MPQ" "$BD_CPK" "$BD_FPK"
-printf "  bare K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %7s µs/key   (steady-state batch)\n" "$K_STEADY" "$BS_KPS" "$BS_MPQ" "$BS_CPK" "$BS_FPK"
+printf "  K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %8s µs/key   (capacity batch, best round)\n" "$BD_K" "$BD_KPS" "$BD_MPQ" "$BD_CPK" "$BD_FPK"
+printf "  K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %8s µs/key   (steady-state batch at $MAX_OK_RATE tps)\n" "$K_STEADY" "$BS_KPS" "$BS_MPQ" "$BS_CPK" "$BS_FPK"
 for l in "${BARE_EXTRA[@]}"; do echo "$l"; done
 echo
-echo "5. Ratios (target >= 0.7)"
-echo "  capacity: worker drain $D_RATE checks/s / bare $BD_KPS keys/s at K=$K_DRAIN = $RATIO_CAP" \
-    "($(verdict "$(awk -v r="$RATIO_CAP" 'BEGIN {print (r >= 0.7)}')")); check phase alone: $RATIO_CAP_PHASE"
+echo "5. Ratios (target >= 0.7) and CPU per key"
+echo "  capacity: worker $D_RATE checks/s / bare $BD_KPS keys/s at K=$BD_K = $RATIO_CAP" \
+    "($(verdict "$(awk -v r="$RATIO_CAP" 'BEGIN {print (r >= 0.7)}')")); check phase alone: $RATIO_CAP_PHASE;" \
+    "FerretDB CPU per key, bare / worker: $RATIO_FCPU"
 echo "  steady:   worker $MAX_OK_CHECKS checks/s at $MAX_OK_RATE tps / bare $BS_KPS keys/s at K=$K_STEADY = $RATIO_STEADY" \
-    "(bounded by the offered load when the worker is not saturated)"
+    "(the offered load, not the worker, sets the numerator)"
 echo "  worker CPU per checked key: ${D_CPU_US} µs at capacity, ${MAX_OK_CPU} µs at $MAX_OK_RATE tps; idle worker ${IDLE_CPU_PCT}% of a core"
 echo
 echo "6. Diagnostics"

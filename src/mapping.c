@@ -368,8 +368,16 @@ resolve_mapping(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts)
 	foreach(lc, redact)
 	{
 		ReconField	tmp;
+		int			j;
 
 		fill_field(&tmp, rel, lfirst(lc));
+		for (j = 0; j < m->nkeys; j++)
+			if (m->keys[j].attnum == tmp.attnum)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("key column \"%s\" cannot be redacted", tmp.column),
+						 errdetail("The key is the document's _id: it is needed in clear to find and repair documents."),
+						 errhint("Remove it from option \"redact\".")));
 	}
 
 	/* every other live column, in column order */
@@ -474,6 +482,17 @@ resolve_mapping(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts)
 	m->max_divergence_ratio = opt_number(opts, "max_divergence_ratio", -1, 0, 1);
 	m->max_repairs_per_second = opt_number(opts, "max_repairs_per_second", 0, 0, 1e9);
 	m->max_write_errors = (int) opt_number(opts, "max_write_errors", 10, 1, 1e6);
+
+	/* repairs re-read the source FOR SHARE: that needs a table */
+	if (m->repair != REPAIR_OFF &&
+		rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("repairs need a table source; \"%s\" is a view or materialized view",
+						RelationGetRelationName(rel)),
+				 errdetail("A repair re-reads its source row FOR SHARE so that the truth cannot change while it is written."),
+				 errhint("Map the view with options {\"repair\": \"off\"} to compare only, or map its base table.")));
 	m->settle_ms = (int) opt_number(opts, "settle_ms", 1000, 0, 3600000);
 }
 

@@ -384,10 +384,21 @@ choose_partitions(const ReconMapping *m, const ReconTarget *t)
 	Relation	rel = relation_open(m->relid, AccessShareLock);
 	double		est = rel->rd_rel->reltuples;
 	int			n = 1;
+	mongoc_collection_t *coll;
+	bson_error_t err;
+	int64		docs;
 
-	if (est < 0)
+	/* views and partitioned parents have no reltuples of their own */
+	if (est < 0 && RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
 		est = (double) RelationGetNumberOfBlocks(rel) * 100;
 	relation_close(rel, AccessShareLock);
+
+	/* the collection's own estimate covers those, and a stale reltuples */
+	coll = recon_mongo_collection(t, m->collection);
+	docs = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, &err);
+	mongoc_collection_destroy(coll);
+	if (docs > est)
+		est = (double) docs;
 	/* both sides land in the partitions: ~2 entries per row */
 	while (n < 4096 && est * 2 / n > recon_partition_rows)
 		n *= 2;

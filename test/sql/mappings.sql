@@ -75,6 +75,20 @@ INSERT INTO m_nopk VALUES (NULL, 'x');
 SELECT recon.add_mapping('nullkey', 'public.m_nopk', 'mongo1', 'rt_map.nullkey', key => ARRAY['a']);
 \echo :LAST_ERROR_SQLSTATE
 DELETE FROM m_nopk;
+-- a view can be compared, not repaired (repairs lock the source row)
+CREATE VIEW m_users_v AS SELECT id, name FROM m_users;
+SELECT recon.add_mapping('v', 'public.m_users_v', 'mongo1', 'rt_map.v', key => ARRAY['id']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT recon.add_mapping('v', 'public.m_users_v', 'mongo1', 'rt_map.v', key => ARRAY['id'],
+                         options => '{"repair": "off"}') > 0 AS added;
+SELECT recon.alter_mapping('v', '{"repair": "auto"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT recon.drop_mapping('v');
+DROP VIEW m_users_v;
+-- the key cannot be redacted: it is the _id
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', key => ARRAY['a'],
+                         options => '{"redact": ["a"]}');
+\echo :LAST_ERROR_SQLSTATE
 -- a key without a unique index is accepted when the data is unique
 SELECT recon.add_mapping('nopk', 'public.m_nopk', 'mongo1', 'rt_map.nopk', key => ARRAY['a']) > 0 AS added;
 -- nothing was half-created by the failures

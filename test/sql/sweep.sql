@@ -100,7 +100,9 @@ SELECT status, started_by = current_user AS by_caller, rows_source, divergences
 SELECT recon.sweep('nosuch');
 \echo :LAST_ERROR_SQLSTATE
 SET statement_timeout = '1ms';
+\set VERBOSITY terse
 SELECT recon.sweep('users');
+\set VERBOSITY default
 RESET statement_timeout;
 SELECT count(*) AS runs FROM recon.runs WHERE mapping_name = 'users';
 SELECT recon.start_sweep('nosuch');

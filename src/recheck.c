@@ -369,8 +369,9 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 	char	   *op;
 	bool		needs_approval;
 	const char *why;
-	Oid			t[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID};
-	Datum		v[6];
+	Oid			t[7] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID, TEXTOID};
+	Datum		v[7];
+	char		nulls[8] = "       ";
 	Oid			t1[1] = {INT8OID};
 	Datum		v1[1] = {Int64GetDatum(divergence_id)};
 
@@ -394,19 +395,11 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 	v[3] = CStringGetTextDatum(action);
 	v[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(op));
 	v[5] = BoolGetDatum(needs_approval);
-	{
-		Oid			t7[7] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID, TEXTOID};
-		Datum		v7[7];
-		char		n7[8] = "       ";
-
-		memcpy(v7, v, sizeof(v));
-		v7[6] = why ? CStringGetTextDatum(why) : (Datum) 0;
-		n7[6] = why ? ' ' : 'n';
-		recon_spi_exec("INSERT INTO recon.repairs (divergence_id, run_id, mapping_id, action,"
-					   " operation, needs_approval, approval_reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-					   7, t7, v7, n7, SPI_OK_INSERT);
-		(void) t;
-	}
+	v[6] = why ? CStringGetTextDatum(why) : (Datum) 0;
+	nulls[6] = why ? ' ' : 'n';
+	recon_spi_exec("INSERT INTO recon.repairs (divergence_id, run_id, mapping_id, action,"
+				   " operation, needs_approval, approval_reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				   7, t, v, nulls, SPI_OK_INSERT);
 	stats->repairs_planned++;
 }
 

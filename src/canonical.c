@@ -293,13 +293,40 @@ emit_decimal_text(StringInfo out, const char *s)
 	emit_decimal_text_tagged(out, CT_NUMBER, s);
 }
 
+/* Integers are common: build "digits e exp" directly, as emit_decimal_text would. */
 static void
 emit_int(StringInfo out, int64 v)
 {
-	char		buf[32];
+	char		rev[24];
+	char		buf[40];
+	int			nd = 0,
+				len = 0,
+				exp10 = 0;
+	uint64		u;
 
-	snprintf(buf, sizeof(buf), INT64_FORMAT, v);
-	emit_decimal_text(out, buf);
+	if (v == 0)
+	{
+		emit(out, CT_NUMBER, "0", 1);
+		return;
+	}
+	u = v < 0 ? (uint64) 0 - (uint64) v : (uint64) v;
+	while (u % 10 == 0)
+	{
+		u /= 10;
+		exp10++;
+	}
+	while (u > 0)
+	{
+		rev[nd++] = (char) ('0' + u % 10);
+		u /= 10;
+	}
+	if (v < 0)
+		buf[len++] = '-';
+	while (nd > 0)
+		buf[len++] = rev[--nd];
+	buf[len++] = 'e';
+	len += snprintf(buf + len, sizeof(buf) - len, "%d", exp10);
+	emit(out, CT_NUMBER, buf, len);
 }
 
 static void

@@ -285,24 +285,45 @@ pass_target(const ReconMapping *m, const ReconTarget *t, Spill *spill)
  * Matching
  * --------------------------------------------------------------------- */
 
+/*
+ * Candidates wait here across partitions, so that the re-reads go out in
+ * as few batches as possible: on a server that scans the collection for
+ * every $in query (FerretDB), that is what re-checking costs.
+ */
+typedef struct CandidateBatch
+{
+	MemoryContext copies;		/* keys and ids of waiting candidates */
+	MemoryContext work;			/* the re-check of one batch */
+	ReconCandidate *cands;
+	int			n;
+} CandidateBatch;
+
 static void
 flush_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
-				 ReconCandidate *cands, int *n, ReconRunStats *stats)
+				 CandidateBatch *b, ReconRunStats *stats)
 {
-	if (*n == 0)
+	MemoryContext old;
+
+	if (b->n == 0)
 		return;
-	recon_recheck_candidates(m, t, run_id, cands, *n, stats);
-	*n = 0;
+	old = MemoryContextSwitchTo(b->work);
+	recon_recheck_candidates(m, t, run_id, b->cands, b->n, stats);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(b->work);
+	MemoryContextReset(b->copies);
+	b->n = 0;
 }
 
 static void
-add_candidate(ReconCandidate *cands, int *n, SpillEntry *src, SpillEntry *tgt)
+add_candidate(const ReconMapping *m, const ReconTarget *t, int64 run_id, CandidateBatch *b,
+			  SpillEntry *src, SpillEntry *tgt, ReconRunStats *stats)
 {
-	ReconCandidate *c = &cands[(*n)++];
+	ReconCandidate *c = &b->cands[b->n++];
 	SpillEntry *any = src ? src : tgt;
 
 	memset(c, 0, sizeof(*c));
-	c->key = any->key;
+	c->key = MemoryContextAlloc(b->copies, any->keylen);
+	memcpy(c->key, any->key, any->keylen);
 	c->keylen = any->keylen;
 	c->in_source = src != NULL;
 	c->in_target = tgt != NULL;
@@ -310,22 +331,26 @@ add_candidate(ReconCandidate *cands, int *n, SpillEntry *src, SpillEntry *tgt)
 		c->src_digest = src->digest;
 	if (tgt)
 	{
+		char	   *id = MemoryContextAlloc(b->copies, tgt->idlen);
+
+		memcpy(id, tgt->id, tgt->idlen);
 		c->doc_digest = tgt->digest;
-		c->id = palloc_bson_aligned(sizeof(bson_t));
-		if (!bson_init_static(c->id, (const uint8_t *) tgt->id, tgt->idlen))
+		c->id = MemoryContextAlloc(b->copies, sizeof(bson_t) + 128);
+		c->id = (bson_t *) TYPEALIGN(128, c->id);
+		if (!bson_init_static(c->id, (const uint8_t *) id, tgt->idlen))
 			c->id = NULL;
 	}
+	if (b->n == recon_batch_size)
+		flush_candidates(m, t, run_id, b, stats);
 }
 
 static void
 match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile *f,
-				ReconRunStats *stats)
+				CandidateBatch *batch, ReconRunStats *stats)
 {
 	HASHCTL		ctl;
 	HTAB	   *h;
 	SpillEntry	e;
-	ReconCandidate *cands = palloc(sizeof(ReconCandidate) * recon_batch_size);
-	int			ncand = 0;
 	HASH_SEQ_STATUS seq;
 	MatchEntry *me;
 
@@ -355,27 +380,24 @@ match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFi
 						   memcmp(me->src->key, e.key, e.keylen) != 0))
 			me = NULL;			/* 128-bit collision of two keys: treat as unmatched */
 		if (me == NULL)
-			add_candidate(cands, &ncand, NULL, &e);
+			add_candidate(m, t, run_id, batch, NULL, &e, stats);
 		else
 		{
 			me->matched = true;
 			if (memcmp(&me->src->digest, &e.digest, sizeof(CanonDigest)) != 0)
-				add_candidate(cands, &ncand, me->src, &e);
+				add_candidate(m, t, run_id, batch, me->src, &e, stats);
 		}
-		if (ncand == recon_batch_size)
-			flush_candidates(m, t, run_id, cands, &ncand, stats);
+		if (e.id)
+			pfree(e.id);
+		pfree(e.key);
 	}
 	hash_seq_init(&seq, h);
 	while ((me = hash_seq_search(&seq)) != NULL)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (me->matched)
-			continue;
-		add_candidate(cands, &ncand, me->src, NULL);
-		if (ncand == recon_batch_size)
-			flush_candidates(m, t, run_id, cands, &ncand, stats);
+		if (!me->matched)
+			add_candidate(m, t, run_id, batch, me->src, NULL, stats);
 	}
-	flush_candidates(m, t, run_id, cands, &ncand, stats);
 }
 
 static int
@@ -548,17 +570,27 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	{
 		MemoryContext part = AllocSetContextCreate(CurrentMemoryContext, "recon sweep match",
 												   ALLOCSET_DEFAULT_SIZES);
+		CandidateBatch batch;
 
+		batch.copies = AllocSetContextCreate(CurrentMemoryContext, "recon sweep candidates",
+											 ALLOCSET_DEFAULT_SIZES);
+		batch.work = AllocSetContextCreate(CurrentMemoryContext, "recon sweep re-check",
+										   ALLOCSET_DEFAULT_SIZES);
+		batch.cands = palloc(sizeof(ReconCandidate) * recon_batch_size);
+		batch.n = 0;
 		for (i = 0; i < spill.nparts; i++)
 		{
 			MemoryContext old = MemoryContextSwitchTo(part);
 
-			match_partition(m, t, run_id, spill.files[i], &stats);
+			match_partition(m, t, run_id, spill.files[i], &batch, &stats);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(part);
 			BufFileClose(spill.files[i]);
 		}
+		flush_candidates(m, t, run_id, &batch, &stats);
 		MemoryContextDelete(part);
+		MemoryContextDelete(batch.copies);
+		MemoryContextDelete(batch.work);
 	}
 
 	{

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# scripts/valgrind.sh — run recon's main paths (sweep, apply, re-sweep,
+# diagnostics, audit check) in a single-user backend under valgrind
+# memcheck against a throwaway FerretDB.  Prints valgrind's findings; exits
+# non-zero when one involves recon.so.  Slow (a few minutes); not in CI.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+command -v valgrind >/dev/null || { echo "valgrind.sh: install valgrind first"; exit 2; }
+source scripts/rig.sh
+rig_start_ferretdb
+rig_tmp
+make -s test/mongo_tool
+test/mongo_tool drop vg.vt
+data=$RIG_TMP/vgdata
+rig_as_user "$RIG_PGBIN/initdb" -D "$data" --no-sync -A trust >/dev/null
+echo "shared_preload_libraries = 'recon'" >>"$data/postgresql.conf"
+# single-user -j mode: a statement ends with a semicolon and an empty line
+cat >"$RIG_TMP/vg.sql" <<SQL
+CREATE EXTENSION recon;
+
+CREATE SERVER m FOREIGN DATA WRAPPER recon_mongo OPTIONS (uri '$RECON_TEST_MONGO_URI');
+
+CREATE TABLE vt (id int PRIMARY KEY, name text, score numeric, born date, seen timestamptz, tags jsonb, ok bool, u uuid);
+
+INSERT INTO vt SELECT g, 'n'||g, g*1.5, date '2000-01-01'+g, now(), jsonb_build_object('a', g, 'b', jsonb_build_array(1,2,'x')), g%2=0, gen_random_uuid() FROM generate_series(1,300) g;
+
+SELECT recon.add_mapping('vt', 'public.vt', 'm', 'vg.vt', options => '{"repair": "auto"}');
+
+SELECT recon.sweep('vt');
+
+CALL recon.apply_repairs(1);
+
+SELECT recon.sweep('vt');
+
+SELECT count(*) FROM recon.divergences WHERE status = 'open';
+
+SELECT recon.value_matches('{"a": [1, {"b": 2}]}'::jsonb, '{"v": {"a": [1, {"b": 2.0}]}}');
+
+SELECT * FROM recon.verify_audit();
+
+SQL
+chmod 644 "$RIG_TMP/vg.sql"
+rig_as_user env RECON_TEST_MONGO_URI="$RECON_TEST_MONGO_URI" valgrind --quiet --leak-check=no \
+    --error-limit=no "$RIG_PGBIN/postgres" --single -D "$data" -j postgres \
+    <"$RIG_TMP/vg.sql" >"$RIG_TMP/vg.out" 2>"$RIG_TMP/vg.err" || true
+grep '^==' "$RIG_TMP/vg.err" || echo "valgrind.sh: no valgrind findings"
+if grep -q 'recon\.so' "$RIG_TMP/vg.err"; then
+    echo "valgrind.sh: findings in recon.so"; exit 1
+fi
+echo "valgrind.sh: nothing in recon.so (PostgreSQL's own WAL pwrite report is a known false positive)"

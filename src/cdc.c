@@ -648,6 +648,7 @@ queue_flush(HTAB *h)
 	{
 		bytea	   *kb = palloc(VARHDRSZ + e->keylen);
 
+		CHECK_FOR_INTERRUPTS();
 		SET_VARSIZE(kb, VARHDRSZ + e->keylen);
 		memcpy(VARDATA(kb), e->key, e->keylen);
 		ids = accumArrayResult(ids, Int64GetDatum(e->k.mapping_id), false, INT8OID, CurrentMemoryContext);
@@ -891,6 +892,7 @@ check_due_keys(CdcMapping *maps, int nmaps)
 				int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 				bytea	   *kc;
 
+				CHECK_FOR_INTERRUPTS();
 				if (id != c->m->id)
 					continue;
 				kc = DatumGetByteaPCopy(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
@@ -925,6 +927,7 @@ check_due_keys(CdcMapping *maps, int nmaps)
 				List	   *paths;
 				bytea	   *kb = palloc(VARHDRSZ + items[j].keylen);
 
+				CHECK_FOR_INTERRUPTS();
 				SET_VARSIZE(kb, VARHDRSZ + items[j].keylen);
 				memcpy(VARDATA(kb), items[j].key, items[j].keylen);
 				if (recon_compare_item(c->m, &items[j], &paths, mask))

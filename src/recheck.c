@@ -117,6 +117,7 @@ recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
 				int			idx;
 				HeapTuple	tup = SPI_copytuple(SPI_tuptable->vals[r]);
 
+				CHECK_FOR_INTERRUPTS();
 				heap_deform_tuple(tup, SPI_tuptable->tupdesc, values, nulls);
 				initStringInfo(&key);
 				recon_key_canon_datums(m, values, nulls, &key);

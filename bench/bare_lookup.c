@@ -11,16 +11,18 @@
  * values of an integer key column.
  *
  *   bare_lookup [-u URI] [-k K] [-m MIN] [-n MAX] [-s SECONDS] [-q QUERIES]
- *               [-r SEED] [-i int32|int64] DB.COLL
+ *               [-r SEED] [-i int32|int64] [-c] DB.COLL
  *
  * URI: -u, else $RECON_TEST_MONGO_URI, else mongodb://127.0.0.1:27017.
  * K: keys per query (default 1000, recon.batch_size's default).  MIN/MAX:
  * the id range (default 1..20000).  Runs for SECONDS (default 5) of wall
  * time, or QUERIES queries if -q is given (whichever comes first), after
- * one untimed warm-up query.
+ * one untimed warm-up query.  -c: a new client (connect, handshake, ping)
+ * for every query, timed with it — what recon's change worker ends up doing
+ * when its cached client is invalidated every cycle (see bench/CDC.md).
  *
  * Prints one line of key=value pairs:
- *   k= queries= keys= docs= seconds= keys_per_s= queries_per_s=
+ *   k= reconnect= queries= keys= docs= seconds= keys_per_s= queries_per_s=
  *   ms_per_query= cpu_s= cpu_us_per_key=
  * keys = ids asked for, docs = documents returned (equal when every id
  * exists); cpu_s is this process's user+system time over the timed span.
@@ -50,7 +52,7 @@ usage(void)
 {
 	fprintf(stderr,
 			"usage: bare_lookup [-u URI] [-k K] [-m MIN] [-n MAX] [-s SECONDS] [-q QUERIES]\n"
-			"                   [-r SEED] [-i int32|int64] DB.COLL\n");
+			"                   [-r SEED] [-i int32|int64] [-c] DB.COLL\n");
 	exit(2);
 }
 
@@ -153,6 +155,35 @@ one_query(mongoc_collection_t *coll, const int64_t *ids, int k, bool int32,
 	return ok;
 }
 
+/* A connected client (ping answered), or NULL with a message printed. */
+static mongoc_client_t *
+connect_client(const mongoc_uri_t *uri)
+{
+	mongoc_client_t *client;
+	bson_t		ping = BSON_INITIALIZER;
+	bson_error_t error;
+	bool		ok;
+
+	client = mongoc_client_new_from_uri_with_error(uri, &error);
+	if (client == NULL)
+	{
+		fprintf(stderr, "bare_lookup: %s\n", error.message);
+		return NULL;
+	}
+	mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
+	mongoc_client_set_appname(client, "recon-bench-bare-lookup");
+	BSON_APPEND_INT32(&ping, "ping", 1);
+	ok = mongoc_client_command_simple(client, "admin", &ping, NULL, NULL, &error);
+	bson_destroy(&ping);
+	if (!ok)
+	{
+		fprintf(stderr, "bare_lookup: ping: %s\n", error.message);
+		mongoc_client_destroy(client);
+		return NULL;
+	}
+	return client;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -167,12 +198,12 @@ main(int argc, char **argv)
 				i;
 	double		seconds = 5.0;
 	bool		int32 = false;
+	bool		reconnect = false;
 	int			opt;
 	char	   *db;
 	mongoc_uri_t *uri;
 	mongoc_client_t *client;
 	mongoc_collection_t *coll;
-	bson_t		ping = BSON_INITIALIZER;
 	bson_error_t error;
 	int64_t    *pool,
 			   *ids;
@@ -186,7 +217,7 @@ main(int argc, char **argv)
 				c0,
 				c1;
 
-	while ((opt = getopt(argc, argv, "u:k:m:n:s:q:r:i:")) != -1)
+	while ((opt = getopt(argc, argv, "u:k:m:n:s:q:r:i:c")) != -1)
 	{
 		switch (opt)
 		{
@@ -216,6 +247,9 @@ main(int argc, char **argv)
 					int32 = true;
 				else if (strcmp(optarg, "int64") != 0)
 					usage();
+				break;
+			case 'c':
+				reconnect = true;
 				break;
 			default:
 				usage();
@@ -250,22 +284,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "bare_lookup: bad URI: %s\n", error.message);
 		return 2;
 	}
-	client = mongoc_client_new_from_uri_with_error(uri, &error);
-	if (client == NULL)
-	{
-		fprintf(stderr, "bare_lookup: %s\n", error.message);
-		return 1;
-	}
-	mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
-	mongoc_client_set_appname(client, "recon-bench-bare-lookup");
 
 	/* connect before the clock starts, as recon's cached client is */
-	BSON_APPEND_INT32(&ping, "ping", 1);
-	if (!mongoc_client_command_simple(client, "admin", &ping, NULL, NULL, &error))
-	{
-		fprintf(stderr, "bare_lookup: ping: %s\n", error.message);
+	client = connect_client(uri);
+	if (client == NULL)
 		return 1;
-	}
 	db = bson_strndup(ns, dot - ns);
 	coll = mongoc_client_get_collection(client, db, dot + 1);
 
@@ -279,6 +302,15 @@ main(int argc, char **argv)
 	do
 	{
 		draw_ids(pool, range, k, ids);
+		if (reconnect)
+		{
+			mongoc_collection_destroy(coll);
+			mongoc_client_destroy(client);
+			client = connect_client(uri);
+			if (client == NULL)
+				return 1;
+			coll = mongoc_client_get_collection(client, db, dot + 1);
+		}
 		if (!one_query(coll, ids, k, int32, &docs, &fields))
 			return 1;
 		queries++;
@@ -286,9 +318,9 @@ main(int argc, char **argv)
 	} while (t1 - t0 < seconds && (max_queries < 0 || queries < max_queries));
 	c1 = cpu_s();
 
-	printf("k=%d queries=%ld keys=%ld docs=%ld seconds=%.3f keys_per_s=%.0f"
+	printf("k=%d reconnect=%d queries=%ld keys=%ld docs=%ld seconds=%.3f keys_per_s=%.0f"
 		   " queries_per_s=%.2f ms_per_query=%.2f cpu_s=%.3f cpu_us_per_key=%.2f\n",
-		   k, queries, queries * k, docs, t1 - t0, queries * k / (t1 - t0),
+		   k, reconnect ? 1 : 0, queries, queries * k, docs, t1 - t0, queries * k / (t1 - t0),
 		   queries / (t1 - t0), (t1 - t0) * 1000.0 / queries, c1 - c0,
 		   (c1 - c0) * 1e6 / ((double) queries * k));
 

@@ -4,13 +4,15 @@
  * it (one find({}) with a projection of the mapped fields and a batchSize),
  * touching every document (keys counted, recursively) and doing nothing else.
  *
- *   bare_read [-b BATCH] [-f FILTER_JSON] [-u URI] DB.COLL [FIELD,FIELD,...]
+ *   bare_read [-c] [-b BATCH] [-f FILTER_JSON] [-u URI] DB.COLL [FIELD,FIELD,...]
  *
  * URI: -u, else $RECON_TEST_MONGO_URI, else mongodb://127.0.0.1:27017.
  * FIELD list: the projection ({_id: 1, FIELD: 1, ...}); omitted or "-"
  * means no projection.  BATCH: default 1000 (recon.batch_size's default);
  * 0 sends no batchSize (the server's default batches).  FILTER_JSON: default
  * {} (the sweep's); e.g. '{"_id": {"$in": [3, 3001]}}' times a re-check.
+ * -c: first time an estimatedDocumentCount (what a sweep may ask to size its
+ * partitions) and print count= count_s= before the find's figures.
  *
  * Prints one line of key=value pairs:
  *   docs=  keys=  seconds=  first_doc_s=  docs_per_s=  cpu_s=  cpu_us_per_doc=  maxrss_kb=
@@ -41,7 +43,7 @@ log_handler(mongoc_log_level_t level, const char *domain, const char *message,
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bare_read [-b BATCH] [-f FILTER_JSON] [-u URI] DB.COLL [FIELD,FIELD,...]\n");
+	fprintf(stderr, "usage: bare_read [-c] [-b BATCH] [-f FILTER_JSON] [-u URI] DB.COLL [FIELD,FIELD,...]\n");
 	exit(2);
 }
 
@@ -94,6 +96,7 @@ main(int argc, char **argv)
 			   *dot;
 	int			batch = 1000;
 	int			opt;
+	int			do_count = 0;
 	char	   *db;
 	mongoc_uri_t *uri;
 	mongoc_client_t *client;
@@ -113,10 +116,13 @@ main(int argc, char **argv)
 				c1;
 	struct rusage ru;
 
-	while ((opt = getopt(argc, argv, "b:f:u:")) != -1)
+	while ((opt = getopt(argc, argv, "cb:f:u:")) != -1)
 	{
 		switch (opt)
 		{
+			case 'c':
+				do_count = 1;
+				break;
 			case 'b':
 				batch = atoi(optarg);
 				if (batch < 0)
@@ -196,6 +202,20 @@ main(int argc, char **argv)
 				BSON_APPEND_INT32(&proj, f, 1);
 		bson_append_document_end(&opts, &proj);
 		bson_free(list);
+	}
+
+	if (do_count)
+	{
+		int64_t		n;
+
+		t0 = now_s();
+		n = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, &error);
+		if (n < 0)
+		{
+			fprintf(stderr, "bare_read: estimatedDocumentCount: %s\n", error.message);
+			return 1;
+		}
+		printf("count=%lld count_s=%.3f ", (long long) n, now_s() - t0);
 	}
 
 	t0 = now_s();

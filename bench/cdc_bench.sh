@@ -23,6 +23,8 @@
 #   BENCH_BARE_SECS    seconds per bare_lookup run (default 5)
 #   BENCH_PGSS=0       do not load pg_stat_statements (used to count the
 #                      worker's $in queries and to time its SQL statements)
+#   BENCH_PERF=1       also `perf record` the worker during the first drain and
+#                      print its top symbols
 #   BENCH_SKIP_BUILD=1 do not run install-deps / make / make install
 #   RIG_KEEP=1         keep the rig's temp dir (see scripts/rig.sh)
 # Informational only: the targets print MET/MISSED; the exit status does not
@@ -81,7 +83,7 @@ PSQL=("$RIG_PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
 # pg_stat_statements rows that are not the change worker's own statements
 NOT_WORKER="query NOT LIKE 'UPDATE bench_cdc%' AND query NOT LIKE 'WITH k AS%' AND query NOT LIKE '%cdc_status%'
     AND query NOT LIKE '%pg_stat%' AND query NOT LIKE '%pg_current_wal_lsn%' AND query NOT LIKE 'ALTER SYSTEM%'
-    AND query NOT LIKE '%pg_reload_conf%' AND query NOT LIKE '%bench_div%' AND query NOT LIKE '%bench_seen%' AND query NOT LIKE '%bench_watch%' AND query NOT LIKE '%bench_flag%' AND query NOT LIKE '%pg_terminate_backend%'
+    AND query NOT LIKE '%pg_reload_conf%' AND query NOT LIKE '%bench_div%' AND query NOT LIKE '%bench_seen%' AND query NOT LIKE '%bench_watch%' AND query NOT LIKE '%bench_flag%' AND query NOT LIKE '%bench_s%' AND query NOT LIKE '%pg_terminate_backend%'
     AND query NOT LIKE 'SHOW%' AND query NOT LIKE 'UPDATE recon.cdc_state SET changes = 0%'"
 PGBENCH=$RIG_PGBIN/pgbench
 sql() { "${PSQL[@]}" -At -F' ' -c "$1"; }
@@ -94,6 +96,50 @@ proc_ticks() {                  # utime+stime of a process, clock ticks (0 if go
     set -- $s
     echo $((${12} + ${13}))
 }
+
+schedstat() {                   # "cpu_ns runqueue_wait_ns" of a process, all its threads
+    local f a b c ta=0 tb=0
+    for f in /proc/"$1"/task/*/schedstat; do
+        read -r a b c 2>/dev/null <"$f" || continue
+        ta=$((ta + a)); tb=$((tb + b))
+    done
+    echo "$ta $tb"
+}
+
+# Where a process spends its time, sampled every 20 ms from /proc/PID/wchan
+# and its state: "mongo" = in poll() (libmongoc waiting for the server; the
+# worker polls nothing else), "latch" = in epoll_wait (WaitLatch: sleeping
+# between cycles), "run" = on a CPU or waiting for one, "io" = blocked in
+# the kernel elsewhere (WAL/heap reads, fsync).  wchan_start PID FILE, wchan_stop FILE.
+wchan_start() {
+    rm -f "$2" "$2.stop" "$2.fifo"
+    mkfifo "$2.fifo"
+    (
+        exec 3<>"$2.fifo"           # nobody writes: read -t is a fork-free sleep
+        declare -A n=() o=()
+        while [ ! -e "$2.stop" ] && [ -e "/proc/$1" ]; do
+            w=; st=
+            read -r w <"/proc/$1/wchan" 2>/dev/null || true
+            read -r st <"/proc/$1/stat" 2>/dev/null || true
+            st=${st##*) }; st=${st%% *}
+            case "$w" in
+                poll_schedule_timeout* | do_sys_poll) k=mongo ;;
+                do_epoll_wait | ep_poll*) k=latch ;;
+                0 | "") if [ "$st" = R ]; then k=run; else k=io; fi ;;
+                *) k=io; o[$w]=$(( ${o[$w]:-0} + 1 )) ;;
+            esac
+            n[$k]=$(( ${n[$k]:-0} + 1 ))
+            read -r -t 0.02 -u 3 _ || true
+        done
+        t=0; for k in "${!n[@]}"; do t=$((t + n[$k])); done
+        [ "$t" -gt 0 ] || t=1
+        top=$(for k in "${!o[@]}"; do echo "${o[$k]} $k"; done | sort -rn | head -2 | awk '{printf "%s%s", sep, $2; sep = ","}')
+        printf "mongo %d%% latch %d%% run %d%% io %d%%%s\n" $(( 100 * ${n[mongo]:-0} / t )) $(( 100 * ${n[latch]:-0} / t )) \
+            $(( 100 * ${n[run]:-0} / t )) $(( 100 * ${n[io]:-0} / t )) "${top:+ ($top)}" >"$2"
+    ) </dev/null >/dev/null 2>&1 &
+    WCHAN_PID=$!
+}
+wchan_stop() { touch "$1.stop"; wait "$WCHAN_PID" 2>/dev/null || true; rm -f "$1.fifo"; }
 
 # ---------------------------------------------------------------------------
 # Server settings, extension, data, mapping
@@ -117,6 +163,22 @@ CREATE SEQUENCE bench_div_seq MINVALUE $((UPD_MAX + 1)) MAXVALUE $ROWS;
 -- committing each round so that no long transaction holds the slot back)
 CREATE TABLE bench_seen (id int PRIMARY KEY, seen timestamptz NOT NULL);
 CREATE TABLE bench_flag (done bool);
+CREATE TABLE bench_samples (tag text, t timestamptz, lag_bytes bigint, lag_s numeric, depth bigint,
+                            changes bigint, checks bigint, divs bigint, pid int);
+CREATE TABLE bench_stop (tag text);
+CREATE PROCEDURE bench_sample(tag text, secs float8, deadline timestamptz) LANGUAGE plpgsql AS \$\$
+BEGIN
+  LOOP
+    INSERT INTO bench_samples
+    SELECT tag, clock_timestamp(), coalesce(lag_bytes, 0)::bigint, coalesce(lag_seconds, 0),
+           coalesce(queue_depth, 0), coalesce(changes, 0), coalesce(checks, 0), coalesce(divergences, 0),
+           coalesce((SELECT pid FROM pg_stat_activity WHERE backend_type = 'recon change worker' LIMIT 1), 0)
+      FROM recon.cdc_status WHERE mapping = 'bc';
+    COMMIT;
+    EXIT WHEN clock_timestamp() > deadline OR EXISTS (SELECT FROM bench_stop s WHERE s.tag = bench_sample.tag);
+    PERFORM pg_sleep(secs);
+  END LOOP;
+END \$\$;
 CREATE PROCEDURE bench_watch(deadline timestamptz) LANGUAGE plpgsql AS \$\$
 BEGIN
   LOOP
@@ -209,29 +271,35 @@ STATUS_SQL="SELECT round(extract(epoch FROM clock_timestamp())::numeric, 3),
        coalesce((SELECT pid FROM pg_stat_activity WHERE backend_type = 'recon change worker' LIMIT 1), 0)
   FROM recon.cdc_status WHERE mapping = 'bc'"
 
-# sampler_start FILE INTERVAL: lines "epoch lag_bytes lag_s queue changes checks divs pid wticks fticks"
+# The sampler runs inside the server (procedure bench_sample, one backend,
+# committing each sample) rather than as a psql per sample: on a small
+# machine, starting a process and a backend every second takes CPU that
+# FerretDB and the worker would otherwise have.
+# sampler_start FILE INTERVAL ... sampler_stop FILE: FILE gets lines
+# "epoch lag_bytes lag_s queue changes checks divs worker_pid".
 sampler_start() {
-    rm -f "$1" "$1.stop"
-    (
-        while [ ! -e "$1.stop" ]; do
-            line=$(sql "$STATUS_SQL" 2>/dev/null) || line=
-            if [ -n "$line" ]; then
-                read -r _ _ _ _ _ _ _ pid <<<"$line"
-                echo "$line $(proc_ticks "$pid") $(proc_ticks "$RECON_FERRETDB_PID")" >>"$1"
-            fi
-            sleep "$2"
-        done
-    ) </dev/null >/dev/null 2>&1 &
+    local tag
+    tag=$(basename "$1")
+    rm -f "$1"
+    "${PSQL[@]}" -c "CALL bench_sample('$tag', $2, clock_timestamp() + interval '20 minutes')" \
+        </dev/null >"$1.log" 2>&1 &
     SAMPLER_PID=$!
 }
-sampler_stop() { touch "$1.stop"; wait "$SAMPLER_PID" 2>/dev/null || true; }
+sampler_stop() {
+    local tag
+    tag=$(basename "$1")
+    sql "INSERT INTO bench_stop VALUES ('$tag')" >/dev/null
+    wait "$SAMPLER_PID" 2>/dev/null || { log "sampler $tag failed:"; cat "$1.log" >&2; }
+    sql "SELECT round(extract(epoch FROM t)::numeric, 3), lag_bytes, lag_s, depth, changes, checks, divs, pid
+           FROM bench_samples WHERE tag = '$tag' ORDER BY t" >"$1"
+}
 
 status() { sql "$STATUS_SQL"; }         # one sample, same columns (no ticks)
 
-# wait_caught_up LSN TIMEOUT_S: until the slot is confirmed past LSN and the
-# queue is empty; prints the seconds it took (or "timeout").
+# wait_caught_up LSN TIMEOUT_S [POLL_S]: until the slot is confirmed past LSN
+# and the queue is empty; prints the seconds it took (or "timeout").
 wait_caught_up() {
-    local lsn=$1 limit=$2 t0 ok
+    local lsn=$1 limit=$2 poll=${3:-0.2} t0 ok
     t0=$EPOCHREALTIME
     while :; do
         ok=$(sql "SELECT confirmed_flush_lsn >= '$lsn'::pg_lsn AND queue_depth = 0
@@ -240,7 +308,7 @@ wait_caught_up() {
         if awk -v a="$t0" -v b="$EPOCHREALTIME" -v l="$limit" 'BEGIN {exit !(b - a > l)}'; then
             echo timeout; return
         fi
-        sleep 0.2
+        sleep "$poll"
     done
 }
 
@@ -311,7 +379,7 @@ for rate in $RATES; do
     ts1=$EPOCHREALTIME
     lsn_end=$(sql "SELECT pg_current_wal_lsn()")
     read -r _ _ _ _ c1 k1 _ _ <<<"$(status)"
-    catch_up=$(wait_caught_up "$lsn_end" 120)
+    catch_up=$(wait_caught_up "$lsn_end" 120 0.5)
     sampler_stop "$samples"
     read -r _ _ _ _ c2 k2 _ _ <<<"$(status)"
     b2=$(batches); w2=$(proc_ticks "$WPID"); f2=$(proc_ticks "$RECON_FERRETDB_PID")
@@ -441,10 +509,11 @@ STAT_ALIVE=$(sql "SELECT coalesce(n_tup_ins, 0) || ' ' || coalesce(n_tup_del, 0)
 CHANGES_ALIVE=$(sql "SELECT changes FROM recon.cdc_status")
 STAT_EXITED=
 
-bare() {                        # bare K -> "keys_per_s ms_per_query cpu_us_per_key ferret_us_per_key"
+bare() {                        # bare K [-c] -> "keys_per_s ms_per_query cpu_us_per_key ferret_us_per_key"
     local k=$1 out fa fb kps mpq cpk keys
+    shift
     fa=$(proc_ticks "$RECON_FERRETDB_PID")
-    out=$("$BARE" -k "$k" -m 1 -n "$UPD_MAX" -s "$BARE_SECS" -r "$RANDOM" "$NS")
+    out=$("$BARE" -k "$k" -m 1 -n "$UPD_MAX" -s "$BARE_SECS" -r "$RANDOM" "$@" "$NS")
     fb=$(proc_ticks "$RECON_FERRETDB_PID")
     log "bare_lookup K=$k: $out"
     kps=$(sed -n 's/.*keys_per_s=\([0-9]*\).*/\1/p' <<<"$out")
@@ -454,7 +523,7 @@ bare() {                        # bare K -> "keys_per_s ms_per_query cpu_us_per_
     echo "$kps $mpq $cpk $(awk -v a="$fa" -v b="$fb" -v t="$TICK" -v k="$keys" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')"
 }
 
-D_RATE=0 BD_KPS=0 DRAIN_LINES=() ROUND_RATIOS=() PGSS_DRAIN=
+D_RATE=0 BD_KPS=0 DRAIN_LINES=() WHERE_LINES=() ROUND_RATIOS=() PGSS_DRAIN= PERF_TOP= PERF_DSO=
 for round in $(seq 1 "$DRAIN_ROUNDS"); do
     log "capacity round $round: stopping the worker"
     sql "ALTER SYSTEM SET recon.databases = 'none_such'" >/dev/null
@@ -476,23 +545,45 @@ for round in $(seq 1 "$DRAIN_ROUNDS"); do
     # worker process resets them itself when it starts a new CDC run)
     sql "UPDATE recon.cdc_state SET changes = 0, checks = 0" >/dev/null
     f0=$(proc_ticks "$RECON_FERRETDB_PID")
-    sampler_start "$WORK/drain-$round.samples" 0.5
+    sampler_start "$WORK/drain-$round.samples" 1
     sql "ALTER SYSTEM RESET recon.databases" >/dev/null
     sql "SELECT pg_reload_conf()" >/dev/null
     DPID=$(wait_worker)
-    d_t0=$EPOCHREALTIME; d_w0=$(proc_ticks "$DPID")
-    drain_secs=$(wait_caught_up "$lsn_fill" 300)
-    d_t1=$EPOCHREALTIME; d_w1=$(proc_ticks "$DPID"); f1=$(proc_ticks "$RECON_FERRETDB_PID")
+    d_w0=$(proc_ticks "$DPID")
+    read -r ws0_cpu ws0_wait <<<"$(schedstat "$DPID")"
+    read -r fs0_cpu fs0_wait <<<"$(schedstat "$RECON_FERRETDB_PID")"
+    wchan_start "$DPID" "$WORK/drain-$round.wchan"
+    PERF_PID=
+    if [ "${BENCH_PERF:-}" = 1 ] && [ "$round" = 1 ]; then
+        perf record -F 999 -g -o "$WORK/drain.perf" -p "$DPID" </dev/null >"$WORK/perf.log" 2>&1 &
+        PERF_PID=$!
+    fi
+    # (slow polling: the drain is timed by the server, and every psql started
+    # here costs CPU that FerretDB would otherwise have)
+    drain_secs=$(wait_caught_up "$lsn_fill" 300 1)
+    d_w1=$(proc_ticks "$DPID"); f1=$(proc_ticks "$RECON_FERRETDB_PID")
+    read -r ws1_cpu ws1_wait <<<"$(schedstat "$DPID")"
+    read -r fs1_cpu fs1_wait <<<"$(schedstat "$RECON_FERRETDB_PID")"
+    wchan_stop "$WORK/drain-$round.wchan"
+    r_where=$(cat "$WORK/drain-$round.wchan" 2>/dev/null || echo "?")
+    if [ -n "$PERF_PID" ]; then
+        kill -INT "$PERF_PID" 2>/dev/null || true
+        wait "$PERF_PID" 2>/dev/null || true
+        PERF_TOP=$(perf report -i "$WORK/drain.perf" --no-children --sort dso,symbol --percent-limit 1 \
+                       --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -30 || true)
+        PERF_DSO=$(perf report -i "$WORK/drain.perf" --no-children --sort dso --stdio 2>/dev/null |
+                       grep -E '^ +[0-9.]+%' | head -12 || true)
+    fi
     lsn_done=$(sql "SELECT pg_current_wal_lsn()")
     sampler_stop "$WORK/drain-$round.samples"
     [ "$drain_secs" != timeout ] || log "capacity round $round: the drain did not finish in 300 s"
     read -r _ _ _ _ r_changes r_checks _ _ <<<"$(status)"
     r_batches=$(batches)
-    r_secs=$(awk -v a="$d_t0" -v b="$d_t1" 'BEGIN {printf "%.2f", b - a}')
+    # the drain, timed by the server: from the worker's start (backend_start)
+    # to the end of its last check (cdc_state.last_check_at)
+    r_secs=$(sql "SELECT round(extract(epoch FROM s.last_check_at - a.backend_start)::numeric, 2)
+                    FROM recon.cdc_state s, pg_stat_activity a WHERE a.pid = $DPID")
     r_rate=$(awk -v k="$r_checks" -v s="$r_secs" 'BEGIN {printf "%.0f", k / s}')
-    # the check phase alone: from the first to the last check seen by the sampler
-    r_phase=$(awk '$6 > 0 && t0 == "" {t0 = $1; k0 = $6} $6 > k1 {t1 = $1; k1 = $6}
-                   END {if (t1 > t0) printf "%.0f", (k1 - k0) / (t1 - t0); else print 0}' "$WORK/drain-$round.samples")
     r_cpu_us=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v k="$r_checks" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
     r_wcpu=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v s="$r_secs" 'BEGIN {printf "%.0f", 100 * (b - a) / t / s}')
     r_fcpu_us=$(awk -v a="$f0" -v b="$f1" -v t="$TICK" -v k="$r_checks" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
@@ -500,7 +591,7 @@ for round in $(seq 1 "$DRAIN_ROUNDS"); do
     r_batch=$batch_size
     [ "$r_batches" -le 0 ] || r_batch=$(awk -v k="$r_checks" -v b="$r_batches" 'BEGIN {printf "%.0f", k / b}')
     r_cycle=$(awk -v s="$r_secs" -v b="$r_batches" 'BEGIN {if (b > 0) printf "%.0f", s * 1000 / b; else print "?"}')
-    r_sql_ms=
+    r_sql_ms=?
     if [ "$USE_PGSS" != 0 ]; then
         r_sql_ms=$(sql "SELECT round(sum(total_exec_time)) FROM pg_stat_statements WHERE $NOT_WORKER")
         PGSS_DRAIN=$(sql "SELECT lpad(calls::text, 8) || lpad(round(total_exec_time)::text, 9) || ' ms'
@@ -509,23 +600,37 @@ for round in $(seq 1 "$DRAIN_ROUNDS"); do
                             FROM pg_stat_statements WHERE $NOT_WORKER
                            ORDER BY total_exec_time DESC LIMIT 10")
     fi
+    # CPU contention: time the worker and FerretDB's threads spent runnable
+    # but waiting for a CPU (schedstat), per second of drain
+    r_wq=$(awk -v a="$ws0_wait" -v b="$ws1_wait" -v s="$r_secs" 'BEGIN {printf "%.0f", (b - a) / 1e7 / s}')
+    r_fq=$(awk -v a="$fs0_wait" -v b="$fs1_wait" -v s="$r_secs" 'BEGIN {printf "%.0f", (b - a) / 1e7 / s}')
+    r_sql_batch=$(awk -v m="$r_sql_ms" -v b="$r_batches" 'BEGIN {if (b > 0 && m != "?") printf "%.0f", m / b; else print "?"}')
     log "capacity round $round: $r_checks checks of $r_changes queued changes (backlog $backlog_bytes WAL bytes)" \
-        "in ${r_secs}s = $r_rate checks/s (check phase $r_phase/s); $r_batches batches, avg $r_batch keys," \
-        "${r_cycle} ms per batch; worker ${r_cpu_us} µs CPU per check (${r_wcpu}% of a core)," \
-        "FerretDB ${r_fcpu_us} µs per check; worker wrote $r_wal WAL bytes per check; SQL ${r_sql_ms:-?} ms"
+        "in ${r_secs}s = $r_rate checks/s; $r_batches batches, avg $r_batch keys, ${r_cycle} ms per batch" \
+        "(SQL $r_sql_batch ms of it); worker ${r_cpu_us} µs CPU per check (${r_wcpu}% of a core)," \
+        "FerretDB ${r_fcpu_us} µs per check; worker wrote $r_wal WAL bytes per check;" \
+        "worker time (% of samples): $r_where; run-queue wait: worker ${r_wq}%, FerretDB threads ${r_fq}% (of the drain)"
+    fq0=$(schedstat "$RECON_FERRETDB_PID"); bt0=$EPOCHREALTIME
     read -r b_kps b_mpq b_cpk b_fpk <<<"$(bare "$r_batch")"
+    fq1=$(schedstat "$RECON_FERRETDB_PID"); bt1=$EPOCHREALTIME
+    b_fq=$(awk -v a="${fq0#* }" -v b="${fq1#* }" -v s0="$bt0" -v s1="$bt1" 'BEGIN {printf "%.0f", (b - a) / 1e7 / (s1 - s0)}')
+    WHERE_LINES+=("$(printf "  round %s: worker %s; run-queue wait (%% of wall): worker %s%%, FerretDB threads %s%% during the drain, %s%% during bare_lookup" \
+        "$round" "$r_where" "$r_wq" "$r_fq" "$b_fq")")
     r_ratio=$(awk -v a="$r_rate" -v b="$b_kps" 'BEGIN {printf "%.2f", a / b}')
+    r_over=$(awk -v a="$r_cycle" -v b="$b_mpq" 'BEGIN {printf "%.0f", a - b}')
     ROUND_RATIOS+=("$r_ratio")
-    DRAIN_LINES+=("$(printf "%5s %7s %8s %8s %7s %7s %8s %8s %8s %8s %7s %9s   %8s %8s %8s  %6s" "$round" "$r_checks" "$r_secs" \
-        "$r_rate" "$r_phase" "$r_batch" "$r_cycle" "$r_cpu_us" "$r_wcpu" "$r_fcpu_us" "$r_wal" "${r_sql_ms:-?}" \
-        "$b_kps" "$b_mpq" "$b_fpk" "$r_ratio")")
+    DRAIN_LINES+=("$(printf "%5s %7s %7s %7s %5s %7s %7s %7s %7s  %7s %6s %7s %7s %6s  %6s" "$round" "$r_checks" "$r_secs" \
+        "$r_rate" "$r_batch" "$r_cycle" "$r_sql_batch" "$b_mpq" "$r_over" "$r_cpu_us" "$r_wcpu" "$r_fcpu_us" "$b_fpk" \
+        "$r_wal" "$r_ratio")")
     if [ "$r_rate" -gt "$D_RATE" ]; then
-        D_RATE=$r_rate D_CHECK_RATE=$r_phase D_BATCH=$r_batch D_CPU_US=$r_cpu_us D_FCPU_US=$r_fcpu_us D_CYCLE=$r_cycle
+        D_RATE=$r_rate D_BATCH=$r_batch D_CPU_US=$r_cpu_us D_FCPU_US=$r_fcpu_us D_CYCLE=$r_cycle
     fi
     if [ "$b_kps" -gt "$BD_KPS" ]; then
         BD_KPS=$b_kps BD_MPQ=$b_mpq BD_CPK=$b_cpk BD_FPK=$b_fpk BD_K=$r_batch
     fi
 done
+# the same look-ups with a new client per query (what the worker does, see CDC.md)
+read -r BC_KPS BC_MPQ _ _ <<<"$(bare "$BD_K" -c)"
 
 # ---------------------------------------------------------------------------
 # 4. Bare look-ups at the steady-state batch size and a few others
@@ -540,7 +645,6 @@ for k in 1 100; do
 done
 
 RATIO_CAP=$(awk -v a="$D_RATE" -v b="$BD_KPS" 'BEGIN {printf "%.2f", a / b}')
-RATIO_CAP_PHASE=$(awk -v a="$D_CHECK_RATE" -v b="$BD_KPS" 'BEGIN {printf "%.2f", a / b}')
 RATIO_MEDIAN=$(printf '%s\n' "${ROUND_RATIOS[@]}" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
 RATIO_FCPU=$(awk -v a="$D_FCPU_US" -v b="$BD_FPK" 'BEGIN {if (a > 0) printf "%.2f", b / a; else print "?"}')
 RATIO_STEADY=$(awk -v a="$MAX_OK_CHECKS" -v b="$BS_KPS" 'BEGIN {printf "%.2f", a / b}')
@@ -589,22 +693,27 @@ echo "  floor by design: settle $SETTLE_MS + re-check backoff 200+400+800 = $FLO
 echo "  (the wait for the next cycle, up to poll ${poll_ms} + a cycle, and the check itself, each); target p99 < settle + 2 s = $TARGET_MS ms:" \
     "$(verdict "$([ -n "$DET_P99" ] && [ "$DET_P99" -lt "$TARGET_MS" ] && echo 1 || echo 0)")"
 echo
-echo "3. Capacity: $DRAIN_TX transactions queued in the slot while the worker was stopped, then drained;"
-echo "   right after each drain, bare_lookup ran for ${BARE_SECS}s at the worker's average batch size"
-echo "  round  checks    drain   checks   check    avg   ms per   worker   worker ferretdb     WAL    SQL ms  |     bare  bare ms ferretdb  round"
-echo "                      s       /s   phase  batch    batch  µs/key    %core   µs/key  B/key           |   keys/s  /query   µs/key  ratio"
+echo "3. Capacity: $DRAIN_TX transactions queued in the slot while the worker was stopped, then drained"
+echo "   (timed by the server: worker start to its last check); right after each drain, bare_lookup ran"
+echo "   ${BARE_SECS}s at the worker's average batch size"
+echo "  round  checks   drain  checks   avg  ms per   SQL ms  bare ms overhead   worker worker ferretdb µs/key   WAL   round"
+echo "                      s      /s batch   batch per batch  /query ms/batch   µs/key  %core  worker    bare  B/key  ratio"
 for l in "${DRAIN_LINES[@]}"; do echo "  $l"; done
-echo "  => worker capacity (best round): $D_RATE checks/s ($D_CHECK_RATE/s in the check phase), batches of $D_BATCH keys"
+echo "  => worker capacity (best round): $D_RATE checks/s, batches of $D_BATCH keys, $D_CYCLE ms per batch"
+echo "  where the worker's time went (sampled every 20 ms: mongo = waiting for FerretDB, latch = sleeping"
+echo "  between cycles, run = on or waiting for a CPU, io = other kernel waits), in % of the drain:"
+for l in "${WHERE_LINES[@]}"; do echo "$l"; done
 echo
 echo "4. Bare libmongoc client (bench/bare_lookup.c): find({_id: {\$in: [K random ids]}}), same server and collection"
 printf "  K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %8s µs/key   (capacity batch, best round)\n" "$BD_K" "$BD_KPS" "$BD_MPQ" "$BD_CPK" "$BD_FPK"
+printf "  K=%-5s %8s keys/s  %8s ms/query   (the same with a new client, connect + handshake + ping, per query)\n" "$BD_K" "$BC_KPS" "$BC_MPQ"
 printf "  K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %8s µs/key   (steady-state batch at $MAX_OK_RATE tps)\n" "$K_STEADY" "$BS_KPS" "$BS_MPQ" "$BS_CPK" "$BS_FPK"
 for l in "${BARE_EXTRA[@]}"; do echo "$l"; done
 echo
 echo "5. Ratios (target >= 0.7) and CPU per key"
 echo "  capacity: worker $D_RATE checks/s / bare $BD_KPS keys/s at K=$BD_K = $RATIO_CAP" \
     "($(verdict "$(awk -v r="$RATIO_CAP" 'BEGIN {print (r >= 0.7)}')"));"
-echo "            median of the per-round ratios $RATIO_MEDIAN; check phase alone $RATIO_CAP_PHASE;" \
+echo "            median of the per-round ratios $RATIO_MEDIAN;" \
     "FerretDB CPU per key, bare / worker: $RATIO_FCPU"
 echo "  steady:   worker $MAX_OK_CHECKS checks/s at $MAX_OK_RATE tps / bare $BS_KPS keys/s at K=$K_STEADY = $RATIO_STEADY" \
     "(the offered load, not the worker, sets the numerator)"
@@ -620,6 +729,12 @@ fi
 if [ -n "$PGSS_DRAIN" ]; then
     echo "  top SQL statements of the worker during the drain:"
     sed 's/^/    /' <<<"$PGSS_DRAIN"
+fi
+if [ -n "$PERF_DSO" ]; then
+    echo "  perf: the worker's CPU during the first drain, by object:"
+    sed 's/^/    /' <<<"$PERF_DSO"
+    echo "  perf: top symbols (self):"
+    sed 's/^/    /' <<<"$PERF_TOP"
 fi
 } | tee "$WORK/report.txt"
 [ "${RIG_KEEP:-}" != 1 ] || log "samples and pgbench output kept in $WORK"

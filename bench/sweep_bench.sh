@@ -15,6 +15,8 @@
 #                        a third mismatches, a third missing documents, a third extra documents
 #   BENCH_SWEEP_SET      extra SQL run in the sweep's session first, e.g.
 #                        "SET recon.partition_rows = 10000000;"
+#   BENCH_MONGO_URI      measure this MongoDB instead of starting a FerretDB (its
+#                        bench.items collection is dropped and reloaded)
 #   BENCH_SKIP_BUILD=1   do not run install-deps / make / make install
 #   BENCH_PERF=1         also record `perf record` of the sweep backend (last
 #                        sweep of each size) and print the top symbols
@@ -30,6 +32,7 @@ set -euo pipefail
 # below costs next to nothing on a 2-core machine.
 proc_ticks_v() {               # TICKS = utime+stime of a process (all threads), clock ticks
     local s
+    if [ -z "$1" ]; then TICKS=0; return; fi   # no FerretDB of ours (RECON_TEST_MONGO_URI set)
     read -r s <"/proc/$1/stat"
     s=${s##*) }                # drop "pid (comm) ": field 3 is now $1
     set -- $s
@@ -53,7 +56,7 @@ case "${1:-}" in
     __snap)                    # __snap LABEL: one line into $BENCH_STATE:
         # LABEL epoch backend_ticks VmHWM VmRSS RssAnon ferretdb_ticks RssFile RssShmem
         proc_ticks_v "$BENCH_PID"; bt=$TICKS
-        proc_ticks_v "$RECON_FERRETDB_PID"
+        proc_ticks_v "${RECON_FERRETDB_PID:-}"
         proc_status_v "$BENCH_PID"
         echo "$2 $EPOCHREALTIME $bt $VM_HWM $VM_RSS $RSS_ANON $TICKS $RSS_FILE $RSS_SHMEM" >>"$BENCH_STATE"
         exit 0 ;;
@@ -66,7 +69,7 @@ case "${1:-}" in
                 exec 3<>"$BENCH_STATE.fifo"     # nobody writes: `read -t` is a fork-free sleep
                 while [ ! -e "$stopf" ] && [ -e "/proc/$BENCH_PID" ]; do
                     proc_ticks_v "$BENCH_PID"; bt=$TICKS
-                    proc_ticks_v "$RECON_FERRETDB_PID"
+                    proc_ticks_v "${RECON_FERRETDB_PID:-}"
                     proc_status_v "$BENCH_PID"
                     echo "$EPOCHREALTIME $bt $RSS_ANON $VM_RSS $TICKS" >>"$BENCH_STATE.timeline"
                     read -r -t 0.1 -u 3 _ || true
@@ -127,6 +130,14 @@ if [ ! -x "$BARE" ] || [ "$ROOT/bench/bare_read.c" -nt "$BARE" ]; then
         $(pkg-config --cflags --libs libmongoc-1.0)
 fi
 
+# Our own FerretDB, whatever RECON_TEST_MONGO_URI the caller's shell holds
+# (a dev server must not be measured or have bench.items dropped by accident);
+# BENCH_MONGO_URI points the benchmark at another server on purpose.
+if [ -n "${BENCH_MONGO_URI:-}" ]; then
+    export RECON_TEST_MONGO_URI=$BENCH_MONGO_URI
+else
+    unset RECON_TEST_MONGO_URI RECON_FERRETDB_PID
+fi
 # shellcheck source=../scripts/rig.sh
 source scripts/rig.sh
 rig_start_ferretdb
@@ -135,7 +146,7 @@ rig_tmp
 WORK=$RIG_TMP/bench
 mkdir -p "$WORK"
 PGLOG=$RIG_TMP/postgresql.log
-export RECON_FERRETDB_PID
+export RECON_FERRETDB_PID=${RECON_FERRETDB_PID:-}   # empty: a server we did not start
 
 PSQL=("$RIG_PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
 sql() { "${PSQL[@]}" -At -c "$1"; }
@@ -294,7 +305,9 @@ SQL
     S_FERRET_S=$(awk -v a="$b_f" -v b="$a_f" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')
     S_HWM0=$b_hwm S_HWM=$a_hwm S_ANON0=$b_anon S_FILE=$a_file S_SHMEM=$a_shmem
     # phases from the progress NOTICEs (end of the source pass, end of the
-    # collection pass); CPU at those instants from the sampler's timeline
+    # collection pass); CPU at those instants from the sampler's timeline.
+    # "start" is everything before the source pass: mapping load, connect,
+    # partition sizing.
     local t_rows t_docs
     t_rows=$(notice_time "$S_PID" "$n" rows)
     t_docs=$(notice_time "$S_PID" "$n" documents)
@@ -308,7 +321,7 @@ SQL
         END {
             if (r == 0) { print "(no progress NOTICE for the source pass in the server log)"; exit }
             rc = at(r, 2); rf = at(r, 5)
-            printf "source pass %.1fs (backend CPU %.2fs)", r - s, (rc - bc) / tick
+            printf "start+source pass %.1fs (backend CPU %.2fs, FerretDB CPU %.2fs)", r - s, (rc - bc) / tick, (rf - bf) / tick
             if (d == 0) { printf ", then no NOTICE for the collection pass\n"; exit }
             dc = at(d, 2); df = at(d, 5)
             printf ", collection pass %.1fs (backend CPU %.2fs, FerretDB CPU %.2fs)", \
@@ -375,7 +388,11 @@ pm() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo MISS; fi; }
 echo
 echo "recon sweep benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $ncpu CPU(s), $cpu_model, $mem_total RAM; PostgreSQL $pg_version; libmongoc $mongoc_version"
-echo "recon: git $recon_rev; target: FerretDB ($RECON_FERRETDB_BIN, SQLite backend) on loopback"
+if [ -n "$RECON_FERRETDB_PID" ]; then
+    echo "recon: git $recon_rev; target: FerretDB ($RECON_FERRETDB_BIN, SQLite backend) on loopback"
+else
+    echo "recon: git $recon_rev; target: $RECON_TEST_MONGO_URI (not started here: FDB CPU columns are 0)"
+fi
 echo "recon.batch_size=$BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS (fresh backend each);" \
      "divergent keys: $([ "$DIVERGE_EVERY" -gt 0 ] && echo "1 per $DIVERGE_EVERY rows" || echo none)${SWEEP_SET:+; session: $SWEEP_SET}"
 echo
@@ -398,8 +415,8 @@ for n in $SIZES; do
         "$(f "%.1f" "${R[$n,peak_anon]} / 1024")"
 done
 echo
-echo "The two passes alone (source + collection, up to the collection pass's progress NOTICE;"
-echo "without matching, re-checks and recording):"
+echo "Start + the two passes (mapping load, partition sizing, source pass, collection pass: up to"
+echo "the collection pass's progress NOTICE; without matching, re-checks and recording):"
 fmt2='%9s %9s %12s %11s %7s %11s\n'
 printf "$fmt2" N "passes s" "pass rows/s" "bare rows/s" ratio "CPU us/row"
 for n in $SIZES; do

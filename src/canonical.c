@@ -481,15 +481,20 @@ emit_bson_container(StringInfo out, const bson_iter_t *iter, bool is_doc, int de
 		int			n = 0,
 					cap = 16,
 					i;
-		BsonKey    *keys = palloc_bson_aligned(cap * sizeof(BsonKey));
+		/* raw is the allocation, keys its 128-byte aligned start (bson_iter_t) */
+		char	   *raw = palloc(cap * sizeof(BsonKey) + 128);
+		BsonKey    *keys = (BsonKey *) TYPEALIGN(128, raw);
 
 		while (bson_iter_next(&child))
 		{
 			if (n == cap)
 			{
-				BsonKey    *bigger = palloc_bson_aligned(cap * 2 * sizeof(BsonKey));
+				char	   *bigger_raw = palloc(cap * 2 * sizeof(BsonKey) + 128);
+				BsonKey    *bigger = (BsonKey *) TYPEALIGN(128, bigger_raw);
 
 				memcpy(bigger, keys, cap * sizeof(BsonKey));
+				pfree(raw);
+				raw = bigger_raw;
 				cap *= 2;
 				keys = bigger;
 			}
@@ -504,6 +509,7 @@ emit_bson_container(StringInfo out, const bson_iter_t *iter, bool is_doc, int de
 			emit(out, CT_TEXT, keys[i].key, keys[i].len);
 			emit_bson_json(out, &keys[i].iter, depth + 1);
 		}
+		pfree(raw);				/* one per sub-document: do not let them pile up */
 	}
 	else
 	{

@@ -163,7 +163,17 @@ recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
 		bson_append_array_end(&idf, &in);
 		bson_append_document_end(&filter, &idf);
 
-		cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+		{
+			/*
+			 * Small reply batches: a server that scans the collection for $in
+			 * (FerretDB) then answers each getMore within the socket timeout.
+			 */
+			bson_t		opts = BSON_INITIALIZER;
+
+			BSON_APPEND_INT32(&opts, "batchSize", 100);
+			cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+			bson_destroy(&opts);
+		}
 		PG_TRY();
 		{
 			StringInfoData key;

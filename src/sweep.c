@@ -415,12 +415,17 @@ choose_partitions(const ReconMapping *m, const ReconTarget *t)
 		est = (double) RelationGetNumberOfBlocks(rel) * 100;
 	relation_close(rel, AccessShareLock);
 
-	/* the collection's own estimate covers those, and a stale reltuples */
-	coll = recon_mongo_collection(t, m->collection);
-	docs = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, &err);
-	mongoc_collection_destroy(coll);
-	if (docs > est)
-		est = (double) docs;
+	/*
+	 * Only when the source gives no estimate (views, partitioned parents)
+	 * ask the collection: FerretDB answers that with a full scan.
+	 */
+	if (est < 0)
+	{
+		coll = recon_mongo_collection(t, m->collection);
+		docs = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, &err);
+		mongoc_collection_destroy(coll);
+		est = docs > 0 ? (double) docs : 0;
+	}
 	/* both sides land in the partitions: ~2 entries per row */
 	while (n < 4096 && est * 2 / n > recon_partition_rows)
 		n *= 2;

@@ -110,13 +110,14 @@ schedstat() {                   # "cpu_ns runqueue_wait_ns" of a process, all it
 # and its state: "mongo" = in poll() (libmongoc waiting for the server; the
 # worker polls nothing else), "latch" = in epoll_wait (WaitLatch: sleeping
 # between cycles), "run" = on a CPU or waiting for one, "io" = blocked in
-# the kernel elsewhere (WAL/heap reads, fsync).  wchan_start PID FILE, wchan_stop FILE.
+# the kernel elsewhere (WAL/heap reads, fsync).
+# wchan_start PID FILE; wchan_stop FILE; wchan_summary FILE UNTIL_EPOCH
 wchan_start() {
     rm -f "$2" "$2.stop" "$2.fifo"
     mkfifo "$2.fifo"
     (
         exec 3<>"$2.fifo"           # nobody writes: read -t is a fork-free sleep
-        declare -A n=() o=()
+        exec 4>"$2"
         while [ ! -e "$2.stop" ] && [ -e "/proc/$1" ]; do
             w=; st=
             read -r w <"/proc/$1/wchan" 2>/dev/null || true
@@ -126,20 +127,26 @@ wchan_start() {
                 poll_schedule_timeout* | do_sys_poll) k=mongo ;;
                 do_epoll_wait | ep_poll*) k=latch ;;
                 0 | "") if [ "$st" = R ]; then k=run; else k=io; fi ;;
-                *) k=io; o[$w]=$(( ${o[$w]:-0} + 1 )) ;;
+                *) k="io:$w" ;;
             esac
-            n[$k]=$(( ${n[$k]:-0} + 1 ))
+            echo "$EPOCHREALTIME $k" >&4
             read -r -t 0.02 -u 3 _ || true
         done
-        t=0; for k in "${!n[@]}"; do t=$((t + n[$k])); done
-        [ "$t" -gt 0 ] || t=1
-        top=$(for k in "${!o[@]}"; do echo "${o[$k]} $k"; done | sort -rn | head -2 | awk '{printf "%s%s", sep, $2; sep = ","}')
-        printf "mongo %d%% latch %d%% run %d%% io %d%%%s\n" $(( 100 * ${n[mongo]:-0} / t )) $(( 100 * ${n[latch]:-0} / t )) \
-            $(( 100 * ${n[run]:-0} / t )) $(( 100 * ${n[io]:-0} / t )) "${top:+ ($top)}" >"$2"
     ) </dev/null >/dev/null 2>&1 &
     WCHAN_PID=$!
 }
 wchan_stop() { touch "$1.stop"; wait "$WCHAN_PID" 2>/dev/null || true; rm -f "$1.fifo"; }
+wchan_summary() {
+    awk -v until="$2" '$1 <= until {
+            n++; k = $2; if (k ~ /^io:/) { o[substr(k, 4)]++; k = "io" } c[k]++ }
+        END {
+            if (!n) { print "?"; exit }
+            printf "mongo %d%% latch %d%% run %d%% io %d%%", 100 * c["mongo"] / n, 100 * c["latch"] / n,
+                100 * c["run"] / n, 100 * c["io"] / n
+            best = ""; for (w in o) if (best == "" || o[w] > o[best]) best = w
+            if (best != "") printf " (mostly %s)", best
+            printf "\n" }' "$1" 2>/dev/null || echo "?"
+}
 
 # ---------------------------------------------------------------------------
 # Server settings, extension, data, mapping
@@ -566,7 +573,6 @@ for round in $(seq 1 "$DRAIN_ROUNDS"); do
     read -r ws1_cpu ws1_wait <<<"$(schedstat "$DPID")"
     read -r fs1_cpu fs1_wait <<<"$(schedstat "$RECON_FERRETDB_PID")"
     wchan_stop "$WORK/drain-$round.wchan"
-    r_where=$(cat "$WORK/drain-$round.wchan" 2>/dev/null || echo "?")
     if [ -n "$PERF_PID" ]; then
         kill -INT "$PERF_PID" 2>/dev/null || true
         wait "$PERF_PID" 2>/dev/null || true
@@ -585,6 +591,8 @@ for round in $(seq 1 "$DRAIN_ROUNDS"); do
     r_secs=$(sql "SELECT round(extract(epoch FROM s.last_check_at - a.backend_start)::numeric, 2)
                     FROM recon.cdc_state s, pg_stat_activity a WHERE a.pid = $DPID")
     r_rate=$(awk -v k="$r_checks" -v s="$r_secs" 'BEGIN {printf "%.0f", k / s}')
+    r_where=$(wchan_summary "$WORK/drain-$round.wchan" \
+                  "$(sql "SELECT extract(epoch FROM last_check_at) FROM recon.cdc_state")")
     r_cpu_us=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v k="$r_checks" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
     r_wcpu=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v s="$r_secs" 'BEGIN {printf "%.0f", 100 * (b - a) / t / s}')
     r_fcpu_us=$(awk -v a="$f0" -v b="$f1" -v t="$TICK" -v k="$r_checks" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')

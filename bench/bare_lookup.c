@@ -3,15 +3,16 @@
  * (bench/cdc_bench.sh): a plain libmongoc client doing the batched _id
  * look-ups recon's change worker does, and nothing else.  Each query is
  *
- *     find({_id: {$in: [K distinct random integer ids]}})
+ *     find({_id: {$in: [K distinct random integer ids]}}, {batchSize: B})
  *
- * with no projection and default cursor options (what recon_read_sides()
- * sends), and every returned document is touched (keys counted).  The ids
+ * with no projection (what recon_read_sides() sends; -b gives the cursor's
+ * batchSize, default none: the server's default first batch and getMores),
+ * and every returned document is touched (keys counted).  The ids
  * are drawn uniformly from [MIN, MAX] and sent as int64, as recon sends the
  * values of an integer key column.
  *
- *   bare_lookup [-u URI] [-k K] [-m MIN] [-n MAX] [-s SECONDS] [-q QUERIES]
- *               [-r SEED] [-i int32|int64] [-c] DB.COLL
+ *   bare_lookup [-u URI] [-k K] [-b BATCHSIZE] [-m MIN] [-n MAX] [-s SECONDS]
+ *               [-q QUERIES] [-r SEED] [-i int32|int64] [-c] DB.COLL
  *
  * URI: -u, else $RECON_TEST_MONGO_URI, else mongodb://127.0.0.1:27017.
  * K: keys per query (default 1000, recon.batch_size's default).  MIN/MAX:
@@ -22,7 +23,7 @@
  * when its cached client is invalidated every cycle (see bench/CDC.md).
  *
  * Prints one line of key=value pairs:
- *   k= reconnect= queries= keys= docs= seconds= keys_per_s= queries_per_s=
+ *   k= batch_size= reconnect= queries= keys= docs= seconds= keys_per_s= queries_per_s=
  *   ms_per_query= cpu_s= cpu_us_per_key=
  * keys = ids asked for, docs = documents returned (equal when every id
  * exists); cpu_s is this process's user+system time over the timed span.
@@ -51,8 +52,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-			"usage: bare_lookup [-u URI] [-k K] [-m MIN] [-n MAX] [-s SECONDS] [-q QUERIES]\n"
-			"                   [-r SEED] [-i int32|int64] [-c] DB.COLL\n");
+			"usage: bare_lookup [-u URI] [-k K] [-b BATCHSIZE] [-m MIN] [-n MAX] [-s SECONDS]\n"
+			"                   [-q QUERIES] [-r SEED] [-i int32|int64] [-c] DB.COLL\n");
 	exit(2);
 }
 
@@ -108,6 +109,8 @@ draw_ids(int64_t *pool, long range, int k, int64_t *out)
 }
 
 /* One query; adds to *docs and *fields.  Returns false on error (message printed). */
+static int	batch_size = 0;		/* cursor batchSize; 0: none sent */
+
 static bool
 one_query(mongoc_collection_t *coll, const int64_t *ids, int k, bool int32,
 		  long *docs, long *fields)
@@ -135,7 +138,16 @@ one_query(mongoc_collection_t *coll, const int64_t *ids, int k, bool int32,
 	bson_append_array_end(&idf, &in);
 	bson_append_document_end(&filter, &idf);
 
-	cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+	if (batch_size > 0)
+	{
+		bson_t		opts = BSON_INITIALIZER;
+
+		BSON_APPEND_INT32(&opts, "batchSize", batch_size);
+		cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+		bson_destroy(&opts);
+	}
+	else
+		cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
 	while (mongoc_cursor_next(cursor, &doc))
 	{
 		bson_iter_t it;
@@ -217,7 +229,7 @@ main(int argc, char **argv)
 				c0,
 				c1;
 
-	while ((opt = getopt(argc, argv, "u:k:m:n:s:q:r:i:c")) != -1)
+	while ((opt = getopt(argc, argv, "u:k:b:m:n:s:q:r:i:c")) != -1)
 	{
 		switch (opt)
 		{
@@ -226,6 +238,11 @@ main(int argc, char **argv)
 				break;
 			case 'k':
 				k = atoi(optarg);
+				break;
+			case 'b':
+				batch_size = atoi(optarg);
+				if (batch_size < 0)
+					usage();
 				break;
 			case 'm':
 				min = atol(optarg);
@@ -318,9 +335,9 @@ main(int argc, char **argv)
 	} while (t1 - t0 < seconds && (max_queries < 0 || queries < max_queries));
 	c1 = cpu_s();
 
-	printf("k=%d reconnect=%d queries=%ld keys=%ld docs=%ld seconds=%.3f keys_per_s=%.0f"
+	printf("k=%d batch_size=%d reconnect=%d queries=%ld keys=%ld docs=%ld seconds=%.3f keys_per_s=%.0f"
 		   " queries_per_s=%.2f ms_per_query=%.2f cpu_s=%.3f cpu_us_per_key=%.2f\n",
-		   k, reconnect ? 1 : 0, queries, queries * k, docs, t1 - t0, queries * k / (t1 - t0),
+		   k, batch_size, reconnect ? 1 : 0, queries, queries * k, docs, t1 - t0, queries * k / (t1 - t0),
 		   queries / (t1 - t0), (t1 - t0) * 1000.0 / queries, c1 - c0,
 		   (c1 - c0) * 1e6 / ((double) queries * k));
 

@@ -13,7 +13,7 @@
 #   BENCH_ROWS         rows in bench_cdc / documents in bench.cdc (default 20000)
 #   BENCH_SETTLE_MS    the mapping's settle_ms (default 1000)
 #   BENCH_RATES        offered update rates (tps) of the ladder, ascending
-#                      (default "25 50 100 200 400 600 800"); the ladder stops
+#                      (default "25 50 100 200 400 600 800 1000"); the ladder stops
 #                      at the first rate that is not sustained
 #   BENCH_STEP_SECS    seconds per ladder step (default 30)
 #   BENCH_DRAIN_TX     transactions queued while the worker is stopped (default 6000)
@@ -21,6 +21,8 @@
 #   BENCH_DIV_RATE     divergent updates per second in that run (default 10)
 #   BENCH_DRAIN_ROUNDS capacity rounds (stop, queue, drain, bare run), best counts (default 3)
 #   BENCH_BARE_SECS    seconds per bare_lookup run (default 5)
+#   BENCH_FIND_BATCH   cursor batchSize for bare_lookup (default: the one
+#                      src/recheck.c sends with the re-check $in query, if any)
 #   BENCH_PGSS=0       do not load pg_stat_statements (used to count the
 #                      worker's $in queries and to time its SQL statements)
 #   BENCH_PERF=1       also `perf record` the worker during the first drain and
@@ -37,7 +39,7 @@ PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 
 ROWS=${BENCH_ROWS:-20000}
 SETTLE_MS=${BENCH_SETTLE_MS:-1000}
-RATES=${BENCH_RATES:-25 50 100 200 400 600 800}
+RATES=${BENCH_RATES:-25 50 100 200 400 600 800 1000}
 STEP_SECS=${BENCH_STEP_SECS:-30}
 DRAIN_TX=${BENCH_DRAIN_TX:-6000}
 DET_SECS=${BENCH_DET_SECS:-40}
@@ -73,6 +75,11 @@ rig_tmp
 WORK=$RIG_TMP/cdcbench
 mkdir -p "$WORK"
 chmod 755 "$WORK"
+
+# The cursor batchSize recon's re-check $in query sends (src/recheck.c), so
+# that bare_lookup asks for the same; empty: none (the server's default).
+FIND_BATCH=${BENCH_FIND_BATCH:-$(sed -n '/one \$in query/,/find_with_opts/ s/.*"batchSize", *\([0-9][0-9]*\).*/\1/p' \
+                                     "$ROOT/src/recheck.c" 2>/dev/null | head -1 || true)}
 
 # bare_lookup is built into the rig's temp dir (nothing untracked in bench/)
 BARE=$WORK/bare_lookup
@@ -397,12 +404,18 @@ for rate in $RATES; do
     read -r slag_avg slag_max <<<"$(pgbench_sched_lag "$WORK/step-$rate.out")"
     # the second half of the step: worst oldest-key age, queue depth at its
     # end and its growth (least-squares slope, keys/s), worst WAL lag
-    read -r max_lag q_end q_slope max_lb <<<"$(awk -v s="$ts0" -v e="$ts1" '
+    # and how much the oldest key's age grew from the first third of the
+    # step (after 3 s of warm-up) to the last third
+    read -r max_lag q_end q_slope max_lb lag_growth <<<"$(awk -v s="$ts0" -v e="$ts1" '
         $1 >= s + (e - s) / 2 && $1 <= e {
             if ($3 > ml) ml = $3; if ($2 > mb) mb = $2
             n++; x = $1 - s; sx += x; sy += $4; sxx += x * x; sxy += x * $4; qe = $4 }
+        { w = (e - s - 3) / 3
+          if ($1 >= s + 3 && $1 < s + 3 + w) { f += $3; nf++ }
+          if ($1 > e - w && $1 <= e) { l += $3; nl++ } }
         END { d = n * sxx - sx * sx; slope = (n > 2 && d > 0) ? (n * sxy - sx * sy) / d : 0
-              printf "%s %s %.1f %s\n", ml + 0, qe + 0, slope, mb + 0 }' "$samples")"
+              g = (nf && nl) ? l / nl - f / nf : 0
+              printf "%s %s %.1f %s %.2f\n", ml + 0, qe + 0, slope, mb + 0, g }' "$samples")"
     secs=$(awk -v a="$ts0" -v b="$ts1" 'BEGIN {printf "%.1f", b - a}')
     checks_step=$((k1 - k0)); checks_all=$((k2 - k0))
     checks_ps=$(awk -v k="$checks_step" -v s="$secs" 'BEGIN {printf "%.0f", k / s}')
@@ -417,21 +430,23 @@ for rate in $RATES; do
     fcpu_pct=$(awk -v a="$f0" -v b="$f2" -v t="$TICK" -v s="$ts0" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.0f", 100 * (b - a) / t / (e - s)}')
     # sustained: over the second half of the step the oldest queued key
     # stayed younger than settle + 5 s (this covers decoding too: a key is
-    # queued with its commit time) and the queue grew by less than 25% of
-    # the rate (keys/s; the queue saw-tooths with the worker's cycles, so a
-    # 1 s sampled slope is rough); the catch-up time is reported, not judged
-    verdict=$(awk -v tps="$tps" -v r="$rate" -v ml="$max_lag" -v qs="$q_slope" \
+    # queued with its commit time), its age grew by less than 1 s from the
+    # first third of the step to the last, and the queue grew by less than
+    # 25% of the rate (keys/s; the queue saw-tooths with the worker's
+    # cycles, so the sampled slope is rough); catch-up is reported, not judged
+    verdict=$(awk -v tps="$tps" -v r="$rate" -v ml="$max_lag" -v qs="$q_slope" -v lg="$lag_growth" \
                   -v cu="$catch_up" -v b="$BOUND_S" 'BEGIN {
         if (cu == "timeout" || ml >= b || qs > 0.25 * r) { print "NOT-sustained"; exit }
+        if (lg > 1.0) { print "NOT-sustained(lag-growing)"; exit }
         if (tps < 0.9 * r) { print "sustained(pgbench-limited)"; exit }
         print "sustained" }')
-    line=$(printf "%6s %8.1f %8s %7s %7s %7s %8s %7s %7s %9s %9s %8s %6s %6s %6s %6s  %s" \
-        "$rate" "$tps" "$((c1 - c0))" "$checks_ps" "$avg_batch" "$cycle_ms" "$max_lag" "$q_end" "$q_slope" \
+    line=$(printf "%6s %8.1f %8s %7s %7s %7s %8s %6s %7s %7s %9s %9s %8s %6s %6s %6s %6s  %s" \
+        "$rate" "$tps" "$((c1 - c0))" "$checks_ps" "$avg_batch" "$cycle_ms" "$max_lag" "$lag_growth" "$q_end" "$q_slope" \
         "$((max_lb / 1024))" "$catch_up" "$cpu_us" "$wcpu_pct" "$fcpu_pct" "$peek_ms" "$adv_ms" "$verdict")
     LADDER+=("$line")
     log "step $rate tps: pgbench $tps tps ($tx tx, schedule lag avg ${slag_avg:-?} max ${slag_max:-?} ms);" \
         "decoded $((c1 - c0)) changes, $checks_step checks ($checks_ps/s) during the step, $checks_all incl. catch-up;" \
-        "avg batch $avg_batch; worst lag_seconds $max_lag, queue at end $q_end growing $q_slope keys/s, worst lag_bytes $max_lb;" \
+        "avg batch $avg_batch; worst lag_seconds $max_lag (grew ${lag_growth}s over the step), queue at end $q_end growing $q_slope keys/s, worst lag_bytes $max_lb;" \
         "caught up ${catch_up}s after the writer stopped; worker ${cpu_us} µs CPU per check (${wcpu_pct}% of a core)," \
         "FerretDB ${fcpu_pct}% => $verdict"
     if [ "$verdict" = sustained ]; then
@@ -521,7 +536,7 @@ bare() {                        # bare K [-c] -> "keys_per_s ms_per_query cpu_us
     local k=$1 out fa fb kps mpq cpk keys
     shift
     fa=$(proc_ticks "$RECON_FERRETDB_PID")
-    out=$("$BARE" -k "$k" -m 1 -n "$UPD_MAX" -s "$BARE_SECS" -r "$RANDOM" "$@" "$NS")
+    out=$("$BARE" -k "$k" ${FIND_BATCH:+-b "$FIND_BATCH"} -m 1 -n "$UPD_MAX" -s "$BARE_SECS" -r "$RANDOM" "$@" "$NS")
     fb=$(proc_ticks "$RECON_FERRETDB_PID")
     log "bare_lookup K=$k: $out"
     kps=$(sed -n 's/.*keys_per_s=\([0-9]*\).*/\1/p' <<<"$out")
@@ -680,8 +695,8 @@ echo "  recon.batch_size $batch_size, recon.poll_interval_ms $poll_ms; pgbench -
 echo
 echo "1. Sustained change rate (pgbench: UPDATE bench_cdc SET n = n + 1 WHERE id = random(1, $UPD_MAX);"
 echo "   every change decoded, queued and checked once, and found equal)"
-echo "  offered  pgbench  decoded  checks     avg  ms per    worst   queue   queue worst lag  catch-up   worker worker ferret   peek    adv"
-echo "      tps      tps  changes      /s   batch   batch    lag_s   (end)  keys/s    kBytes         s µs/check  %core  %core     ms     ms  verdict"
+echo "  offered  pgbench  decoded  checks     avg  ms per    worst    lag   queue   queue worst lag  catch-up   worker worker ferret   peek    adv"
+echo "      tps      tps  changes      /s   batch   batch    lag_s  grew   (end)  keys/s    kBytes         s µs/check  %core  %core     ms     ms  verdict"
 for l in "${LADDER[@]}"; do echo "  $l"; done
 if [ "$MAX_OK_RATE" -gt 0 ]; then
     echo "  => highest sustained: $MAX_OK_RATE tps offered ($MAX_OK_TPS delivered), $MAX_OK_CHECKS checks/s, avg batch $MAX_OK_BATCH keys"
@@ -716,7 +731,8 @@ echo "  where the worker's time went (sampled every 20 ms: mongo = waiting for F
 echo "  between cycles, run = on or waiting for a CPU, io = other kernel waits), in % of the drain:"
 for l in "${WHERE_LINES[@]}"; do echo "$l"; done
 echo
-echo "4. Bare libmongoc client (bench/bare_lookup.c): find({_id: {\$in: [K random ids]}}), same server and collection"
+echo "4. Bare libmongoc client (bench/bare_lookup.c): find({_id: {\$in: [K random ids]}}, {batchSize: ${FIND_BATCH:-default}}),"
+echo "   same server and collection"
 printf "  K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %8s µs/key   (capacity batch, best round)\n" "$BD_K" "$BD_KPS" "$BD_MPQ" "$BD_CPK" "$BD_FPK"
 printf "  K=%-5s %8s keys/s  %8s ms/query   (the same with a new client, connect + handshake + ping, per query)\n" "$BD_K" "$BC_KPS" "$BC_MPQ"
 printf "  K=%-5s %8s keys/s  %8s ms/query  client %6s µs/key  FerretDB %8s µs/key   (steady-state batch at $MAX_OK_RATE tps)\n" "$K_STEADY" "$BS_KPS" "$BS_MPQ" "$BS_CPK" "$BS_FPK"

@@ -210,7 +210,10 @@ recon_enable_cdc(PG_FUNCTION_ARGS)
 	check_output_plugin_allowed();
 	SPI_connect();
 	recon_pin_search_path();
+	recon_mapping_lock(name);
 	m = recon_mapping_load(name);
+	recon_check_mapping_owner(m, &priv, "enable change checks of");
+	recon_source_check(m);
 	check_replica_identity(m);
 	if (!slot_exists(slot))
 	{
@@ -258,7 +261,9 @@ recon_disable_cdc(PG_FUNCTION_ARGS)
 	recon_priv_enter(&priv, "recon_admin", "recon.disable_cdc");
 	SPI_connect();
 	recon_pin_search_path();
-	m = recon_mapping_load(name);
+	recon_mapping_lock(name);
+	m = recon_mapping_load_catalog(name);	/* works when the source is gone too */
+	recon_check_mapping_owner(m, &priv, "disable change checks of");
 	v[0] = Int64GetDatum(m->id);
 	recon_spi_exec("UPDATE recon.mappings SET cdc_enabled = false, updated_at = now()"
 				   " WHERE mapping_id = $1", 1, t, v, NULL, SPI_OK_UPDATE);
@@ -528,7 +533,7 @@ load_cdc_mappings(int *n)
 		Datum		v[3];
 
 		c->m = recon_mapping_load(lfirst(lc));
-		c->t = recon_target_lookup(c->m->server_name, c->m->owner, false);
+		c->t = recon_target_lookup(c->m->serverid, c->m->owner);
 		c->typinput = palloc(sizeof(Oid) * c->m->nkeys);
 		c->typioparam = palloc(sizeof(Oid) * c->m->nkeys);
 		for (j = 0; j < c->m->nkeys; j++)

@@ -170,7 +170,7 @@ recon_fetch_document(PG_FUNCTION_ARGS)
 	SPI_connect();
 	recon_pin_search_path();
 	m = recon_mapping_load(name);
-	t = recon_target_lookup(m->server_name, m->owner, false);
+	t = recon_target_lookup(m->serverid, m->owner);
 	initStringInfo(&kc);
 	for (i = 0; i < m->nkeys; i++)
 	{

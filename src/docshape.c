@@ -333,14 +333,18 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 	}
 }
 
-/* The value of a redacted field: a hash of its canonical form. */
+/*
+ * The value of a redacted field: a keyed hash (HMAC-SHA-256 under the
+ * database's redaction key) of its canonical form, so equal values match
+ * across runs while short secrets cannot be guessed from the hash.
+ */
 static void
 append_redacted(bson_t *dst, const char *key, const char *canon, int len)
 {
-	char	   *hex = canon_sha256_hex(canon, len);
+	char	   *hex = recon_redaction_hash(canon, len);
 	char		buf[80];
 
-	snprintf(buf, sizeof(buf), "redacted:sha256:%s", hex);
+	snprintf(buf, sizeof(buf), "redacted:hmac:%s", hex);
 	bson_append_utf8(dst, key, -1, buf, -1);
 }
 
@@ -547,7 +551,24 @@ redacted_copy_level(const ReconMapping *m, bson_iter_t *it, bson_t *out, const c
 				done = true;
 			}
 			else if (strncmp(f->path, path, pl) == 0 && f->path[pl] == '.' &&
-					 BSON_ITER_HOLDS_DOCUMENT(it))
+					 !BSON_ITER_HOLDS_DOCUMENT(it))
+			{
+				/*
+				 * An array (or any value) where the redacted path expects a
+				 * subdocument may hold the value anywhere inside: hash it whole.
+				 */
+				uint32_t	vlen;
+				const uint8_t *raw;
+				bson_t		one = BSON_INITIALIZER;
+
+				bson_append_iter(&one, "v", 1, it);
+				raw = bson_get_data(&one);
+				vlen = one.len;
+				append_redacted(out, key, (const char *) raw, (int) vlen);
+				bson_destroy(&one);
+				done = true;
+			}
+			else if (strncmp(f->path, path, pl) == 0 && f->path[pl] == '.')
 			{
 				bson_iter_t child;
 				bson_t		sub;
@@ -864,14 +885,14 @@ recon_source_select_list(const ReconMapping *m)
 }
 
 /* Rows whose keys are given as parallel text[] parameters $1..$nkeys. */
-char *
-recon_source_key_lookup_sql(const ReconMapping *m, const char *suffix)
+static char *
+key_lookup_sql(const ReconMapping *m, const char *select_list, const char *suffix)
 {
 	StringInfoData s;
 	int			i;
 
 	initStringInfo(&s);
-	appendStringInfo(&s, "SELECT %s FROM %s t WHERE (", recon_source_select_list(m), m->relname);
+	appendStringInfo(&s, "SELECT %s FROM %s t WHERE (", select_list, m->relname);
 	for (i = 0; i < m->nkeys; i++)
 		appendStringInfo(&s, "%st.%s", i ? ", " : "", quote_identifier(m->keys[i].column));
 	appendStringInfoString(&s, ") IN (SELECT ");
@@ -885,4 +906,18 @@ recon_source_key_lookup_sql(const ReconMapping *m, const char *suffix)
 		appendStringInfo(&s, "%sc%d", i ? ", " : "", i);
 	appendStringInfo(&s, "))%s", suffix ? suffix : "");
 	return s.data;
+}
+
+/* The source rows of a set of keys (keys as parallel text arrays $1..$n). */
+char *
+recon_source_key_lookup_sql(const ReconMapping *m, const char *suffix)
+{
+	return key_lookup_sql(m, recon_source_select_list(m), suffix);
+}
+
+/* Lock the source rows of a set of keys, reading no column but the key. */
+char *
+recon_source_key_lock_sql(const ReconMapping *m, const char *lock)
+{
+	return key_lookup_sql(m, "NULL", lock);
 }

@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/regproc.h"
@@ -524,8 +525,28 @@ open_source(const char *source, bool missing_ok_msg)
 	return rel;
 }
 
+/* Lock the mapping's catalog row for a change; it must exist. */
+void
+recon_mapping_lock(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1] = {CStringGetTextDatum(name)};
+
+	SPI_execute_with_args("SELECT 1 FROM recon.mappings WHERE name = $1 FOR UPDATE",
+						  1, types, vals, NULL, false, 0);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("mapping \"%s\" does not exist", name),
+				 errhint("See SELECT name FROM recon.mappings.")));
+}
+
+/*
+ * The mapping's catalog row only (no source relation needed): enough to
+ * check ownership, or to drop a mapping whose source is gone.
+ */
 ReconMapping *
-recon_mapping_load(const char *name)
+recon_mapping_load_catalog(const char *name)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		vals[1] = {CStringGetTextDatum(name)};
@@ -533,15 +554,15 @@ recon_mapping_load(const char *name)
 	TupleDesc	desc;
 	bool		isnull;
 	ReconMapping *m = palloc0(sizeof(ReconMapping));
-	Relation	rel;
 	Datum		keys;
 	Datum	   *kd;
 	int			nk,
 				i;
-	List	   *key_cols = NIL;
 
 	SPI_execute_with_args("SELECT mapping_id, name, source, server_name, collection, key_columns,"
-						  " options, cdc_enabled, created_by FROM recon.mappings WHERE name = $1",
+						  " options, cdc_enabled, owner, server_id,"
+						  " encode(sha256(convert_to(options::text, 'UTF8')), 'hex')"
+						  " FROM recon.mappings WHERE name = $1",
 						  1, types, vals, NULL, false, 1);
 	if (SPI_processed != 1)
 		ereport(ERROR,
@@ -558,12 +579,32 @@ recon_mapping_load(const char *name)
 	keys = SPI_getbinval(tup, desc, 6, &isnull);
 	m->options = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 7, &isnull));
 	m->cdc_enabled = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
-	m->owner = get_role_oid(SPI_getvalue(tup, desc, 9), true);
+	m->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
+	if (isnull)
+		m->owner = InvalidOid;
+	m->serverid = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
+	if (isnull)
+		m->serverid = InvalidOid;
+	m->options_hash = SPI_getvalue(tup, desc, 11);
 
 	deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
 					  &kd, NULL, &nk);
+	m->key_names = NIL;
 	for (i = 0; i < nk; i++)
-		key_cols = lappend(key_cols, TextDatumGetCString(kd[i]));
+		m->key_names = lappend(m->key_names, TextDatumGetCString(kd[i]));
+	return m;
+}
+
+/*
+ * The whole mapping, resolved against its source relation.  The source
+ * stays locked (AccessShareLock) until the transaction ends, so its
+ * columns cannot change type under a run.
+ */
+ReconMapping *
+recon_mapping_load(const char *name)
+{
+	ReconMapping *m = recon_mapping_load_catalog(name);
+	Relation	rel;
 
 	rel = try_relation_open(m->relid, AccessShareLock);
 	if (rel == NULL)
@@ -571,8 +612,10 @@ recon_mapping_load(const char *name)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the source relation of mapping \"%s\" no longer exists", name),
 				 errhint("Drop the mapping with recon.drop_mapping('%s').", name)));
-	resolve_mapping(m, rel, key_cols, m->options);
-	relation_close(rel, AccessShareLock);
+	{
+		resolve_mapping(m, rel, m->key_names, m->options);
+	}
+	relation_close(rel, NoLock);
 	return m;
 }
 
@@ -597,10 +640,7 @@ check_key_unique(ReconMapping *m, Relation rel)
 	}
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	for (i = 0; i < m->nkeys; i++)
-		appendStringInfo(&sql, "%s%s::text", i ? " || ',' || " : "",
-						 quote_identifier(m->keys[i].column));
+	appendStringInfoString(&sql, "SELECT 1");
 	appendStringInfo(&sql, " FROM %s GROUP BY ", m->relname);
 	for (i = 0; i < m->nkeys; i++)
 		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(m->keys[i].column));
@@ -608,18 +648,23 @@ check_key_unique(ReconMapping *m, Relation rel)
 	for (i = 0; i < m->nkeys; i++)
 		appendStringInfo(&sql, "%s%s IS NULL", i ? " OR " : "", quote_identifier(m->keys[i].column));
 	appendStringInfoString(&sql, ") LIMIT 1");
-	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "recon: key check failed");
-	if (SPI_processed > 0)
 	{
-		char	   *dup = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		ReconSourceSave save;
+		int			rc;
 
+		recon_source_enter(m, &save);
+		rc = SPI_execute(sql.data, true, 1);
+		recon_source_exit(&save);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "recon: key check failed");
+	}
+	/* never show the value: the source may be confidential */
+	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("key of mapping \"%s\" is not unique in %s", m->name, m->relname),
-				 errdetail("Key value (%s) occurs more than once or is NULL.", dup ? dup : "NULL"),
+				 errdetail("At least one key value occurs more than once or is NULL (values are not shown)."),
 				 errhint("Choose key columns that identify one row, ideally backed by a unique index.")));
-	}
 }
 
 /* ---------------------------------------------------------------------
@@ -659,20 +704,14 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 				 errmsg("mapping name must not be empty")));
 	validate_collection(m->collection);
 
-	/* the caller, not the extension owner, must be able to read the source */
+	/*
+	 * The caller becomes the mapping's owner: every source read (starting
+	 * with the key check below) runs with its privileges, restricted.
+	 */
 	rel = open_source(source, true);
-	if (pg_class_aclcheck(RelationGetRelid(rel), priv.caller, ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for relation %s", RelationGetRelationName(rel)),
-				 errhint("The role that adds a mapping needs SELECT on its source.")));
-
-	target = recon_target_lookup(m->server_name, priv.caller, false);
-	if (pg_foreign_server_aclcheck(target->serverid, priv.caller, ACL_USAGE) != ACLCHECK_OK &&
-		!superuser_arg(priv.caller))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for foreign server %s", m->server_name)));
+	m->owner = priv.caller;
+	m->serverid = recon_server_oid(m->server_name);
+	target = recon_target_lookup(m->serverid, priv.caller);
 
 	if (!PG_ARGISNULL(4))
 	{
@@ -710,8 +749,9 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("mapping \"%s\" already exists", m->name),
 					 errhint("Use recon.alter_mapping to change it, or choose another name.")));
-		v[0] = CStringGetTextDatum(target->server_name);
-		if (recon_spi_int64("SELECT count(*) FROM recon.mappings WHERE server_name = $1 AND collection = $2",
+		t[0] = OIDOID;
+		v[0] = ObjectIdGetDatum(target->serverid);
+		if (recon_spi_int64("SELECT count(*) FROM recon.mappings WHERE server_id = $1 AND collection = $2",
 							2, t, v) > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -722,12 +762,14 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 	}
 
 	resolve_mapping(m, rel, key_cols, opts);
+	recon_source_check(m);
 	check_key_unique(m, rel);
 	relation_close(rel, AccessShareLock);
 
 	{
-		Oid			t[7] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBOID, TEXTOID};
-		Datum		v[7];
+		Oid			t[9] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBOID, TEXTOID,
+		OIDOID, OIDOID};
+		Datum		v[9];
 		ArrayBuildState *astate = NULL;
 		ListCell   *lc;
 
@@ -741,9 +783,11 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 		v[4] = makeArrayResult(astate, CurrentMemoryContext);
 		v[5] = JsonbPGetDatum(opts);
 		v[6] = CStringGetTextDatum(priv.caller_name);
+		v[7] = ObjectIdGetDatum(priv.caller);
+		v[8] = ObjectIdGetDatum(target->serverid);
 		id = recon_spi_int64("INSERT INTO recon.mappings (name, source, server_name, collection,"
-							 " key_columns, options, created_by) VALUES ($1, $2, $3, $4, $5, $6,"
-							 " $7) RETURNING mapping_id", 7, t, v);
+							 " key_columns, options, created_by, owner, server_id)"
+							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING mapping_id", 9, t, v);
 		{
 			Oid			t2[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 			Datum		v2[4] = {CStringGetTextDatum(m->relname),
@@ -787,7 +831,9 @@ recon_alter_mapping(PG_FUNCTION_ARGS)
 	check_unknown_options(change);
 	SPI_connect();
 	recon_pin_search_path();
+	recon_mapping_lock(name);	/* before reading: two alters must not lose one */
 	m = recon_mapping_load(name);
+	recon_check_mapping_owner(m, &priv, "alter");
 	before = JsonbToCString(NULL, &m->options->root, VARSIZE(m->options));
 	merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(m->options),
 												JsonbPGetDatum(change)));
@@ -802,8 +848,6 @@ recon_alter_mapping(PG_FUNCTION_ARGS)
 		ReconAudit	a = {0};
 		char	   *after = JsonbToCString(NULL, &merged->root, VARSIZE(merged));
 
-		SPI_execute_with_args("SELECT options FROM recon.mappings WHERE name = $1 FOR UPDATE",
-							  1, t, v, NULL, false, 0);
 		recon_spi_exec("UPDATE recon.mappings SET options = $2, updated_at = now() WHERE name = $1",
 					   2, t, v, NULL, SPI_OK_UPDATE);
 		a.actor = priv.caller_name;
@@ -839,12 +883,8 @@ recon_drop_mapping(PG_FUNCTION_ARGS)
 	recon_priv_enter(&priv, "recon_admin", "recon.drop_mapping");
 	SPI_connect();
 	recon_pin_search_path();
-	SPI_execute_with_args("SELECT cdc_enabled FROM recon.mappings WHERE name = $1 FOR UPDATE",
-						  1, t, v, NULL, false, 0);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("mapping \"%s\" does not exist", name)));
+	recon_mapping_lock(name);
+	recon_check_mapping_owner(recon_mapping_load_catalog(name), &priv, "drop");
 	/* keep history: runs, divergences and repairs go with it, the audit log stays */
 	recon_spi_exec("DELETE FROM recon.repairs WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
 				   1, t, v, NULL, SPI_OK_DELETE);
@@ -855,6 +895,63 @@ recon_drop_mapping(PG_FUNCTION_ARGS)
 	a.action = "mapping.dropped";
 	a.mapping = name;
 	a.reason = "recon.drop_mapping";
+	recon_audit(&a);
+	SPI_finish();
+	recon_priv_exit(&priv);
+	PG_RETURN_VOID();
+}
+
+/* Transfer a mapping, as ALTER ... OWNER TO: source reads then run as the new owner. */
+PG_FUNCTION_INFO_V1(recon_alter_mapping_owner);
+Datum
+recon_alter_mapping_owner(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			new_owner = PG_GETARG_OID(1);
+	ReconPriv	priv;
+	ReconMapping *m;
+	char	   *new_name = GetUserNameFromId(new_owner, false);
+	ReconAudit	a = {0};
+
+	recon_priv_enter(&priv, "recon_admin", "recon.alter_mapping_owner");
+	SPI_connect();
+	recon_pin_search_path();
+	recon_mapping_lock(name);
+	m = recon_mapping_load_catalog(name);
+	recon_check_mapping_owner(m, &priv, "transfer");
+	if (!superuser_arg(priv.caller) && !has_privs_of_role(priv.caller, new_owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be able to SET ROLE \"%s\" to give it mapping \"%s\"", new_name, name),
+				 errhint("As with ALTER TABLE ... OWNER TO, only members of the new owner (or a superuser) may transfer.")));
+	if (!has_privs_of_role(new_owner, get_role_oid("recon_admin", false)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" is not a member of recon_admin", new_name),
+				 errhint("GRANT recon_admin TO %s first.", quote_identifier(new_name))));
+	{
+		Oid			t[2] = {TEXTOID, OIDOID};
+		Datum		v[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(new_owner)};
+
+		recon_spi_exec("UPDATE recon.mappings SET owner = $2, updated_at = now() WHERE name = $1",
+					   2, t, v, NULL, SPI_OK_UPDATE);
+	}
+	a.actor = priv.caller_name;
+	a.action = "mapping.owner_changed";
+	a.mapping = name;
+	a.reason = "recon.alter_mapping_owner";
+	{
+		const char *old_name = OidIsValid(m->owner) ? GetUserNameFromId(m->owner, true) : NULL;
+		StringInfoData d;
+
+		initStringInfo(&d);
+		appendStringInfoString(&d, "{\"from\": ");
+		escape_json(&d, old_name ? old_name : "(dropped role)");
+		appendStringInfoString(&d, ", \"to\": ");
+		escape_json(&d, new_name);
+		appendStringInfoChar(&d, '}');
+		a.detail = d.data;
+	}
 	recon_audit(&a);
 	SPI_finish();
 	recon_priv_exit(&priv);

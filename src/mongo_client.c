@@ -98,12 +98,38 @@ is_auth_error(const bson_error_t *e)
 		e->code == 18 /* AuthenticationFailed */ ;
 }
 
+/*
+ * A server message without the values it may quote: MongoDB puts the
+ * offending key or document in some messages (E11000 "dup key: { ... }",
+ * validation failures); they could be redacted or confidential.  Keep the
+ * text up to the first quoted value, which leaves the code and index name.
+ */
+char *
+recon_mongo_safe_message(const char *msg)
+{
+	size_t		n = strlen(msg);
+	const char *cut;
+
+	if ((cut = strstr(msg, "dup key")) != NULL && (size_t) (cut - msg) < n)
+		n = cut - msg;
+	if ((cut = strpbrk(msg, "{\"'")) != NULL && (size_t) (cut - msg) < n)
+		n = cut - msg;
+	while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == ':'))
+		n--;
+	if (n < strlen(msg))
+		return psprintf("%.*s (values omitted)", (int) n, msg);
+	return pstrdup(msg);
+}
+
 void
 recon_mongo_raise(const bson_error_t *error, const char *what)
 {
 	char		msg[sizeof(error->message)];
+	char	   *safe;
 
 	strlcpy(msg, error->message, sizeof(msg));
+	safe = recon_mongo_safe_message(msg);
+	strlcpy(msg, safe, sizeof(msg));
 	if (is_auth_error(error))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),

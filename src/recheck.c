@@ -101,13 +101,39 @@ recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
 		}
 		if (any)
 		{
+			ReconSourceSave as_owner;
+			int			rc;
+
 			for (k = 0; k < m->nkeys; k++)
 			{
 				types[k] = TEXTARRAYOID;
 				args[k] = makeArrayResult(ab[k], CurrentMemoryContext);
 			}
-			if (SPI_execute_with_args(recon_source_key_lookup_sql(m, lock), m->nkeys, types, args,
-									  NULL, false, 0) < 0)
+
+			/*
+			 * Locking needs UPDATE rights the mapping's owner need not have:
+			 * the rows are locked by key as recon (repairs need a table, so no
+			 * user-written code runs for it, and restricted all the same), then
+			 * read as the owner.  Locked rows cannot change before the read.
+			 */
+			if (lock)
+			{
+				Oid			save_userid;
+				int			save_sec;
+
+				GetUserIdAndSecContext(&save_userid, &save_sec);
+				SetUserIdAndSecContext(save_userid, save_sec | SECURITY_RESTRICTED_OPERATION);
+				rc = SPI_execute_with_args(recon_source_key_lock_sql(m, lock), m->nkeys, types,
+										   args, NULL, false, 0);
+				SetUserIdAndSecContext(save_userid, save_sec);
+				if (rc < 0)
+					elog(ERROR, "recon: source lock failed");
+			}
+			recon_source_enter(m, &as_owner);
+			rc = SPI_execute_with_args(recon_source_key_lookup_sql(m, NULL), m->nkeys, types, args,
+									   NULL, false, 0);
+			recon_source_exit(&as_owner);
+			if (rc < 0)
 				elog(ERROR, "recon: source re-read failed");
 			for (r = 0; r < SPI_processed; r++)
 			{
@@ -380,9 +406,9 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 	char	   *op;
 	bool		needs_approval;
 	const char *why;
-	Oid			t[7] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID, TEXTOID};
-	Datum		v[7];
-	char		nulls[8] = "       ";
+	Oid			t[8] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID, TEXTOID, TEXTOID};
+	Datum		v[8];
+	char		nulls[9] = "        ";
 	Oid			t1[1] = {INT8OID};
 	Datum		v1[1] = {Int64GetDatum(divergence_id)};
 
@@ -408,9 +434,12 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 	v[5] = BoolGetDatum(needs_approval);
 	v[6] = why ? CStringGetTextDatum(why) : (Datum) 0;
 	nulls[6] = why ? ' ' : 'n';
+	/* bound to the options it was planned under: an alter_mapping voids it */
+	v[7] = CStringGetTextDatum(m->options_hash);
 	recon_spi_exec("INSERT INTO recon.repairs (divergence_id, run_id, mapping_id, action,"
-				   " operation, needs_approval, approval_reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-				   7, t, v, nulls, SPI_OK_INSERT);
+				   " operation, needs_approval, approval_reason, options_hash)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				   8, t, v, nulls, SPI_OK_INSERT);
 	stats->repairs_planned++;
 }
 

@@ -5,7 +5,14 @@
  * Entry points are plain C functions (not SECURITY DEFINER): each checks
  * that the caller holds the recon role for its job, records the caller as
  * the actor, then works as the extension owner with a pinned search_path,
- * so that roles need no direct write privilege on recon's tables.
+ * so that roles need no direct write privilege on recon's tables.  Both
+ * are undone when the entry point returns (a GUC nest level, as functions
+ * with SET clauses have) or fails (the transaction's own undo).
+ *
+ * Reads of a mapping's source never run as the extension owner: they run
+ * as the mapping's owner under SECURITY_RESTRICTED_OPERATION, as VACUUM
+ * runs index expressions, after checking that the owner may still read
+ * every mapped column and that no row-level policy hides rows from it.
  */
 #include "postgres.h"
 
@@ -21,6 +28,8 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/rls.h"
+#include "catalog/pg_authid.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -59,6 +68,8 @@ static const struct config_enum_entry audit_level_options[] = {
 
 void		_PG_init(void);
 static void forget_priv_on_abort(XactEvent event, void *arg);
+static void forget_priv_on_subabort(SubXactEvent event, SubTransactionId mySubid,
+									SubTransactionId parentSubid, void *arg);
 
 void
 _PG_init(void)
@@ -121,6 +132,8 @@ _PG_init(void)
 	MarkGUCPrefixReserved("recon");
 
 	RegisterXactCallback(forget_priv_on_abort, NULL);
+	RegisterSubXactCallback(forget_priv_on_subabort, NULL);
+	recon_audit_init();
 	if (process_shared_preload_libraries_in_progress)
 		recon_workers_init();
 	recon_mongo_init();
@@ -185,6 +198,23 @@ forget_priv_on_abort(XactEvent event, void *arg)
 		active_priv = NULL;		/* the abort itself restored the user */
 }
 
+/* A subtransaction that entered an entry point and failed took it along. */
+static void
+forget_priv_on_subabort(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && active_priv &&
+		active_priv->xact_level >= GetCurrentTransactionNestLevel())
+		active_priv = NULL;
+}
+
+static void
+pin_search_path(GucAction action)
+{
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, action, true, 0, false);
+}
+
 /*
  * Commit and continue in a new transaction (SPI connected non-atomic).
  * A background worker has no portal to own a snapshot, so it holds one
@@ -196,6 +226,7 @@ recon_commit(void)
 	/*
 	 * The next transaction must start as the caller: an abort restores the
 	 * user its transaction started with, and that must never be the owner.
+	 * The commit pops the pinned search_path; it is pinned again after.
 	 */
 	if (active_priv)
 		SetUserIdAndSecContext(active_priv->save_userid, active_priv->save_sec_context);
@@ -205,17 +236,24 @@ recon_commit(void)
 	if (recon_in_worker)
 		PushActiveSnapshot(GetTransactionSnapshot());
 	if (active_priv)
+	{
 		SetUserIdAndSecContext(active_priv->owner,
 							   active_priv->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		active_priv->guc_nest = NewGUCNestLevel();
+		active_priv->xact_level = GetCurrentTransactionNestLevel();
+	}
 	recon_pin_search_path();
 }
 
+/*
+ * Pin search_path for recon's own queries.  In an entry point it is saved
+ * at the entry's GUC nest level and restored when the entry point returns;
+ * a background worker owns its session and simply sets it.
+ */
 void
 recon_pin_search_path(void)
 {
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
-							 true, 0, false);
+	pin_search_path(recon_in_worker && active_priv == NULL ? GUC_ACTION_SET : GUC_ACTION_SAVE);
 }
 
 void
@@ -236,6 +274,8 @@ recon_priv_enter(ReconPriv *priv, const char *role, const char *what)
 	priv->owner = recon_owner();
 	SetUserIdAndSecContext(priv->owner,
 						   priv->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	priv->guc_nest = NewGUCNestLevel();
+	priv->xact_level = GetCurrentTransactionNestLevel();
 	active_priv = priv;
 	recon_pin_search_path();
 }
@@ -243,8 +283,100 @@ recon_priv_enter(ReconPriv *priv, const char *role, const char *what)
 void
 recon_priv_exit(ReconPriv *priv)
 {
+	AtEOXact_GUC(true, priv->guc_nest);
 	SetUserIdAndSecContext(priv->save_userid, priv->save_sec_context);
 	active_priv = NULL;
+}
+
+/* The caller may change the mapping: its owner, a member of it, or a superuser. */
+void
+recon_check_mapping_owner(const ReconMapping *m, const ReconPriv *priv, const char *what)
+{
+	if (superuser_arg(priv->caller) ||
+		(OidIsValid(m->owner) && has_privs_of_role(priv->caller, m->owner)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("must be owner of mapping \"%s\" to %s it", m->name, what),
+			 errdetail("Mapping \"%s\" belongs to %s.", m->name,
+					   OidIsValid(m->owner) ? GetUserNameFromId(m->owner, true) ?
+					   psprintf("role \"%s\"", GetUserNameFromId(m->owner, true)) :
+					   "a dropped role" : "a dropped role"),
+			 errhint("Ask its owner or a superuser; a superuser can transfer it with recon.alter_mapping_owner().")));
+}
+
+/* ---------------------------------------------------------------------
+ * Source reads as the mapping's owner
+ * --------------------------------------------------------------------- */
+
+static void
+source_denied(const ReconMapping *m, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to read the source of mapping \"%s\"", m->name),
+			 errdetail("%s", detail),
+			 errhint("Source reads run with the privileges of the mapping's owner: GRANT SELECT on"
+					 " the mapped columns to it, or transfer the mapping with recon.alter_mapping_owner().")));
+}
+
+/*
+ * May the mapping's owner read every mapped column of the source, with
+ * no row-level policy hiding rows from it?  (Hidden rows would be
+ * reported as "extra" and their documents deleted.)
+ */
+void
+recon_source_check(const ReconMapping *m)
+{
+	const char *owner_name;
+	int			i;
+
+	if (!OidIsValid(m->owner) ||
+		(owner_name = GetUserNameFromId(m->owner, true)) == NULL)
+		source_denied(m, "The role that owned the mapping no longer exists.");
+	if (pg_class_aclcheck(m->relid, m->owner, ACL_SELECT) != ACLCHECK_OK)
+	{
+		for (i = 0; i < m->nkeys + m->nfields; i++)
+		{
+			const ReconField *f = i < m->nkeys ? &m->keys[i] : &m->fields[i - m->nkeys];
+
+			if (pg_attribute_aclcheck(m->relid, f->attnum, m->owner, ACL_SELECT) != ACLCHECK_OK)
+				source_denied(m, psprintf("Role \"%s\" may not read column \"%s\" of %s.",
+										  owner_name, f->column, m->relname));
+		}
+	}
+	if (check_enable_rls(m->relid, m->owner, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row-level security applies to the source of mapping \"%s\"", m->name),
+				 errdetail("Policies on %s may hide rows from role \"%s\"; hidden rows would be"
+						   " reported as extra documents and repaired away.", m->relname, owner_name),
+				 errhint("Map a relation without policies for that role, or let it bypass them"
+						 " (table owner without FORCE ROW LEVEL SECURITY, or BYPASSRLS).")));
+}
+
+/*
+ * Become the mapping's owner, restricted, for one read of the source.
+ * The executor then checks the owner's table and column privileges and
+ * applies its row-level security; user-written code in a view, function
+ * or operator runs with the owner's rights only.
+ */
+void
+recon_source_enter(const ReconMapping *m, ReconSourceSave *save)
+{
+	recon_source_check(m);
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(m->owner, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save->guc_nest = NewGUCNestLevel();
+	pin_search_path(GUC_ACTION_SAVE);
+}
+
+void
+recon_source_exit(ReconSourceSave *save)
+{
+	AtEOXact_GUC(true, save->guc_nest);
+	SetUserIdAndSecContext(save->userid, save->sec_context);
 }
 
 /* ---------------------------------------------------------------------
@@ -278,62 +410,4 @@ recon_spi_int64_nulls(const char *sql, int nargs, Oid *types, Datum *values, con
 		elog(ERROR, "recon: expected one row from \"%s\"", sql);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? 0 : DatumGetInt64(d);
-}
-
-/* ---------------------------------------------------------------------
- * Audit
- * --------------------------------------------------------------------- */
-
-#define AUDIT_NARGS 10
-
-void
-recon_audit(const ReconAudit *a)
-{
-	static const char *sql =
-		"INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
-		" repair_id, reason, detail, before_hash, after_hash)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '{}'), $9, $10)";
-	Oid			types[AUDIT_NARGS] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		v[AUDIT_NARGS];
-	char		n[AUDIT_NARGS + 1];
-	const char *texts[] = {a->actor, a->action, a->mapping};
-	int			i;
-
-	memset(n, ' ', AUDIT_NARGS);
-	n[AUDIT_NARGS] = '\0';
-	for (i = 0; i < 3; i++)
-	{
-		v[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
-		if (!texts[i])
-			n[i] = 'n';
-	}
-	v[3] = Int64GetDatum(a->run_id);
-	n[3] = a->run_id ? ' ' : 'n';
-	v[4] = Int64GetDatum(a->divergence_id);
-	n[4] = a->divergence_id ? ' ' : 'n';
-	v[5] = Int64GetDatum(a->repair_id);
-	n[5] = a->repair_id ? ' ' : 'n';
-	v[6] = a->reason ? CStringGetTextDatum(a->reason) : (Datum) 0;
-	n[6] = a->reason ? ' ' : 'n';
-	v[7] = a->detail ? CStringGetTextDatum(a->detail) : (Datum) 0;
-	n[7] = a->detail ? ' ' : 'n';
-	v[8] = a->before_hash ? CStringGetTextDatum(a->before_hash) : (Datum) 0;
-	n[8] = a->before_hash ? ' ' : 'n';
-	v[9] = a->after_hash ? CStringGetTextDatum(a->after_hash) : (Datum) 0;
-	n[9] = a->after_hash ? ' ' : 'n';
-	recon_spi_exec(sql, AUDIT_NARGS, types, v, n, SPI_OK_INSERT);
-}
-
-/* Called by the audit trigger: copies each audit row to the server log. */
-PG_FUNCTION_INFO_V1(recon_audit_emit);
-Datum
-recon_audit_emit(PG_FUNCTION_ARGS)
-{
-	if (recon_audit_log_level != 0)
-		ereport(recon_audit_log_level,
-				(errmsg("recon audit: %s", text_to_cstring(PG_GETARG_TEXT_PP(0))),
-				 errdetail_log("%s", text_to_cstring(PG_GETARG_TEXT_PP(1))),
-				 errhidestmt(true)));
-	PG_RETURN_VOID();
 }

@@ -39,15 +39,32 @@ typedef struct ReconPriv
 	Oid			save_userid;
 	int			save_sec_context;
 	Oid			owner;
+	int			guc_nest;		/* search_path pinned at this GUC nest level */
+	int			xact_level;		/* (sub)transaction nesting at entry */
 } ReconPriv;
 
 extern void recon_priv_enter(ReconPriv *priv, const char *role, const char *what);
 extern void recon_priv_exit(ReconPriv *priv);
+
+/* a read of a mapping's source, as its owner, restricted (recon.c) */
+typedef struct ReconSourceSave
+{
+	Oid			userid;
+	int			sec_context;
+	int			guc_nest;
+} ReconSourceSave;
+
+struct ReconMapping;
+extern void recon_source_check(const struct ReconMapping *m);
+extern void recon_source_enter(const struct ReconMapping *m, ReconSourceSave *save);
+extern void recon_source_exit(ReconSourceSave *save);
+extern void recon_check_mapping_owner(const struct ReconMapping *m, const ReconPriv *priv,
+									  const char *what);
 extern void recon_pin_search_path(void);
 extern bool recon_in_worker;
 extern void recon_commit(void);
 
-/* ---- audit (recon.c); caller must be connected to SPI ---- */
+/* ---- audit (audit.c); caller must be connected to SPI ---- */
 typedef struct ReconAudit
 {
 	const char *actor;
@@ -63,6 +80,8 @@ typedef struct ReconAudit
 } ReconAudit;
 
 extern void recon_audit(const ReconAudit *a);
+extern char *recon_redaction_hash(const char *data, int len);
+extern void recon_audit_init(void);
 
 /* ---- SPI helpers (recon.c) ---- */
 extern void recon_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
@@ -82,7 +101,9 @@ typedef struct ReconTarget
 	Oid			umuser;			/* user mapping's role, InvalidOid = PUBLIC/none */
 } ReconTarget;
 
-extern ReconTarget *recon_target_lookup(const char *server_name, Oid userid, bool missing_ok);
+extern ReconTarget *recon_target_lookup(Oid serverid, Oid userid);
+extern Oid	recon_server_oid(const char *server_name);
+extern char *recon_mongo_safe_message(const char *msg);
 
 /* ---- MongoDB client (mongo_client.c) ---- */
 extern mongoc_client_t *recon_mongo_client(const ReconTarget *target);
@@ -115,8 +136,10 @@ typedef struct ReconMapping
 	Oid			relid;
 	char	   *relname;		/* quoted, schema-qualified */
 	char	   *server_name;
+	Oid			serverid;
 	char	   *collection;		/* db.coll */
-	Oid			owner;
+	Oid			owner;			/* source reads run as this role */
+	char	   *options_hash;	/* SHA-256 of the options: repairs are bound to it */
 	int			nkeys;
 	ReconField *keys;
 	int			nfields;		/* mapped non-key fields */
@@ -132,9 +155,12 @@ typedef struct ReconMapping
 	int			settle_ms;
 	bool		cdc_enabled;
 	Jsonb	   *options;
+	List	   *key_names;		/* key column names as stored */
 } ReconMapping;
 
 extern ReconMapping *recon_mapping_load(const char *name);
+extern ReconMapping *recon_mapping_load_catalog(const char *name);
+extern void recon_mapping_lock(const char *name);
 
 /* ---- document shape (docshape.c) ---- */
 extern void recon_key_canon_datums(const ReconMapping *m, Datum *values, bool *nulls,
@@ -163,6 +189,7 @@ extern char *recon_key_canon_to_json(const ReconMapping *m, const char *kc, int 
 extern List *recon_key_canon_to_texts(const ReconMapping *m, const char *kc, int kclen);
 extern char *recon_source_select_list(const ReconMapping *m);
 extern char *recon_source_key_lookup_sql(const ReconMapping *m, const char *suffix);
+extern char *recon_source_key_lock_sql(const ReconMapping *m, const char *lock);
 
 /* ---- sweep / re-check (sweep.c) ---- */
 typedef struct ReconCandidate

@@ -42,6 +42,7 @@ typedef struct RepairItem
 	int64		divergence_id;
 	char	   *action;
 	char	   *seen_hash;		/* target hash when the divergence was recorded */
+	char	   *options_hash;	/* mapping options it was planned under (NULL: 0.1.0) */
 	Outcome		outcome;
 	bool		written;
 	char	   *message;
@@ -70,6 +71,7 @@ queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
 	List	   *paths;
 	bool	   *mask = palloc0(sizeof(bool) * (m->nfields + 1));
 	char	   *now_hash;
+	const char *now_action;
 	bson_t		filter = BSON_INITIALIZER,
 				body = BSON_INITIALIZER,
 				shown = BSON_INITIALIZER;
@@ -95,6 +97,23 @@ queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
 		r->message = "the source row was deleted since the sweep; re-check with a new sweep";
 		return false;
 	}
+	/* what was planned (and approved) is what may be written, nothing else */
+	now_action = !r->k.src_present ? "delete" : r->k.doc == NULL ? "insert" :
+		m->repair_replace ? "replace" : "update";
+	if (strcmp(now_action, r->action) != 0)
+	{
+		r->outcome = OUT_CONFLICT;
+		r->message = psprintf("the repair would now be a%s %s, not the %s that was planned;"
+							  " a new sweep plans it again", now_action[0] == 'i' ? "n" : "",
+							  now_action, r->action);
+		return false;
+	}
+	if (r->options_hash && strcmp(r->options_hash, m->options_hash) != 0)
+	{
+		r->outcome = OUT_CONFLICT;
+		r->message = "the mapping's options changed since this repair was planned; a new sweep plans it again";
+		return false;
+	}
 
 	if (r->k.src_present && r->k.doc == NULL)
 	{
@@ -108,8 +127,13 @@ queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
 		recon_build_cas_filter(m, r->k.doc, &filter);
 		if (!r->k.src_present)
 		{
+			bson_iter_t idit;
+
 			ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &filter, NULL, &err);
-			r->operation = psprintf("{\"delete\": %s}", bson_json(&filter));
+			/* the filter holds every mapped value as seen: show the _id only */
+			if (bson_iter_init_find(&idit, &filter, "_id"))
+				bson_append_iter(&shown, "_id", 3, &idit);
+			r->operation = psprintf("{\"delete\": %s, \"if_unchanged\": true}", bson_json(&shown));
 		}
 		else if (m->repair_replace)
 		{
@@ -135,7 +159,7 @@ queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
 	if (!ok)
 	{
 		r->outcome = OUT_FAILED;
-		r->message = pstrdup(err.message);
+		r->message = recon_mongo_safe_message(err.message);
 	}
 done:
 	bson_destroy(&filter);
@@ -176,7 +200,7 @@ collect_write_errors(const bson_t *reply, RepairItem **byop, int nops)
 		byop[idx]->written = false;
 		/* a duplicate _id on insert: someone else wrote the document meanwhile */
 		byop[idx]->outcome = code == 11000 ? OUT_CONFLICT : OUT_FAILED;
-		byop[idx]->message = psprintf("MongoDB error %d: %s", code, msg);
+		byop[idx]->message = psprintf("MongoDB error %d: %s", code, recon_mongo_safe_message(msg));
 	}
 }
 
@@ -392,8 +416,8 @@ load_batch(Datum ids, RepairItem **out)
 	RepairItem *items;
 	uint64		i;
 
-	recon_spi_exec("SELECT r.repair_id, r.divergence_id, r.action, d.key_canon, d.target_hash"
-				   " FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)"
+	recon_spi_exec("SELECT r.repair_id, r.divergence_id, r.action, d.key_canon, d.target_hash,"
+				   " r.options_hash FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)"
 				   " WHERE r.repair_id = ANY($1) AND r.status = 'applying'"
 				   " ORDER BY r.repair_id FOR UPDATE OF r SKIP LOCKED",
 				   1, t, v, NULL, SPI_OK_SELECT);
@@ -413,6 +437,7 @@ load_batch(Datum ids, RepairItem **out)
 		r->k.key = VARDATA(kc);
 		r->k.keylen = VARSIZE(kc) - VARHDRSZ;
 		r->seen_hash = SPI_getvalue(tup, desc, 5);
+		r->options_hash = SPI_getvalue(tup, desc, 6);
 		if (r->k.key[0] == CT_OTHER)
 		{
 			/* an _id of unexpected type: the key bytes carry {_id: value} */
@@ -475,6 +500,7 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 	int64		done = 0;
 	instr_time	start;
 	bool		completed = true;
+	const ReconMapping *given = m;
 
 	if (m->repair == REPAIR_OFF)
 		return true;
@@ -491,6 +517,7 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 					i;
 
 		CHECK_FOR_INTERRUPTS();
+		m = given;				/* the reload of the last batch went with its memory */
 		if (m->max_repairs_per_second > 0)
 			batch_limit = Max(1, Min(batch_limit, (int) m->max_repairs_per_second));
 		n = claim_batch(m, run_id, actor, batch_limit, &ids);
@@ -502,6 +529,11 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 		}
 		recon_debug_pause(PAUSE_AFTER_INTENT);
 
+		/*
+		 * Each transaction works from the mapping as it is now (and holds its
+		 * source locked): an alter_mapping since the plan voids the plan.
+		 */
+		m = recon_mapping_load(given->name);
 		n = load_batch(ids, &items);
 		if (n > 0)
 		{
@@ -591,7 +623,7 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 		mapping_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	}
 	m = recon_mapping_load(mapping_name);
-	t = recon_target_lookup(m->server_name, m->owner, false);
+	t = recon_target_lookup(m->serverid, m->owner);
 	if (m->repair == REPAIR_OFF)
 		ereport(NOTICE,
 				(errmsg("mapping \"%s\" has repair = off: nothing is applied", m->name)));
@@ -614,6 +646,9 @@ decide(FunctionCallInfo fcinfo, bool approve)
 	int64		run_id;
 	ReconPriv	priv;
 	char	   *started_by;
+	char	   *started_login;
+	char	   *kind;
+	char	   *login;
 	const char *what = approve ? "recon.approve_repairs" : "recon.reject_repairs";
 	Oid			t[5] = {INT8OID, INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		v[5];
@@ -629,20 +664,38 @@ decide(FunctionCallInfo fcinfo, bool approve)
 	SPI_connect();
 	recon_pin_search_path();
 	v[0] = Int64GetDatum(run_id);
-	SPI_execute_with_args("SELECT started_by FROM recon.runs WHERE run_id = $1", 1, t, v, NULL, true, 1);
+	SPI_execute_with_args("SELECT started_by, started_login, kind FROM recon.runs WHERE run_id = $1",
+						  1, t, v, NULL, true, 1);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("run %lld does not exist", (long long) run_id)));
 	started_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (strcmp(started_by, priv.caller_name) == 0 ||
-		strcmp(started_by, GetUserNameFromId(GetSessionUserId(), false)) == 0)
+	started_login = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+	/*
+	 * Four eyes are two people: the approver's login and role are compared
+	 * with the run's login and role, so SET ROLE cannot make one person two.
+	 * Two logins acting through one group role are still two people.
+	 */
+	login = GetUserNameFromId(GetSessionUserId(), false);
+	if (strcmp(login, started_login) == 0 || strcmp(login, started_by) == 0 ||
+		strcmp(priv.caller_name, started_login) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" started this run and cannot also decide its repairs",
-						started_by),
-				 errdetail("Repairs need a second person (four eyes)."),
-				 errhint("Ask another member of recon_approver.")));
+				 errmsg("login \"%s\" started run %lld and cannot also decide its repairs",
+						login, (long long) run_id),
+				 errdetail("The run was started by login \"%s\" acting as role \"%s\"; repairs need a second person (four eyes).",
+						   started_login, started_by),
+				 errhint("Ask a member of recon_approver who logs in as someone else.")));
+	if (PG_ARGISNULL(1) && strcmp(kind, "cdc") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("repair_ids are required for change-check run %lld", (long long) run_id),
+				 errdetail("A change-check run keeps planning repairs; approving all of them would approve repairs nobody has seen."),
+				 errhint("Pass the repair_ids you reviewed: SELECT repair_id FROM recon.repairs WHERE run_id = %lld AND status = 'planned'.",
+						 (long long) run_id)));
 
 	v[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	nl[1] = PG_ARGISNULL(1) ? 'n' : ' ';
@@ -653,6 +706,7 @@ decide(FunctionCallInfo fcinfo, bool approve)
 	count = recon_spi_int64_nulls("WITH c AS (UPDATE recon.repairs SET status = $5, decided_by = $4,"
 							" decided_at = clock_timestamp(), decision_note = $3"
 							" WHERE run_id = $1 AND status = 'planned'"
+							" AND planned_at <= statement_timestamp()"
 							" AND ($2 IS NULL OR repair_id = ANY($2))"
 							" RETURNING repair_id, divergence_id, mapping_id, action, operation),"
 							" a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"

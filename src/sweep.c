@@ -110,8 +110,9 @@ static int64
 pass_source(const ReconMapping *m, Spill *spill)
 {
 	char	   *sql = psprintf("SELECT %s FROM %s t", recon_source_select_list(m), m->relname);
-	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+	SPIPlanPtr	plan;
 	Portal		portal;
+	ReconSourceSave as_owner;
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "recon source batch",
 												ALLOCSET_DEFAULT_SIZES);
 	int			ncols = m->nkeys + m->nfields;
@@ -121,16 +122,22 @@ pass_source(const ReconMapping *m, Spill *spill)
 	StringInfoData key,
 				row;
 
+	/* every execution step of the source query runs as the mapping's owner */
+	recon_source_enter(m, &as_owner);
+	plan = SPI_prepare(sql, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "recon: could not prepare \"%s\"", sql);
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	recon_source_exit(&as_owner);
 	for (;;)
 	{
 		MemoryContext old;
 		uint64		i;
 
 		CHECK_FOR_INTERRUPTS();
+		recon_source_enter(m, &as_owner);
 		SPI_cursor_fetch(portal, true, recon_batch_size);
+		recon_source_exit(&as_owner);
 		if (SPI_processed == 0)
 			break;
 		old = MemoryContextSwitchTo(batch);
@@ -157,7 +164,9 @@ pass_source(const ReconMapping *m, Spill *spill)
 		MemoryContextReset(batch);
 		SPI_freetuptable(SPI_tuptable);
 	}
+	recon_source_enter(m, &as_owner);
 	SPI_cursor_close(portal);
+	recon_source_exit(&as_owner);
 	MemoryContextDelete(batch);
 	return rows;
 }
@@ -550,7 +559,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	int			i;
 
 	m = recon_mapping_load(name);
-	t = recon_target_lookup(m->server_name, m->owner, false);
+	t = recon_target_lookup(m->serverid, m->owner);
 	(void) recon_mongo_client(t);	/* fail early and clearly when unreachable */
 
 	if (run_id == 0)

@@ -5,7 +5,12 @@
  * The URI lives in the server's options, credentials only in a user
  * mapping (whose options PostgreSQL hides from other roles).  A URI with
  * embedded credentials is refused, so a password never sits in
- * pg_foreign_server, in errors or in logs.
+ * pg_foreign_server, in errors or in logs.  URI options are an allowlist:
+ * secrets (key-file passwords, mechanism properties that carry tokens) are
+ * refused, and what makes the database host's own identity or files
+ * authenticate (MONGODB-AWS, GSSAPI, X.509, client key files) is only
+ * for servers a superuser created and owns, as postgres_fdw's
+ * password_required keeps non-superusers off the server's identity.
  */
 #include "postgres.h"
 
@@ -17,15 +22,93 @@
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/syscache.h"
 
+/* URI options anyone allowed to create a server may set (lower case). */
+static const char *const plain_uri_options[] = {
+	"appname", "authmechanism", "authsource", "compressors", "connecttimeoutms",
+	"directconnection", "heartbeatfrequencyms", "journal", "loadbalanced",
+	"localthresholdms", "maxstalenessseconds", "readconcernlevel", "readpreference",
+	"readpreferencetags", "replicaset", "retryreads", "retrywrites",
+	"serverselectiontimeoutms", "serverselectiontryonce", "sockettimeoutms",
+	"srvmaxhosts", "srvservicename", "ssl", "tls", "tlsallowinvalidcertificates",
+	"tlsallowinvalidhostnames", "tlsinsecure", "tlsdisableocspendpointcheck",
+	"tlsdisablecertificaterevocationcheck", "w", "wtimeoutms", "zlibcompressionlevel",
+	NULL
+};
+
+/* Options that use the database host's files or identity: superuser servers only. */
+static const char *const host_identity_options[] = {
+	"tlscafile", "tlscertificatekeyfile", "authmechanismproperties", NULL
+};
+
+/* Mechanisms that authenticate as the database host, not as a user mapping. */
+static const char *const host_identity_mechanisms[] = {
+	"MONGODB-AWS", "GSSAPI", "MONGODB-X509", NULL
+};
+
+static bool
+in_list(const char *const *list, const char *s, bool ci)
+{
+	for (; *list; list++)
+		if (ci ? pg_strcasecmp(*list, s) == 0 : strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * What in the URI needs a superuser: a host-identity option or mechanism.
+ * NULL when nothing does.  Refuses options outside the allowlist.
+ */
+static const char *
+uri_host_identity(const mongoc_uri_t *parsed)
+{
+	const bson_t *opts[2] = {mongoc_uri_get_options(parsed), mongoc_uri_get_credentials(parsed)};
+	const char *needs = NULL;
+	int			i;
+
+	for (i = 0; i < 2; i++)
+	{
+		bson_iter_t it;
+
+		if (opts[i] == NULL || !bson_iter_init(&it, opts[i]))
+			continue;
+		while (bson_iter_next(&it))
+		{
+			const char *k = bson_iter_key(&it);
+
+			if (pg_strcasecmp(k, "tlscertificatekeyfilepassword") == 0 ||
+				pg_strcasecmp(k, "sslclientcertificatekeypassword") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("option \"uri\" must not contain a secret"),
+						 errdetail("URI option \"%s\" holds a password; its value is not shown.", k),
+						 errhint("Server options are readable by every role: keep secrets out of them.")));
+			if (pg_strcasecmp(k, "authmechanism") == 0 && BSON_ITER_HOLDS_UTF8(&it) &&
+				in_list(host_identity_mechanisms, bson_iter_utf8(&it, NULL), true))
+				needs = "authMechanism";
+			else if (in_list(host_identity_options, k, true))
+				needs = k;
+			else if (i == 0 && !in_list(plain_uri_options, k, true))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("URI option \"%s\" is not allowed for recon_mongo servers", k),
+						 errhint("Allowed: replica set, TLS switches, auth source and mechanism, read and"
+								 " write concerns, timeouts, compression; see the README.")));
+		}
+	}
+	return needs;
+}
+
 static void
-validate_uri(const char *uri)
+validate_uri(const char *uri, bool superuser_now)
 {
 	bson_error_t err;
 	mongoc_uri_t *parsed;
 	char		msg[sizeof(err.message)];
+	const char *needs;
 
 	/* "user:pass@" before the host list: refuse, and never echo it */
 	if (strchr(uri, '@') != NULL)
@@ -42,10 +125,24 @@ validate_uri(const char *uri)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 				 errmsg("invalid MongoDB URI in option \"uri\""),
-				 errdetail("%s", msg),
+				 errdetail("%s", recon_mongo_safe_message(msg)),
 				 errhint("Use the form mongodb://host:port/?options, e.g. mongodb://127.0.0.1:27017/?tls=false.")));
 	}
-	mongoc_uri_destroy(parsed);
+	PG_TRY();
+	{
+		needs = uri_host_identity(parsed);
+	}
+	PG_FINALLY();
+	{
+		mongoc_uri_destroy(parsed);
+	}
+	PG_END_TRY();
+	if (needs && !superuser_now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may use URI option \"%s\" with this value", needs),
+				 errdetail("It authenticates with the database host's own identity or files, not with a user mapping."),
+				 errhint("Ask a superuser to create the server, or use username and password in a USER MAPPING.")));
 }
 
 PG_FUNCTION_INFO_V1(recon_fdw_validator);
@@ -63,7 +160,7 @@ recon_fdw_validator(PG_FUNCTION_ARGS)
 
 		if (catalog == ForeignServerRelationId && strcmp(def->defname, "uri") == 0)
 		{
-			validate_uri(defGetString(def));
+			validate_uri(defGetString(def), superuser());
 			have_uri = true;
 		}
 		else if (catalog == UserMappingRelationId &&
@@ -109,31 +206,54 @@ find_user_mapping(Oid userid, Oid serverid)
 	return HeapTupleIsValid(tup) ? tup : NULL;
 }
 
-ReconTarget *
-recon_target_lookup(const char *server_name, Oid userid, bool missing_ok)
+Oid
+recon_server_oid(const char *server_name)
 {
 	ForeignServer *srv = GetForeignServerByName(server_name, true);
+
+	if (srv == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("server \"%s\" does not exist", server_name),
+				 errhint("Create it with CREATE SERVER %s FOREIGN DATA WRAPPER recon_mongo OPTIONS (uri '...').",
+						 quote_identifier(server_name))));
+	return srv->serverid;
+}
+
+/*
+ * The server's URI and the credentials of userid's user mapping (else the
+ * PUBLIC one).  userid must have USAGE on the server; a server whose URI
+ * uses the host's identity must be owned by a superuser.
+ */
+ReconTarget *
+recon_target_lookup(Oid serverid, Oid userid)
+{
+	ForeignServer *srv = GetForeignServerExtended(serverid, FSV_MISSING_OK);
 	ForeignDataWrapper *fdw;
 	ReconTarget *t;
 	ListCell   *lc;
 	HeapTuple	um;
 
 	if (srv == NULL)
-	{
-		if (missing_ok)
-			return NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("server \"%s\" does not exist", server_name),
-				 errhint("Create it with CREATE SERVER %s FOREIGN DATA WRAPPER recon_mongo OPTIONS (uri '...').",
-						 quote_identifier(server_name))));
-	}
+				 errmsg("the server of this mapping no longer exists"),
+				 errhint("Drop the mapping and add it again on an existing server.")));
 	fdw = GetForeignDataWrapper(srv->fdwid);
 	if (strcmp(fdw->fdwname, "recon_mongo") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" does not use foreign-data wrapper recon_mongo", server_name),
+				 errmsg("server \"%s\" does not use foreign-data wrapper recon_mongo", srv->servername),
 				 errdetail("It uses \"%s\".", fdw->fdwname)));
+	if (OidIsValid(userid) && !superuser_arg(userid) &&
+		pg_foreign_server_aclcheck(srv->serverid, userid, ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for foreign server %s", srv->servername),
+				 errdetail("Role \"%s\" has no USAGE on it.", GetUserNameFromId(userid, true) ?
+						   GetUserNameFromId(userid, true) : "(dropped)"),
+				 errhint("GRANT USAGE ON FOREIGN SERVER %s TO the mapping's owner.",
+						 quote_identifier(srv->servername))));
 
 	t = palloc0(sizeof(ReconTarget));
 	t->serverid = srv->serverid;
@@ -145,6 +265,8 @@ recon_target_lookup(const char *server_name, Oid userid, bool missing_ok)
 		if (strcmp(def->defname, "uri") == 0)
 			t->uri = pstrdup(defGetString(def));
 	}
+	if (t->uri)
+		validate_uri(t->uri, superuser_arg(srv->owner));
 
 	um = find_user_mapping(userid, srv->serverid);
 	if (um != NULL)

@@ -1,0 +1,189 @@
+/* recon 0.1.0 -> 0.2.0 — the trust boundary (issue 7):
+ * mappings owned by a role OID and bound to their server by OID, runs that
+ * record the login, repairs bound to the options they were planned under,
+ * an audit chain serialised by a row lock, optionally keyed, exportable as
+ * an anchor and copied to the server log only after commit, and keyed
+ * hashes for redacted values. */
+
+\echo Use "ALTER EXTENSION recon UPDATE TO '0.2.0'" to load this file. \quit
+
+------------------------------------------------------------------------
+-- Mappings: owner and server by OID (a rename or re-creation of a role
+-- or a server no longer redirects a mapping).
+------------------------------------------------------------------------
+ALTER TABLE recon.mappings ADD COLUMN owner oid;
+ALTER TABLE recon.mappings ADD COLUMN server_id oid;
+UPDATE recon.mappings m
+   SET owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = m.created_by),
+       server_id = (SELECT s.oid FROM pg_catalog.pg_foreign_server s WHERE s.srvname = m.server_name);
+ALTER TABLE recon.mappings DROP CONSTRAINT mappings_server_name_collection_key;
+CREATE UNIQUE INDEX mappings_server_collection ON recon.mappings (server_id, collection);
+COMMENT ON COLUMN recon.mappings.owner IS
+    'role whose privileges every source read runs with (NULL: the creating role no longer exists)';
+COMMENT ON COLUMN recon.mappings.server_id IS 'the recon_mongo foreign server (pg_foreign_server.oid)';
+
+------------------------------------------------------------------------
+-- Runs record the login behind them; repairs the options they were
+-- planned under.
+------------------------------------------------------------------------
+ALTER TABLE recon.runs ADD COLUMN started_login text;
+UPDATE recon.runs SET started_login = started_by;
+ALTER TABLE recon.runs ALTER COLUMN started_login SET DEFAULT pg_catalog."session_user"();
+ALTER TABLE recon.runs ALTER COLUMN started_login SET NOT NULL;
+
+ALTER TABLE recon.repairs ADD COLUMN options_hash text;
+
+------------------------------------------------------------------------
+-- Secrets (readable by the extension owner only).
+------------------------------------------------------------------------
+CREATE FUNCTION recon._random_bytes(integer) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'recon_random_bytes' LANGUAGE C STRICT VOLATILE;
+CREATE TABLE recon.redaction_key (
+    only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    secret    bytea NOT NULL
+);
+INSERT INTO recon.redaction_key (secret) VALUES (recon._random_bytes(32));
+
+------------------------------------------------------------------------
+-- Audit chain: serialised by a row lock on the head, optional HMAC key,
+-- server-log copy after commit, exportable head.
+------------------------------------------------------------------------
+CREATE TABLE recon.audit_chain_head (
+    only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    chain_seq  bigint NOT NULL,
+    row_hash   text NOT NULL
+);
+INSERT INTO recon.audit_chain_head (chain_seq, row_hash)
+SELECT COALESCE(max(chain_seq), 0),
+       COALESCE((SELECT row_hash FROM recon.audit_log ORDER BY chain_seq DESC LIMIT 1),
+                pg_catalog.repeat('0', 64))
+  FROM recon.audit_log;
+
+ALTER TABLE recon.audit_log ADD COLUMN key_id text;
+COMMENT ON COLUMN recon.audit_log.key_id IS
+    'fingerprint of the recon.audit_key_file key that made row_hash an HMAC (NULL: plain SHA-256)';
+
+-- key_id NULL: SHA-256; else HMAC-SHA-256 with that key of recon.audit_key_file.
+CREATE FUNCTION recon._audit_hash(key_id text, data text) RETURNS text
+    AS 'MODULE_PATHNAME', 'recon_audit_hash' LANGUAGE C;
+CREATE FUNCTION recon._audit_key_id() RETURNS text
+    AS 'MODULE_PATHNAME', 'recon_audit_key_id' LANGUAGE C;
+-- Queues the server-log copy of a row; it is written when the transaction commits.
+CREATE FUNCTION recon._audit_queue(seq bigint, row_hash text, action text, content text)
+    RETURNS void AS 'MODULE_PATHNAME', 'recon_audit_queue' LANGUAGE C STRICT;
+
+CREATE OR REPLACE FUNCTION recon._audit_chain() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE head recon.audit_chain_head;
+BEGIN
+    -- One writer at a time extends the chain: a row lock on the head, which
+    -- only the extension owner can take (an advisory key anyone could hold).
+    SELECT * INTO head FROM recon.audit_chain_head FOR UPDATE;
+    NEW.chain_seq := head.chain_seq + 1;
+    NEW.prev_hash := head.row_hash;
+    NEW.key_id := recon._audit_key_id();
+    NEW.row_hash := recon._audit_hash(NEW.key_id, NEW.prev_hash || recon._audit_content(NEW));
+    UPDATE recon.audit_chain_head SET chain_seq = NEW.chain_seq, row_hash = NEW.row_hash;
+    PERFORM recon._audit_queue(NEW.chain_seq, NEW.row_hash, NEW.action, recon._audit_content(NEW));
+    RETURN NEW;
+END
+$$;
+
+DROP FUNCTION recon.verify_audit();
+CREATE FUNCTION recon.verify_audit(anchor_seq bigint DEFAULT NULL, anchor_hash text DEFAULT NULL,
+                                   OUT ok boolean, OUT checked bigint, OUT first_bad_id bigint,
+                                   OUT reason text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r recon.audit_log;
+    expect_prev text := repeat('0', 64);
+    expect_seq bigint := 1;
+    keyed boolean := recon._audit_key_id() IS NOT NULL;
+    seen_keyed boolean := false;
+    anchor_found boolean := false;
+    head recon.audit_chain_head;
+BEGIN
+    ok := true; checked := 0; first_bad_id := NULL; reason := NULL;
+    IF (anchor_seq IS NULL) <> (anchor_hash IS NULL) THEN
+        RAISE EXCEPTION 'anchor_seq and anchor_hash go together'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass both, as returned by recon.audit_head(), or neither.';
+    END IF;
+    FOR r IN SELECT * FROM recon.audit_log ORDER BY chain_seq LOOP
+        checked := checked + 1;
+        IF r.chain_seq <> expect_seq THEN
+            reason := format('row %s missing before this row', expect_seq);
+        ELSIF r.prev_hash <> expect_prev THEN
+            reason := 'prev_hash does not link to the previous row';
+        ELSIF r.key_id IS NULL AND seen_keyed THEN
+            reason := 'an unkeyed row after keyed rows';
+        ELSIF r.row_hash IS DISTINCT FROM
+              recon._audit_hash(r.key_id, r.prev_hash || recon._audit_content(r)) THEN
+            reason := 'row_hash does not match the row';
+        END IF;
+        IF reason IS NOT NULL THEN
+            ok := false; first_bad_id := r.audit_id;
+            RETURN;
+        END IF;
+        seen_keyed := seen_keyed OR r.key_id IS NOT NULL;
+        IF r.chain_seq = anchor_seq THEN
+            IF r.row_hash <> anchor_hash THEN
+                ok := false; first_bad_id := r.audit_id;
+                reason := 'the anchor row has another hash now';
+                RETURN;
+            END IF;
+            anchor_found := true;
+        END IF;
+        expect_prev := r.row_hash;
+        expect_seq := expect_seq + 1;
+    END LOOP;
+    IF anchor_seq IS NOT NULL AND NOT anchor_found THEN
+        ok := false;
+        reason := format('anchor row %s is no longer in the chain', anchor_seq);
+        RETURN;
+    END IF;
+    SELECT * INTO head FROM recon.audit_chain_head;
+    IF head.chain_seq <> expect_seq - 1 OR head.row_hash <> expect_prev THEN
+        ok := false;
+        reason := format('the chain ends at row %s but its head says %s', expect_seq - 1, head.chain_seq);
+        RETURN;
+    END IF;
+    IF keyed AND checked > 0 AND NOT seen_keyed THEN
+        ok := false;
+        reason := 'recon.audit_key_file is set but no row is keyed: call recon.rotate_audit_key()';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION recon.audit_head(OUT chain_seq bigint, OUT row_hash text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.chain_seq, a.row_hash FROM recon.audit_log a ORDER BY a.chain_seq DESC LIMIT 1
+$$;
+
+-- Records that the audit key changed (or was set): the first row under the new key.
+CREATE FUNCTION recon.rotate_audit_key(note text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'recon_rotate_audit_key' LANGUAGE C;
+
+------------------------------------------------------------------------
+-- Entry points added in 0.2.0
+------------------------------------------------------------------------
+CREATE FUNCTION recon.alter_mapping_owner(name text, new_owner regrole)
+    RETURNS void AS 'MODULE_PATHNAME', 'recon_alter_mapping_owner' LANGUAGE C STRICT;
+
+------------------------------------------------------------------------
+-- Privileges
+------------------------------------------------------------------------
+REVOKE ALL ON recon.redaction_key, recon.audit_chain_head FROM PUBLIC;
+REVOKE ALL ON FUNCTION recon._random_bytes(integer), recon._audit_hash(text, text),
+                       recon._audit_key_id(), recon._audit_queue(bigint, text, text, text),
+                       recon.verify_audit(bigint, text), recon.audit_head(),
+                       recon.rotate_audit_key(text), recon.alter_mapping_owner(text, regrole)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recon.verify_audit(bigint, text), recon.audit_head() TO recon_auditor;
+GRANT EXECUTE ON FUNCTION recon.alter_mapping_owner(text, regrole) TO recon_admin;

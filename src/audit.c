@@ -1,0 +1,455 @@
+/*
+ * audit.c — the audit trail's C side: writing audit rows, the optional
+ * server-side key that turns the chain's hashes into HMACs, the copy of
+ * committed audit rows in the server log, and the keyed hash of redacted
+ * values.
+ *
+ * The chain itself (sequence, links, the row lock on its head) is the
+ * trigger recon._audit_chain in SQL; it asks this file for the hash and
+ * queues each row's log copy here.  The copy is written by a commit
+ * callback, so rolled-back work never reaches the log, and it carries
+ * chain_seq and row_hash: the log is an anchor kept outside the database.
+ *
+ * The key file (recon.audit_key_file) lives outside the data directory and
+ * is readable by the server's OS user only.  It holds one key per line (64
+ * or more hex digits); the first is current, the others still verify rows
+ * written under them.  A key is named by its fingerprint (key_id), never
+ * shown.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "recon.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hmac.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+char	   *recon_audit_key_file = NULL;
+
+#define MAX_AUDIT_KEYS 16
+
+typedef struct AuditKey
+{
+	uint8		key[128];
+	int			len;
+	char		id[17];			/* first 16 hex digits of SHA-256(key) */
+} AuditKey;
+
+static AuditKey audit_keys[MAX_AUDIT_KEYS];
+static int	n_audit_keys = 0;
+static char *loaded_path = NULL;
+static struct timespec loaded_mtime;
+
+/* Log copies of audit rows written in this transaction, emitted at commit. */
+typedef struct PendingAudit
+{
+	int			subxact_level;
+	char	   *line;
+	char	   *content;
+} PendingAudit;
+
+static List *pending = NIL;
+
+/* ---------------------------------------------------------------------
+ * Writing audit rows
+ * --------------------------------------------------------------------- */
+
+#define AUDIT_NARGS 10
+
+void
+recon_audit(const ReconAudit *a)
+{
+	static const char *sql =
+		"INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
+		" repair_id, reason, detail, before_hash, after_hash)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '{}'), $9, $10)";
+	Oid			types[AUDIT_NARGS] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[AUDIT_NARGS];
+	char		n[AUDIT_NARGS + 1];
+	const char *texts[] = {a->actor, a->action, a->mapping};
+	int			i;
+
+	memset(n, ' ', AUDIT_NARGS);
+	n[AUDIT_NARGS] = '\0';
+	for (i = 0; i < 3; i++)
+	{
+		v[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+		if (!texts[i])
+			n[i] = 'n';
+	}
+	v[3] = Int64GetDatum(a->run_id);
+	n[3] = a->run_id ? ' ' : 'n';
+	v[4] = Int64GetDatum(a->divergence_id);
+	n[4] = a->divergence_id ? ' ' : 'n';
+	v[5] = Int64GetDatum(a->repair_id);
+	n[5] = a->repair_id ? ' ' : 'n';
+	v[6] = a->reason ? CStringGetTextDatum(a->reason) : (Datum) 0;
+	n[6] = a->reason ? ' ' : 'n';
+	v[7] = a->detail ? CStringGetTextDatum(a->detail) : (Datum) 0;
+	n[7] = a->detail ? ' ' : 'n';
+	v[8] = a->before_hash ? CStringGetTextDatum(a->before_hash) : (Datum) 0;
+	n[8] = a->before_hash ? ' ' : 'n';
+	v[9] = a->after_hash ? CStringGetTextDatum(a->after_hash) : (Datum) 0;
+	n[9] = a->after_hash ? ' ' : 'n';
+	recon_spi_exec(sql, AUDIT_NARGS, types, v, n, SPI_OK_INSERT);
+}
+
+/* ---------------------------------------------------------------------
+ * The key file
+ * --------------------------------------------------------------------- */
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static void
+key_file_error(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIG_FILE_ERROR),
+			 errmsg("recon.audit_key_file is not usable"),
+			 errdetail("%s", detail),
+			 errhint("The file must be outside the data directory, owned by the server's OS user"
+					 " with mode 0600 or 0400, and hold one key per line of at least 64 hex digits"
+					 " (e.g. from openssl rand -hex 32).")));
+}
+
+/* (Re)load the keys when the setting or the file changed. */
+static void
+load_audit_keys(void)
+{
+	struct stat st;
+	FILE	   *f;
+	char		line[1024];
+	int			n = 0;
+
+	if (recon_audit_key_file == NULL || recon_audit_key_file[0] == '\0')
+	{
+		n_audit_keys = 0;
+		return;
+	}
+	if (!is_absolute_path(recon_audit_key_file))
+		key_file_error("The path is not absolute.");
+	if (stat(recon_audit_key_file, &st) != 0)
+		key_file_error("The file cannot be read by the server.");
+	if (loaded_path && strcmp(loaded_path, recon_audit_key_file) == 0 &&
+		st.st_mtim.tv_sec == loaded_mtime.tv_sec && st.st_mtim.tv_nsec == loaded_mtime.tv_nsec)
+		return;
+	if (DataDir && path_is_prefix_of_path(DataDir, recon_audit_key_file))
+		key_file_error("The file is inside the data directory, where every copy of the database takes it along.");
+	if (!S_ISREG(st.st_mode))
+		key_file_error("It is not a regular file.");
+	if (st.st_uid != geteuid())
+		key_file_error("It is not owned by the server's OS user.");
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		key_file_error("Its group or others have permissions on it.");
+
+	f = AllocateFile(recon_audit_key_file, "r");
+	if (f == NULL)
+		key_file_error("The file cannot be opened by the server.");
+	while (fgets(line, sizeof(line), f) != NULL && n < MAX_AUDIT_KEYS)
+	{
+		AuditKey   *k = &audit_keys[n];
+		int			len = 0;
+		char	   *p = line;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#' || *p == '\n' || *p == '\0')
+			continue;
+		while (hexval(p[0]) >= 0 && hexval(p[1]) >= 0 && len < (int) sizeof(k->key))
+		{
+			k->key[len++] = (uint8) (hexval(p[0]) * 16 + hexval(p[1]));
+			p += 2;
+		}
+		if (len < 32 || (*p != '\n' && *p != '\0' && *p != '\r' && *p != ' '))
+		{
+			FreeFile(f);
+			n_audit_keys = 0;
+			key_file_error("A line is not a key of 64 to 256 hex digits.");
+		}
+		k->len = len;
+		strlcpy(k->id, canon_sha256_hex((const char *) k->key, len), sizeof(k->id));
+		n++;
+	}
+	FreeFile(f);
+	if (n == 0)
+		key_file_error("It holds no key.");
+	n_audit_keys = n;
+	if (loaded_path)
+		pfree(loaded_path);
+	loaded_path = MemoryContextStrdup(TopMemoryContext, recon_audit_key_file);
+	loaded_mtime = st.st_mtim;
+}
+
+static const AuditKey *
+find_key(const char *id)
+{
+	int			i;
+
+	load_audit_keys();
+	for (i = 0; i < n_audit_keys; i++)
+		if (strcmp(audit_keys[i].id, id) == 0)
+			return &audit_keys[i];
+	return NULL;
+}
+
+static char *
+hmac_hex(const uint8 *key, int keylen, const char *data, int len)
+{
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	uint8		dig[32];
+	char	   *hex = palloc(65);
+	int			i;
+
+	if (ctx == NULL || pg_hmac_init(ctx, key, keylen) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_hmac_final(ctx, dig, sizeof(dig)) < 0)
+		elog(ERROR, "recon: could not compute HMAC-SHA-256");
+	pg_hmac_free(ctx);
+	for (i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", dig[i]);
+	return hex;
+}
+
+PG_FUNCTION_INFO_V1(recon_audit_key_id);
+Datum
+recon_audit_key_id(PG_FUNCTION_ARGS)
+{
+	load_audit_keys();
+	if (n_audit_keys == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(audit_keys[0].id));
+}
+
+/* SHA-256 (key_id NULL) or HMAC-SHA-256 under the named key, as hex. */
+PG_FUNCTION_INFO_V1(recon_audit_hash);
+Datum
+recon_audit_hash(PG_FUNCTION_ARGS)
+{
+	text	   *data;
+	const AuditKey *k;
+	char	   *id;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	data = PG_GETARG_TEXT_PP(1);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_TEXT_P(cstring_to_text(canon_sha256_hex(VARDATA_ANY(data),
+														  VARSIZE_ANY_EXHDR(data))));
+	id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	k = find_key(id);
+	if (k == NULL)
+		PG_RETURN_NULL();		/* a key this server does not hold: cannot verify */
+	PG_RETURN_TEXT_P(cstring_to_text(hmac_hex(k->key, k->len, VARDATA_ANY(data),
+											  VARSIZE_ANY_EXHDR(data))));
+}
+
+/* ---------------------------------------------------------------------
+ * Server-log copy, after commit only
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(recon_audit_queue);
+Datum
+recon_audit_queue(PG_FUNCTION_ARGS)
+{
+	MemoryContext old;
+	PendingAudit *p;
+
+	if (recon_audit_log_level == 0)
+		PG_RETURN_VOID();
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	p = palloc(sizeof(PendingAudit));
+	p->subxact_level = GetCurrentTransactionNestLevel();
+	p->line = psprintf("recon audit: %s seq=%lld row_hash=%s",
+					   text_to_cstring(PG_GETARG_TEXT_PP(2)), (long long) PG_GETARG_INT64(0),
+					   text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	p->content = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	pending = lappend(pending, p);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
+}
+
+/* 0.1.0's trigger called this before insert; kept for the 0.1.0 schema. */
+PG_FUNCTION_INFO_V1(recon_audit_emit);
+Datum
+recon_audit_emit(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_VOID();
+}
+
+static void
+audit_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			foreach(lc, pending)
+			{
+				PendingAudit *p = lfirst(lc);
+
+				ereport(recon_audit_log_level,
+						(errmsg_internal("%s", p->line),
+						 errdetail_log("%s", p->content),
+						 errhidestmt(true), errhidecontext(true)));
+			}
+			pending = NIL;		/* TopTransactionContext goes with the transaction */
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			pending = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, pending)
+			if (((PendingAudit *) lfirst(lc))->subxact_level >= level)
+				pending = foreach_delete_current(pending, lc);
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, pending)
+		{
+			PendingAudit *p = lfirst(lc);
+
+			if (p->subxact_level >= level)
+				p->subxact_level = level - 1;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Key rotation, random bytes, redaction hash
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(recon_rotate_audit_key);
+Datum
+recon_rotate_audit_key(PG_FUNCTION_ARGS)
+{
+	ReconAudit	a = {0};
+	int64		seq;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may record an audit key rotation"),
+				 errhint("The key is server configuration (recon.audit_key_file).")));
+	load_audit_keys();
+	if (n_audit_keys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recon.audit_key_file is not set"),
+				 errhint("Set it in postgresql.conf, reload, then call recon.rotate_audit_key().")));
+	SPI_connect();
+	a.actor = GetUserNameFromId(GetUserId(), false);
+	a.action = "key.rotated";
+	a.reason = PG_ARGISNULL(0) ? "recon.rotate_audit_key" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	a.detail = psprintf("{\"key_id\": \"%s\"}", audit_keys[0].id);
+	recon_audit(&a);
+	seq = recon_spi_int64("SELECT chain_seq FROM recon.audit_chain_head", 0, NULL, NULL);
+	SPI_finish();
+	PG_RETURN_INT64(seq);
+}
+
+PG_FUNCTION_INFO_V1(recon_random_bytes);
+Datum
+recon_random_bytes(PG_FUNCTION_ARGS)
+{
+	int32		n = PG_GETARG_INT32(0);
+	bytea	   *b;
+
+	if (n < 1 || n > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("length must be between 1 and 1024")));
+	b = palloc(VARHDRSZ + n);
+	SET_VARSIZE(b, VARHDRSZ + n);
+	if (!pg_strong_random(VARDATA(b), n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes")));
+	PG_RETURN_BYTEA_P(b);
+}
+
+static uint8 redaction_key[64];
+static int	redaction_key_len = 0;
+static Oid	redaction_key_db = InvalidOid;
+
+/*
+ * The keyed hash of a redacted value: HMAC-SHA-256 under this database's
+ * recon.redaction_key, so equal values match across runs but cannot be
+ * guessed from the hash by anyone without the key.  SPI must be connected
+ * as the extension owner.
+ */
+char *
+recon_redaction_hash(const char *data, int len)
+{
+	if (redaction_key_db != MyDatabaseId)
+	{
+		bool		isnull;
+		bytea	   *k;
+		SPITupleTable *save_tuptable = SPI_tuptable;
+		uint64		save_processed = SPI_processed;
+
+		/* callers may still be reading their own SPI result: keep it */
+		if (SPI_execute("SELECT secret FROM recon.redaction_key", true, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("recon's redaction key is missing"),
+					 errhint("Run ALTER EXTENSION recon UPDATE.")));
+		k = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		redaction_key_len = Min(VARSIZE_ANY_EXHDR(k), (int) sizeof(redaction_key));
+		memcpy(redaction_key, VARDATA_ANY(k), redaction_key_len);
+		redaction_key_db = MyDatabaseId;
+		SPI_freetuptable(SPI_tuptable);
+		SPI_tuptable = save_tuptable;
+		SPI_processed = save_processed;
+	}
+	return hmac_hex(redaction_key, redaction_key_len, data, len);
+}
+
+void
+recon_audit_init(void)
+{
+	DefineCustomStringVariable("recon.audit_key_file",
+							   "File holding the key that makes the audit chain's hashes HMACs.",
+							   "Outside the data directory, mode 0600, owned by the server's OS user.",
+							   &recon_audit_key_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	RegisterXactCallback(audit_xact_callback, NULL);
+	RegisterSubXactCallback(audit_subxact_callback, NULL);
+}

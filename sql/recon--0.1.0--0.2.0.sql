@@ -79,7 +79,7 @@ AS $$
 DECLARE head recon.audit_chain_head;
 BEGIN
     -- One writer at a time extends the chain: a row lock on the head, which
-    -- only the extension owner can take (an advisory key anyone could hold).
+    -- only the extension owner can take (unlike a session-level lock key).
     SELECT * INTO head FROM recon.audit_chain_head FOR UPDATE;
     NEW.chain_seq := head.chain_seq + 1;
     NEW.prev_hash := head.row_hash;
@@ -143,13 +143,13 @@ BEGIN
     END LOOP;
     IF anchor_seq IS NOT NULL AND NOT anchor_found THEN
         ok := false;
-        reason := format('anchor row %s is no longer in the chain', anchor_seq);
+        reason := 'the anchor row is no longer in the chain';
         RETURN;
     END IF;
     SELECT * INTO head FROM recon.audit_chain_head;
     IF head.chain_seq <> expect_seq - 1 OR head.row_hash <> expect_prev THEN
         ok := false;
-        reason := format('the chain ends at row %s but its head says %s', expect_seq - 1, head.chain_seq);
+        reason := 'the chain does not end at its recorded head: rows were removed from its end';
         RETURN;
     END IF;
     IF keyed AND checked > 0 AND NOT seen_keyed THEN

@@ -279,10 +279,10 @@ recon_audit_queue(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	p = palloc(sizeof(PendingAudit));
 	p->subxact_level = GetCurrentTransactionNestLevel();
-	p->line = psprintf("recon audit: %s seq=%lld row_hash=%s",
-					   text_to_cstring(PG_GETARG_TEXT_PP(2)), (long long) PG_GETARG_INT64(0),
-					   text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	p->content = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	p->line = psprintf("recon audit: %s", text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	p->content = psprintf("seq=%lld row_hash=%s content=%s", (long long) PG_GETARG_INT64(0),
+						  text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						  text_to_cstring(PG_GETARG_TEXT_PP(3)));
 	pending = lappend(pending, p);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_VOID();

@@ -196,6 +196,11 @@ recon_enable_cdc(PG_FUNCTION_ARGS)
 	ReconAudit	a = {0};
 
 	recon_priv_enter(&priv, "recon_admin", "recon.enable_cdc");
+	SPI_connect();
+	recon_pin_search_path();
+	recon_mapping_lock(name);
+	recon_check_mapping_owner(recon_mapping_load_catalog(name), &priv,
+							  "enable change checks of");
 	if (!recon_preloaded)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -208,11 +213,7 @@ recon_enable_cdc(PG_FUNCTION_ARGS)
 				 errmsg("recon.enable_cdc requires wal_level = logical"),
 				 errhint("Set wal_level = logical and restart PostgreSQL.")));
 	check_output_plugin_allowed();
-	SPI_connect();
-	recon_pin_search_path();
-	recon_mapping_lock(name);
 	m = recon_mapping_load(name);
-	recon_check_mapping_owner(m, &priv, "enable change checks of");
 	recon_source_check(m);
 	check_replica_identity(m);
 	if (!slot_exists(slot))

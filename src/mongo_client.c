@@ -102,7 +102,8 @@ is_auth_error(const bson_error_t *e)
  * A server message without the values it may quote: MongoDB puts the
  * offending key or document in some messages (E11000 "dup key: { ... }",
  * validation failures); they could be redacted or confidential.  Keep the
- * text up to the first quoted value, which leaves the code and index name.
+ * text up to the first quoted key or document, which leaves the code and
+ * the index name.
  */
 char *
 recon_mongo_safe_message(const char *msg)
@@ -112,7 +113,7 @@ recon_mongo_safe_message(const char *msg)
 
 	if ((cut = strstr(msg, "dup key")) != NULL && (size_t) (cut - msg) < n)
 		n = cut - msg;
-	if ((cut = strpbrk(msg, "{\"'")) != NULL && (size_t) (cut - msg) < n)
+	if ((cut = strchr(msg, '{')) != NULL && (size_t) (cut - msg) < n)
 		n = cut - msg;
 	while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == ':'))
 		n--;

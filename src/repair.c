@@ -104,7 +104,7 @@ queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
 	{
 		r->outcome = OUT_CONFLICT;
 		r->message = psprintf("the repair would now be a%s %s, not the %s that was planned;"
-							  " a new sweep plans it again", now_action[0] == 'i' ? "n" : "",
+							  " a new sweep plans it again", strchr("aeiou", now_action[0]) ? "n" : "",
 							  now_action, r->action);
 		return false;
 	}
@@ -684,18 +684,17 @@ decide(FunctionCallInfo fcinfo, bool approve)
 		strcmp(priv.caller_name, started_login) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("login \"%s\" started run %lld and cannot also decide its repairs",
-						login, (long long) run_id),
+				 errmsg("login \"%s\" started this run and cannot also decide its repairs",
+						login),
 				 errdetail("The run was started by login \"%s\" acting as role \"%s\"; repairs need a second person (four eyes).",
 						   started_login, started_by),
 				 errhint("Ask a member of recon_approver who logs in as someone else.")));
 	if (PG_ARGISNULL(1) && strcmp(kind, "cdc") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("repair_ids are required for change-check run %lld", (long long) run_id),
-				 errdetail("A change-check run keeps planning repairs; approving all of them would approve repairs nobody has seen."),
-				 errhint("Pass the repair_ids you reviewed: SELECT repair_id FROM recon.repairs WHERE run_id = %lld AND status = 'planned'.",
-						 (long long) run_id)));
+				 errmsg("repair_ids are required to decide repairs of a change-check run"),
+				 errdetail("A change-check run keeps planning repairs; deciding all of them would decide repairs nobody has seen."),
+				 errhint("Pass the repair_ids you reviewed (planned repairs of this run in recon.repairs).")));
 
 	v[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	nl[1] = PG_ARGISNULL(1) ? 'n' : ' ';

@@ -102,6 +102,35 @@ uri_host_identity(const mongoc_uri_t *parsed)
 	return needs;
 }
 
+/*
+ * Every option named in the query string must be on the allowlist (libmongoc
+ * drops names it does not know with a warning: refuse them instead).
+ */
+static void
+check_query_option_names(const char *uri)
+{
+	const char *q = strchr(uri, '?');
+
+	while (q && *q)
+	{
+		const char *start = q + 1;
+		const char *end = start + strcspn(start, "=&");
+		char	   *name = pnstrdup(start, end - start);
+
+		if (name[0] != '\0' && !in_list(plain_uri_options, name, true) &&
+			!in_list(host_identity_options, name, true) &&
+			pg_strcasecmp(name, "tlscertificatekeyfilepassword") != 0 &&
+			pg_strcasecmp(name, "authmechanismproperties") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("URI option \"%s\" is not allowed for recon_mongo servers", name),
+					 errhint("Allowed: replica set, TLS switches, auth source and mechanism, read and"
+							 " write concerns, timeouts, compression; see the README.")));
+		pfree(name);
+		q = strchr(start, '&');
+	}
+}
+
 static void
 validate_uri(const char *uri, bool superuser_now)
 {
@@ -125,9 +154,10 @@ validate_uri(const char *uri, bool superuser_now)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 				 errmsg("invalid MongoDB URI in option \"uri\""),
-				 errdetail("%s", recon_mongo_safe_message(msg)),
+				 errdetail("%s", msg),
 				 errhint("Use the form mongodb://host:port/?options, e.g. mongodb://127.0.0.1:27017/?tls=false.")));
 	}
+	check_query_option_names(uri);
 	PG_TRY();
 	{
 		needs = uri_host_identity(parsed);

@@ -40,7 +40,8 @@ usage(void)
 			"       mongo_tool drop|insert|replace DB.COLL   (documents on stdin)\n"
 			"       mongo_tool update DB.COLL FILTER_JSON UPDATE_JSON\n"
 			"       mongo_tool delete DB.COLL FILTER_JSON\n"
-			"       mongo_tool find|count DB.COLL [FILTER_JSON]\n");
+			"       mongo_tool find|count DB.COLL [FILTER_JSON]\n"
+			"       mongo_tool unique-index DB.COLL FIELD\n");
 	exit(2);
 }
 
@@ -221,6 +222,39 @@ cmd_count(mongoc_collection_t *coll, const char *filter_json)
 	bson_destroy(filter);
 }
 
+/* A unique index on one field (for tests of write errors). */
+static void
+cmd_unique_index(const char *ns, const char *field)
+{
+	const char *dot = strchr(ns, '.');
+	char		db[256];
+	bson_t		cmd = BSON_INITIALIZER,
+				indexes,
+				index,
+				key;
+	bson_error_t error;
+	char		name[300];
+
+	if (dot == NULL || (size_t) (dot - ns) >= sizeof(db))
+		usage();
+	memcpy(db, ns, dot - ns);
+	db[dot - ns] = '\0';
+	snprintf(name, sizeof(name), "%s_unique", field);
+	BSON_APPEND_UTF8(&cmd, "createIndexes", dot + 1);
+	BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
+	BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
+	BSON_APPEND_DOCUMENT_BEGIN(&index, "key", &key);
+	BSON_APPEND_INT32(&key, field, 1);
+	bson_append_document_end(&index, &key);
+	BSON_APPEND_UTF8(&index, "name", name);
+	BSON_APPEND_BOOL(&index, "unique", true);
+	bson_append_document_end(&indexes, &index);
+	bson_append_array_end(&cmd, &indexes);
+	if (!mongoc_client_command_simple(client, db, &cmd, NULL, NULL, &error))
+		fail("createIndexes", &error);
+	bson_destroy(&cmd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -264,6 +298,8 @@ main(int argc, char **argv)
 			cmd_update(coll, argv[3], argv[4]);
 		else if (strcmp(cmd, "delete") == 0 && argc == 4)
 			cmd_delete(coll, argv[3]);
+		else if (strcmp(cmd, "unique-index") == 0 && argc == 4)
+			cmd_unique_index(argv[2], argv[3]);
 		else if (strcmp(cmd, "find") == 0 && argc <= 4)
 			cmd_find(coll, argc == 4 ? argv[3] : NULL);
 		else if (strcmp(cmd, "count") == 0 && argc <= 4)

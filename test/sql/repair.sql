@@ -11,41 +11,41 @@ SELECT recon.add_mapping('items', 'public.r_items', 'mongo1', 'rt_repair.items',
        options => '{"fields": {"owner": "info.owner"}, "delete_extra": true}') > 0 AS added;
 
 -- the operator sweeps: every divergence gets a planned repair, nothing is written yet
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 SELECT recon.sweep('items') AS run1 \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT d.kind, d.key, r.action, r.needs_approval, r.approval_reason, r.status, r.operation
   FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)
  WHERE r.run_id = :run1 ORDER BY d.key::text;
 \! mongo_tool count rt_repair.items
 -- the default policy (approve) applies nothing without approval
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 CALL recon.apply_repairs(:run1);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT status, count(*) FROM recon.repairs WHERE run_id = :run1 GROUP BY 1 ORDER BY 1;
 
 -- four eyes: the operator cannot approve, nor can the role that started the run
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 SELECT recon.approve_repairs(:run1, NULL, 'self-approval');
 \echo :LAST_ERROR_SQLSTATE
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 CREATE ROLE r_both; GRANT recon_operator, recon_approver TO r_both;
-SET ROLE r_both;
+SET SESSION AUTHORIZATION r_both;
 SELECT recon.sweep('items') AS run_both \gset
 SELECT recon.approve_repairs(:run_both, NULL, 'my own run');
 \echo :LAST_ERROR_SQLSTATE
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 -- run_both superseded run1's plans: work with run_both from here on
 SELECT count(*) FILTER (WHERE status = 'superseded') AS superseded_run1
   FROM recon.repairs WHERE run_id = :run1;
 -- the approver rejects the delete of the orphan and approves the rest
-SET ROLE r_ap;
+SET SESSION AUTHORIZATION r_ap;
 SELECT recon.reject_repairs(:run_both,
        (SELECT array_agg(repair_id) FROM recon.repairs WHERE run_id = :run_both AND action = 'delete'),
        'orphan is still referenced by the app') AS rejected;
 SELECT recon.approve_repairs(:run_both, NULL, 'checked with the app team') AS approved;
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT action, status, decided_by, decision_note FROM recon.repairs
  WHERE run_id = :run_both ORDER BY repair_id;
 
@@ -60,9 +60,9 @@ CALL recon.apply_repairs(:run_both);
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 CALL recon.apply_repairs(:run_both);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT d.key, r.action, r.status, r.error, r.verified_hash IS NOT NULL AS verified
   FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)
  WHERE r.run_id = :run_both ORDER BY d.key::text;
@@ -74,23 +74,23 @@ SELECT r.repair_id IS NOT NULL AS has_repair, a.action, count(*)
 
 -- applying twice changes nothing the second time
 SELECT count(*) AS audit_before FROM recon.audit_log \gset
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 CALL recon.apply_repairs(:run_both);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT count(*) - :audit_before AS new_audit_rows FROM recon.audit_log;
 
 -- a new sweep: only the conflicted document 7 and the rejected orphan remain
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 SELECT recon.sweep('items') AS run3 \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT kind, key, fields FROM recon.divergences WHERE last_run_id = :run3 AND status = 'open' ORDER BY key::text;
-SET ROLE r_ap;
+SET SESSION AUTHORIZATION r_ap;
 SELECT recon.approve_repairs(:run3) AS approved;
-RESET ROLE;
-SET ROLE r_op;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION r_op;
 CALL recon.apply_repairs(:run3);
 SELECT recon.sweep('items') AS run4 \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT divergences FROM recon.runs WHERE run_id = :run4;
 -- unmapped fields of repaired documents are unchanged
 \! mongo_tool find rt_repair.items '{"app": {"$exists": true}}'
@@ -98,24 +98,24 @@ SELECT divergences FROM recon.runs WHERE run_id = :run4;
 -- auto policy with a quality gate: systematic drift is not auto-repaired
 SELECT recon.alter_mapping('items', '{"repair": "auto", "max_divergence_ratio": 0.2}');
 \! mongo_tool update rt_repair.items '{"_id": {"$lte": 5}}' '{"$set": {"qty": -1}}'
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 SELECT recon.sweep('items') AS run5 \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT status, divergences, gate_reason FROM recon.runs WHERE run_id = :run5;
 SELECT DISTINCT needs_approval, approval_reason FROM recon.repairs WHERE run_id = :run5;
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 CALL recon.apply_repairs(:run5);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT status, count(*) FROM recon.repairs WHERE run_id = :run5 GROUP BY 1;
 SELECT action, reason FROM recon.audit_log WHERE run_id = :run5 AND action LIKE 'gate.%';
 -- below the gate, auto repairs apply without approval
 \! mongo_tool update rt_repair.items '{"_id": {"$lte": 5}}' '{"$set": {"qty": 0}}'
 UPDATE r_items SET qty = 0 WHERE id <= 5;
 \! mongo_tool update rt_repair.items '{"_id": 1}' '{"$set": {"qty": 5}}'
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 SELECT recon.sweep('items') AS run6 \gset
 CALL recon.apply_repairs(:run6);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT r.status, r.needs_approval, r.decided_by IS NULL AS no_approver
   FROM recon.repairs r WHERE r.run_id = :run6;
 SELECT reason FROM recon.audit_log WHERE run_id = :run6 AND action = 'repair.applying';
@@ -123,20 +123,20 @@ SELECT reason FROM recon.audit_log WHERE run_id = :run6 AND action = 'repair.app
 -- the write-error gate: consecutive MongoDB write errors stop the batch and fail the run
 SELECT recon.alter_mapping('items', '{"max_write_errors": 1}');
 \! mongo_tool update rt_repair.items '{"_id": {"$in": [2, 3]}}' '{"$set": {"info": "not-a-document"}}'
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 SELECT recon.sweep('items') AS run7 \gset
 CALL recon.apply_repairs(:run7);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT status, error FROM recon.runs WHERE run_id = :run7;
 SELECT status, error IS NOT NULL AS has_error FROM recon.repairs WHERE run_id = :run7 ORDER BY repair_id;
 
 -- repair_mode replace writes the whole document (unmapped fields go)
 \! mongo_tool update rt_repair.items '{"_id": {"$in": [2, 3]}}' '{"$set": {"info": {"owner": "x"}}}'
 SELECT recon.alter_mapping('items', '{"repair_mode": "replace", "max_write_errors": 10}');
-SET ROLE r_op;
+SET SESSION AUTHORIZATION r_op;
 SELECT recon.sweep('items') AS run8 \gset
 CALL recon.apply_repairs(:run8);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 \! mongo_tool find rt_repair.items '{"_id": {"$in": [2, 3]}}'
 
 -- an unknown run

@@ -73,8 +73,8 @@ SELECT recon.sweep('accounts') AS run5 \gset
 -- in the wrong order, which is another _id in MongoDB: extra + missing
 SELECT kind, key, fields FROM recon.divergences WHERE last_run_id = :run5 ORDER BY kind, key::text;
 -- redacted values appear only as hashes, in images and planned operations
-SELECT source_image->>'pin' LIKE 'redacted:sha256:%' AS src_redacted,
-       target_image->>'pin' LIKE 'redacted:sha256:%' AS doc_redacted,
+SELECT source_image->>'pin' LIKE 'redacted:hmac:%' AS src_redacted,
+       target_image->>'pin' LIKE 'redacted:hmac:%' AS doc_redacted,
        source_image->'info'->>'owner' AS owner
   FROM recon.divergences WHERE last_run_id = :run5 AND kind = 'mismatch';
 SELECT count(*) AS rows_leaking_pin FROM recon.divergences d

@@ -55,9 +55,9 @@ CREATE ROLE demo_operator; GRANT recon_operator TO demo_operator;
 CREATE ROLE demo_approver; GRANT recon_approver TO demo_approver;
 SELECT recon.add_mapping('customers', 'public.customers', 'app_mongo', 'app.customers',
        options => '{"repair": "approve", "delete_extra": true, "max_divergence_ratio": 0.05}') AS mapping_id;
-SET ROLE demo_operator;
+SET SESSION AUTHORIZATION demo_operator;   -- a login of its own (four eyes compare logins)
 SELECT recon.sweep('customers') AS run \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT run_id, status, rows_source, docs_target, divergences,
        round(divergences::numeric / rows_source, 4) AS ratio, finished_at - started_at AS took
   FROM recon.runs WHERE run_id = :run;
@@ -77,18 +77,18 @@ SELECT r.repair_id, d.key, r.action, r.needs_approval, r.operation
  WHERE r.run_id = :run ORDER BY r.repair_id;
 
 \echo '=== 6. Another person approves; the operator applies (compare-and-set)'
-SET ROLE demo_approver;
+SET SESSION AUTHORIZATION demo_approver;   -- a login of its own (four eyes compare logins)
 SELECT recon.approve_repairs(:run, NULL, 'verified against the billing system') AS approved;
-RESET ROLE;
-SET ROLE demo_operator;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION demo_operator;   -- a login of its own (four eyes compare logins)
 CALL recon.apply_repairs(:run);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT status, count(*) FROM recon.repairs WHERE run_id = :run GROUP BY 1;
 
 \echo '=== 7. A second sweep finds nothing left'
-SET ROLE demo_operator;
+SET SESSION AUTHORIZATION demo_operator;   -- a login of its own (four eyes compare logins)
 SELECT recon.sweep('customers') AS run2 \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT run_id, status, divergences, resolved FROM recon.runs WHERE run_id = :run2;
 \! mongo_tool find app.customers '{"_id": {"$in": [42, 77]}}'
 
@@ -100,3 +100,7 @@ SELECT chain_seq, to_char(at, 'HH24:MI:SS.MS') AS at, actor, action,
  ORDER BY chain_seq;
 SELECT action, count(*) FROM recon.audit_log GROUP BY 1 ORDER BY 1;
 SELECT * FROM recon.verify_audit();
+\echo '=== 9. Anchor the chain outside the database, and verify against the anchor'
+SELECT chain_seq AS anchor_seq, row_hash AS anchor_hash FROM recon.audit_head() \gset
+\echo 'exported anchor:' :anchor_seq :anchor_hash
+SELECT * FROM recon.verify_audit(:anchor_seq, :'anchor_hash');

@@ -198,7 +198,7 @@ recon_enable_cdc(PG_FUNCTION_ARGS)
 	recon_priv_enter(&priv, "recon_admin", "recon.enable_cdc");
 	SPI_connect();
 	recon_pin_search_path();
-	recon_mapping_lock(name);
+	/* no row lock here: the slot must be created before this transaction has an XID */
 	recon_check_mapping_owner(recon_mapping_load_catalog(name), &priv,
 							  "enable change checks of");
 	if (!recon_preloaded)

@@ -650,6 +650,46 @@ recon_build_update(const ReconMapping *m, Datum *values, bool *nulls, bson_t *up
  * Compare-and-set filter: the _id plus every mapped path as it was seen,
  * so a document changed since it was read is not matched.
  */
+/*
+ * {key: <equal to the value at it>} as an equality, never a query: $eq
+ * takes the value literally (a subdocument with "$" keys, a regex), and
+ * the type guards keep a scalar from matching an array element and null
+ * from matching a missing field.
+ */
+static void
+append_guarded_eq(bson_t *filter, const char *key, int keylen, bson_iter_t *v)
+{
+	bson_t		cond,
+				not;
+
+	bson_append_document_begin(filter, key, keylen, &cond);
+	if (BSON_ITER_HOLDS_NULL(v))
+		bson_append_int32(&cond, "$type", 5, BSON_TYPE_NULL);
+	else
+	{
+		bson_append_iter(&cond, "$eq", 3, v);
+		if (BSON_ITER_HOLDS_ARRAY(v))
+			bson_append_int32(&cond, "$type", 5, BSON_TYPE_ARRAY);
+		else
+		{
+			bson_append_document_begin(&cond, "$not", 4, &not);
+			bson_append_int32(&not, "$type", 5, BSON_TYPE_ARRAY);
+			bson_append_document_end(&cond, &not);
+		}
+	}
+	bson_append_document_end(filter, &cond);
+}
+
+static void
+append_absent(bson_t *filter, const char *path)
+{
+	bson_t		ex;
+
+	bson_append_document_begin(filter, path, -1, &ex);
+	bson_append_bool(&ex, "$exists", -1, false);
+	bson_append_document_end(filter, &ex);
+}
+
 void
 recon_build_cas_filter(const ReconMapping *m, const bson_t *seen, bson_t *filter)
 {
@@ -663,16 +703,80 @@ recon_build_cas_filter(const ReconMapping *m, const bson_t *seen, bson_t *filter
 		bson_iter_t v;
 
 		if (find_path(seen, m->fields[i].path, &v))
-			bson_append_iter(filter, m->fields[i].path, -1, &v);
+			append_guarded_eq(filter, m->fields[i].path, -1, &v);
 		else
-		{
-			bson_t		ex;
-
-			bson_append_document_begin(filter, m->fields[i].path, -1, &ex);
-			bson_append_bool(&ex, "$exists", -1, false);
-			bson_append_document_end(filter, &ex);
-		}
+			append_absent(filter, m->fields[i].path);
 	}
+}
+
+/*
+ * The filter of a whole-document repair: every field of the document as
+ * seen, mapped or not, and every mapped path that was absent.  An
+ * application write to any of them makes the write match nothing.
+ */
+void
+recon_build_whole_cas_filter(const ReconMapping *m, const bson_t *seen, bson_t *filter)
+{
+	bson_iter_t it;
+	int			i;
+
+	if (bson_iter_init(&it, seen))
+		while (bson_iter_next(&it))
+		{
+			if (strcmp(bson_iter_key(&it), "_id") == 0)
+				bson_append_iter(filter, "_id", 3, &it);
+			else
+				append_guarded_eq(filter, bson_iter_key(&it), bson_iter_key_len(&it), &it);
+		}
+	for (i = 0; i < m->nfields; i++)
+	{
+		bson_iter_t v;
+
+		if (!find_path(seen, m->fields[i].path, &v))
+			append_absent(filter, m->fields[i].path);
+	}
+}
+
+/*
+ * A replace as an update: $set of the mapped fields, $unset of the other
+ * fields the document had when recon read it.  A field an application adds
+ * meanwhile survives (a replace would erase it); one it changes makes the
+ * whole-document filter match nothing.
+ */
+void
+recon_build_replace_update(const ReconMapping *m, Datum *values, bool *nulls,
+						   const bson_t *seen, bson_t *update, bool redact)
+{
+	bson_t		doc = BSON_INITIALIZER;
+	bson_t		set,
+				unset;
+	bson_iter_t it;
+	bool		any_unset = false;
+
+	recon_build_document(m, values, nulls, &doc, redact);
+	bson_append_document_begin(update, "$set", 4, &set);
+	if (bson_iter_init(&it, &doc))
+		while (bson_iter_next(&it))
+			if (strcmp(bson_iter_key(&it), "_id") != 0)
+				bson_append_iter(&set, bson_iter_key(&it), bson_iter_key_len(&it), &it);
+	bson_append_document_end(update, &set);
+	if (seen && bson_iter_init(&it, seen))
+	{
+		while (bson_iter_next(&it))
+		{
+			const char *k = bson_iter_key(&it);
+
+			if (strcmp(k, "_id") == 0 || bson_has_field(&doc, k))
+				continue;
+			if (!any_unset)
+				bson_append_document_begin(update, "$unset", 6, &unset);
+			any_unset = true;
+			bson_append_utf8(&unset, k, bson_iter_key_len(&it), "", 0);
+		}
+		if (any_unset)
+			bson_append_document_end(update, &unset);
+	}
+	bson_destroy(&doc);
 }
 
 /* Copy a document, replacing redacted paths by hashes of their values. */

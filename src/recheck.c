@@ -18,6 +18,7 @@
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -297,23 +298,49 @@ key_jsonb(const ReconMapping *m, const ReconKeyed *it)
 							   CStringGetDatum(recon_key_canon_to_json(m, it->key, it->keylen)));
 }
 
-static Datum
-image_source(const ReconMapping *m, const ReconKeyed *it)
+typedef struct ImageArgs
 {
+	const ReconMapping *m;
+	const ReconKeyed *it;
+	Datum		image;
+} ImageArgs;
+
+static void
+image_source_cb(void *arg)
+{
+	ImageArgs  *a = arg;
 	bson_t		doc = BSON_INITIALIZER;
-	Datum		j;
 
 	PG_TRY();
 	{
-		recon_build_document(m, it->values, it->nulls, &doc, true);
-		j = recon_bson_to_jsonb(&doc);
+		recon_build_document(a->m, a->it->values, a->it->nulls, &doc, true);
+		a->image = recon_bson_to_jsonb(&doc);
 	}
 	PG_FINALLY();
 	{
 		bson_destroy(&doc);
 	}
 	PG_END_TRY();
-	return j;
+}
+
+/* The row as the document recon would write; a row no document can hold says why. */
+static Datum
+image_source(const ReconMapping *m, const ReconKeyed *it)
+{
+	ImageArgs	a = {m, it, (Datum) 0};
+	char	   *why;
+
+	if (!recon_try(image_source_cb, &a, &why))
+	{
+		StringInfoData j;
+
+		initStringInfo(&j);
+		appendStringInfoString(&j, "{\"$recon_unwritable\": ");
+		escape_json(&j, why);
+		appendStringInfoChar(&j, '}');
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data));
+	}
+	return a.image;
 }
 
 static Datum
@@ -333,6 +360,26 @@ image_target(const ReconMapping *m, const ReconKeyed *it)
 	}
 	PG_END_TRY();
 	return j;
+}
+
+typedef struct PlanArgs
+{
+	const ReconMapping *m;
+	const ReconKeyed *it;
+	const bool *mask;
+	const char *action;
+	char	   *op;
+} PlanArgs;
+
+static char *planned_operation(const ReconMapping *m, const ReconKeyed *it, const bool *mask,
+							   const char **action);
+
+static void
+planned_operation_cb(void *arg)
+{
+	PlanArgs   *a = arg;
+
+	a->op = planned_operation(a->m, a->it, a->mask, &a->action);
 }
 
 /* The MongoDB operation a repair would send, redacted, as jsonb text. */
@@ -406,9 +453,11 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 	char	   *op;
 	bool		needs_approval;
 	const char *why;
-	Oid			t[8] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID, TEXTOID, TEXTOID};
-	Datum		v[8];
-	char		nulls[9] = "        ";
+	Oid			t[10] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID};
+	Datum		v[10];
+	char		nulls[11] = "          ";
+	char	   *unwritable = NULL;
 	Oid			t1[1] = {INT8OID};
 	Datum		v1[1] = {Int64GetDatum(divergence_id)};
 
@@ -420,7 +469,26 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 		return;
 	recon_spi_exec("UPDATE recon.repairs SET status = 'superseded' WHERE divergence_id = $1"
 				   " AND status IN ('planned', 'approved')", 1, t1, v1, NULL, SPI_OK_UPDATE);
-	op = planned_operation(m, it, mask, &action);
+	{
+		PlanArgs	pa = {m, it, mask, NULL, NULL};
+		char	   *reason;
+
+		if (!recon_try(planned_operation_cb, &pa, &reason))
+		{
+			/* a row no document can hold: a failed repair that says so, never a write */
+			StringInfoData j;
+
+			initStringInfo(&j);
+			appendStringInfoString(&j, "{\"unwritable\": ");
+			escape_json(&j, reason);
+			appendStringInfoChar(&j, '}');
+			pa.op = j.data;
+			pa.action = it->doc ? (m->repair_replace ? "replace" : "update") : "insert";
+			unwritable = psprintf("cannot be written: %s", reason);
+		}
+		op = pa.op;
+		action = pa.action;
+	}
 	if (action == NULL)
 		return;
 	needs_approval = m->repair != REPAIR_AUTO || strcmp(action, "delete") == 0;
@@ -436,10 +504,15 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 	nulls[6] = why ? ' ' : 'n';
 	/* bound to the options it was planned under: an alter_mapping voids it */
 	v[7] = CStringGetTextDatum(m->options_hash);
+	v[8] = CStringGetTextDatum(unwritable ? "failed" : "planned");
+	v[9] = unwritable ? CStringGetTextDatum(unwritable) : (Datum) 0;
+	nulls[9] = unwritable ? ' ' : 'n';
 	recon_spi_exec("INSERT INTO recon.repairs (divergence_id, run_id, mapping_id, action,"
-				   " operation, needs_approval, approval_reason, options_hash)"
-				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-				   8, t, v, nulls, SPI_OK_INSERT);
+				   " operation, needs_approval, approval_reason, options_hash, status, error)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+				   10, t, v, nulls, SPI_OK_INSERT);
+	if (unwritable)
+		return;
 	stats->repairs_planned++;
 }
 

@@ -28,6 +28,7 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/resowner.h"
 #include "utils/rls.h"
 #include "catalog/pg_authid.h"
 #include "utils/builtins.h"
@@ -52,6 +53,7 @@ static int	recon_debug_pause_ms = 10000;
 static const struct config_enum_entry pause_point_options[] = {
 	{"none", PAUSE_NONE, false},
 	{"after_intent", PAUSE_AFTER_INTENT, false},
+	{"before_write", PAUSE_BEFORE_WRITE, false},
 	{"after_write", PAUSE_AFTER_WRITE, false},
 	{NULL, 0, false}
 };
@@ -377,6 +379,51 @@ recon_source_exit(ReconSourceSave *save)
 {
 	AtEOXact_GUC(true, save->guc_nest);
 	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/* ---------------------------------------------------------------------
+ * Isolating one item's work
+ * --------------------------------------------------------------------- */
+
+/*
+ * Run fn(arg) in an internal subtransaction.  On error, roll it back and
+ * return false with the error's message (never its detail, which may hold
+ * a value) in *why, so that one bad value fails its own item and the run
+ * goes on.  Cancel and shutdown are re-thrown.
+ */
+bool
+recon_try(void (*fn) (void *arg), void *arg, char **why)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		if (e->sqlerrcode == ERRCODE_QUERY_CANCELED || e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+			e->elevel > ERROR)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		if (why)
+			*why = e->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
 }
 
 /* ---------------------------------------------------------------------

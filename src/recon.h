@@ -26,7 +26,7 @@ extern int	recon_write_batch_size;
 /* Fault injection for crash tests: pause at a named point (recon.c). */
 typedef enum ReconPausePoint
 {
-	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_AFTER_WRITE
+	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_BEFORE_WRITE, PAUSE_AFTER_WRITE
 } ReconPausePoint;
 extern void recon_debug_pause(ReconPausePoint point);
 extern void recon_sleep_ms(long ms);
@@ -82,6 +82,8 @@ typedef struct ReconAudit
 extern void recon_audit(const ReconAudit *a);
 extern char *recon_redaction_hash(const char *data, int len);
 extern void recon_audit_init(void);
+
+extern bool recon_try(void (*fn) (void *arg), void *arg, char **why);
 
 /* ---- SPI helpers (recon.c) ---- */
 extern void recon_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
@@ -180,6 +182,9 @@ extern void recon_append_id_candidates_from_canon(const ReconMapping *m, bson_t 
 extern void recon_build_document(const ReconMapping *m, Datum *values, bool *nulls,
 								 bson_t *doc, bool redact);
 extern void recon_build_cas_filter(const ReconMapping *m, const bson_t *seen, bson_t *filter);
+extern void recon_build_whole_cas_filter(const ReconMapping *m, const bson_t *seen, bson_t *filter);
+extern void recon_build_replace_update(const ReconMapping *m, Datum *values, bool *nulls,
+									   const bson_t *seen, bson_t *update, bool redact);
 extern void recon_build_update(const ReconMapping *m, Datum *values, bool *nulls,
 							   bson_t *update, bool redact, const bool *only);
 extern void recon_redacted_copy(const ReconMapping *m, const bson_t *doc, bson_t *out);

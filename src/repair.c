@@ -43,6 +43,7 @@ typedef struct RepairItem
 	char	   *action;
 	char	   *seen_hash;		/* target hash when the divergence was recorded */
 	char	   *options_hash;	/* mapping options it was planned under (NULL: 0.1.0) */
+	int			attempts;		/* > 1: a retry of an in-doubt repair */
 	Outcome		outcome;
 	bool		written;
 	char	   *message;
@@ -66,15 +67,13 @@ bson_json(const bson_t *b)
  * a write was queued.
  */
 static bool
-queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
+build_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk,
+			bson_t *filter, bson_t *body, bson_t *shown)
 {
 	List	   *paths;
 	bool	   *mask = palloc0(sizeof(bool) * (m->nfields + 1));
 	char	   *now_hash;
 	const char *now_action;
-	bson_t		filter = BSON_INITIALIZER,
-				body = BSON_INITIALIZER,
-				shown = BSON_INITIALIZER;
 	bson_error_t err;
 	bool		ok = true;
 	bool		queued = false;
@@ -117,42 +116,45 @@ queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
 
 	if (r->k.src_present && r->k.doc == NULL)
 	{
-		recon_build_document(m, r->k.values, r->k.nulls, &body, false);
-		recon_build_document(m, r->k.values, r->k.nulls, &shown, true);
-		ok = mongoc_bulk_operation_insert_with_opts(bulk, &body, NULL, &err);
-		r->operation = psprintf("{\"insert\": %s}", bson_json(&shown));
+		recon_build_document(m, r->k.values, r->k.nulls, body, false);
+		recon_build_document(m, r->k.values, r->k.nulls, shown, true);
+		ok = mongoc_bulk_operation_insert_with_opts(bulk, body, NULL, &err);
+		r->operation = psprintf("{\"insert\": %s}", bson_json(shown));
 	}
 	else
 	{
-		recon_build_cas_filter(m, r->k.doc, &filter);
+		if (m->repair_replace)
+			recon_build_whole_cas_filter(m, r->k.doc, filter);
+		else
+			recon_build_cas_filter(m, r->k.doc, filter);
 		if (!r->k.src_present)
 		{
 			bson_iter_t idit;
 
-			ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &filter, NULL, &err);
+			ok = mongoc_bulk_operation_remove_one_with_opts(bulk, filter, NULL, &err);
 			/* the filter holds every mapped value as seen: show the _id only */
-			if (bson_iter_init_find(&idit, &filter, "_id"))
-				bson_append_iter(&shown, "_id", 3, &idit);
-			r->operation = psprintf("{\"delete\": %s, \"if_unchanged\": true}", bson_json(&shown));
+			if (bson_iter_init_find(&idit, filter, "_id"))
+				bson_append_iter(shown, "_id", 3, &idit);
+			r->operation = psprintf("{\"delete\": %s, \"if_unchanged\": true}", bson_json(shown));
 		}
 		else if (m->repair_replace)
 		{
-			recon_build_document(m, r->k.values, r->k.nulls, &body, false);
-			recon_build_document(m, r->k.values, r->k.nulls, &shown, true);
-			ok = mongoc_bulk_operation_replace_one_with_opts(bulk, &filter, &body, NULL, &err);
-			r->operation = psprintf("{\"replace\": %s}", bson_json(&shown));
+			recon_build_replace_update(m, r->k.values, r->k.nulls, r->k.doc, body, false);
+			recon_build_document(m, r->k.values, r->k.nulls, shown, true);
+			ok = mongoc_bulk_operation_update_one_with_opts(bulk, filter, body, NULL, &err);
+			r->operation = psprintf("{\"replace\": %s}", bson_json(shown));
 		}
 		else
 		{
-			recon_build_update(m, r->k.values, r->k.nulls, &body, false, mask);
-			recon_build_update(m, r->k.values, r->k.nulls, &shown, true, mask);
-			if (bson_count_keys(&body) == 0)
+			recon_build_update(m, r->k.values, r->k.nulls, body, false, mask);
+			recon_build_update(m, r->k.values, r->k.nulls, shown, true, mask);
+			if (bson_count_keys(body) == 0)
 			{
 				r->outcome = OUT_CONSISTENT;	/* only unmapped fields differ */
 				goto done;
 			}
-			ok = mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &body, NULL, &err);
-			r->operation = psprintf("{\"update\": %s}", bson_json(&shown));
+			ok = mongoc_bulk_operation_update_one_with_opts(bulk, filter, body, NULL, &err);
+			r->operation = psprintf("{\"update\": %s}", bson_json(shown));
 		}
 	}
 	queued = ok;
@@ -162,21 +164,64 @@ queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
 		r->message = recon_mongo_safe_message(err.message);
 	}
 done:
-	bson_destroy(&filter);
-	bson_destroy(&body);
-	bson_destroy(&shown);
 	return queued;
 }
 
-/* Per-operation errors of a bulk reply, by operation index. */
+typedef struct BuildWriteArgs
+{
+	const ReconMapping *m;
+	RepairItem *r;
+	mongoc_bulk_operation_t *bulk;
+	bson_t	   *filter,
+			   *body,
+			   *shown;
+	bool		queued;
+} BuildWriteArgs;
+
 static void
+build_write_cb(void *arg)
+{
+	BuildWriteArgs *a = arg;
+
+	a->queued = build_write(a->m, a->r, a->bulk, a->filter, a->body, a->shown);
+}
+
+/*
+ * build_write for one item, isolated: a value that cannot be written (a
+ * jsonb number no BSON type holds exactly, a document nested too deeply)
+ * fails that repair with its reason, and the batch goes on.
+ */
+static bool
+queue_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk)
+{
+	bson_t		filter = BSON_INITIALIZER,
+				body = BSON_INITIALIZER,
+				shown = BSON_INITIALIZER;
+	BuildWriteArgs a = {m, r, bulk, &filter, &body, &shown, false};
+	char	   *why;
+
+	if (!recon_try(build_write_cb, &a, &why))
+	{
+		r->outcome = OUT_FAILED;
+		r->message = psprintf("cannot be written: %s", why);
+		a.queued = false;
+	}
+	bson_destroy(&filter);
+	bson_destroy(&body);
+	bson_destroy(&shown);
+	return a.queued;
+}
+
+/* Per-operation errors of a bulk reply, by operation index; returns how many. */
+static int
 collect_write_errors(const bson_t *reply, RepairItem **byop, int nops)
 {
 	bson_iter_t it,
 				arr;
+	int			found = 0;
 
 	if (!bson_iter_init_find(&it, reply, "writeErrors") || !bson_iter_recurse(&it, &arr))
-		return;
+		return 0;
 	while (bson_iter_next(&arr))
 	{
 		bson_iter_t e;
@@ -197,11 +242,13 @@ collect_write_errors(const bson_t *reply, RepairItem **byop, int nops)
 		}
 		if (idx < 0 || idx >= nops)
 			continue;
+		found++;
 		byop[idx]->written = false;
 		/* a duplicate _id on insert: someone else wrote the document meanwhile */
 		byop[idx]->outcome = code == 11000 ? OUT_CONFLICT : OUT_FAILED;
 		byop[idx]->message = psprintf("MongoDB error %d: %s", code, recon_mongo_safe_message(msg));
 	}
+	return found;
 }
 
 static void
@@ -232,12 +279,32 @@ execute_bulk(const ReconMapping *m, const ReconTarget *t, RepairItem *items, int
 				byop[nops++] = &items[i];
 			}
 		}
+		recon_debug_pause(PAUSE_BEFORE_WRITE);
 		if (nops > 0 && !mongoc_bulk_operation_execute(bulk, &reply, &err))
 		{
-			if (bson_has_field(&reply, "writeErrors"))
-				collect_write_errors(&reply, byop, nops);
-			else
-				transport_error = true;
+			/*
+			 * Per-operation errors fail those repairs.  Otherwise the whole
+			 * command failed: on the wire the outcome is unknown (in doubt);
+			 * refused by the server, nothing was written (failed, with its
+			 * reason) — never a "conflict" found by reading back.
+			 */
+			if (collect_write_errors(&reply, byop, nops) == 0)
+			{
+				if (err.domain == MONGOC_ERROR_STREAM || err.domain == MONGOC_ERROR_SERVER_SELECTION)
+					transport_error = true;
+				else
+				{
+					char	   *why = psprintf("MongoDB refused the write: %s (code %u)",
+											   recon_mongo_safe_message(err.message), err.code);
+
+					for (i = 0; i < nops; i++)
+					{
+						byop[i]->written = false;
+						byop[i]->outcome = OUT_FAILED;
+						byop[i]->message = why;
+					}
+				}
+			}
 		}
 	}
 	PG_FINALLY();
@@ -276,11 +343,23 @@ verify_written(const ReconMapping *m, const ReconTarget *t, RepairItem *items, i
 		RepairItem *r = &items[map[i]];
 		List	   *paths;
 
-		/* the source rows are still held FOR SHARE: keep the rows read before */
-		keys[i].src_present = r->k.src_present;
-		keys[i].values = r->k.values;
-		keys[i].nulls = r->k.nulls;
-		if (!recon_compare_item(m, &keys[i], &paths, NULL))
+		/*
+		 * Rows that existed are still held FOR SHARE: keep what was read.  A
+		 * delete had no row to lock: the fresh read says whether one appeared
+		 * while its document was deleted.
+		 */
+		if (strcmp(r->action, "delete") != 0)
+		{
+			keys[i].src_present = r->k.src_present;
+			keys[i].values = r->k.values;
+			keys[i].nulls = r->k.nulls;
+		}
+		if (strcmp(r->action, "delete") == 0 && keys[i].src_present)
+		{
+			r->outcome = OUT_CONFLICT;
+			r->message = "the source row appeared while its document was deleted; a new sweep or change check re-creates the document";
+		}
+		else if (!recon_compare_item(m, &keys[i], &paths, NULL))
 		{
 			r->outcome = OUT_CONFLICT;
 			r->message = "read-back differs: the write did not take effect (the document changed concurrently, or the batch stopped at an earlier error)";
@@ -320,6 +399,16 @@ record_outcomes(const ReconMapping *m, int64 run_id, const char *actor, RepairIt
 				action = "repair.verified";
 				after = recon_item_target_hash(&r->k);
 				r->message = r->written ? NULL : "already consistent: nothing written";
+				/*
+				 * In doubt, and the document no longer looks as recon saw it but
+				 * as recon would write it: the earlier attempt's write landed.
+				 * Record it as the change recon made.
+				 */
+				if (!r->written && r->attempts > 1 && !same_hash(after, r->seen_hash))
+				{
+					action = "repair.applied";
+					r->message = "in doubt: the earlier attempt's write is in place (nothing written again)";
+				}
 				*consecutive_failures = 0;
 				break;
 			case OUT_CONFLICT:
@@ -417,7 +506,7 @@ load_batch(Datum ids, RepairItem **out)
 	uint64		i;
 
 	recon_spi_exec("SELECT r.repair_id, r.divergence_id, r.action, d.key_canon, d.target_hash,"
-				   " r.options_hash FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)"
+				   " r.options_hash, r.attempts FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)"
 				   " WHERE r.repair_id = ANY($1) AND r.status = 'applying'"
 				   " ORDER BY r.repair_id FOR UPDATE OF r SKIP LOCKED",
 				   1, t, v, NULL, SPI_OK_SELECT);
@@ -438,6 +527,7 @@ load_batch(Datum ids, RepairItem **out)
 		r->k.keylen = VARSIZE(kc) - VARHDRSZ;
 		r->seen_hash = SPI_getvalue(tup, desc, 5);
 		r->options_hash = SPI_getvalue(tup, desc, 6);
+		r->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 		if (r->k.key[0] == CT_OTHER)
 		{
 			/* an _id of unexpected type: the key bytes carry {_id: value} */

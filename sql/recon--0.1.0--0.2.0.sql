@@ -33,6 +33,10 @@ ALTER TABLE recon.runs ALTER COLUMN started_login SET NOT NULL;
 
 ALTER TABLE recon.repairs ADD COLUMN options_hash text;
 
+-- Why a divergence is what it is, when a value could not be compared or written
+-- (an _id no key can have, a row no document can hold).
+ALTER TABLE recon.divergences ADD COLUMN reason text;
+
 ------------------------------------------------------------------------
 -- Secrets (readable by the extension owner only).
 ------------------------------------------------------------------------

@@ -29,7 +29,12 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#define JSONB_MAX_DEPTH_GUESS 64
+/*
+ * Deepest JSON tree compared value by value.  MongoDB stores at most 100
+ * levels; a deeper jsonb value is compared as an opaque "too deep" token
+ * (never equal to a document), so one odd row never stops a run.
+ */
+#define JSONB_MAX_DEPTH_GUESS 128
 
 #define UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
@@ -409,11 +414,20 @@ emit_jsonb(StringInfo out, Jsonb *jb)
 			case WJB_BEGIN_OBJECT:
 			case WJB_BEGIN_ARRAY:
 				if (depth >= JSONB_MAX_DEPTH_GUESS)
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("jsonb value nested too deeply for comparison"),
-							 errdetail("recon compares JSON nested at most %d levels deep.",
-									   JSONB_MAX_DEPTH_GUESS)));
+				{
+					/* the rest of this subtree becomes one opaque token */
+					int			skip = 1;
+
+					emit_other(out, "too-deep");
+					while (skip > 0 && (tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+					{
+						if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
+							skip++;
+						else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
+							skip--;
+					}
+					break;
+				}
 				raw[depth] = (tok == WJB_BEGIN_ARRAY && v.val.array.rawScalar);
 				stack[depth] = raw[depth] ? -1 :
 					open_container(out, tok == WJB_BEGIN_OBJECT ? CT_OBJECT : CT_ARRAY);
@@ -465,11 +479,10 @@ emit_bson_container(StringInfo out, const bson_iter_t *iter, bool is_doc, int de
 	int			at;
 
 	if (depth >= JSONB_MAX_DEPTH_GUESS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("BSON value nested too deeply for comparison"),
-				 errdetail("recon compares documents nested at most %d levels deep.",
-						   JSONB_MAX_DEPTH_GUESS)));
+	{
+		emit_other(out, "too-deep");
+		return;
+	}
 	if (!bson_iter_recurse(iter, &child))
 	{
 		emit_other(out, "corrupt-bson");

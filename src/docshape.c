@@ -53,6 +53,8 @@ recon_row_canon(const ReconMapping *m, Datum *values, bool *nulls, StringInfo ou
 }
 
 /* A key value must be of the exact kind the column holds. */
+static char *integer_text(const char *payload, int len);
+
 static bool
 key_value_ok(const ReconField *k, const char *p)
 {
@@ -60,11 +62,29 @@ key_value_ok(const ReconField *k, const char *p)
 	{
 		case CK_INT:
 			{
-				/* integral: "0" or "<digits>e<exp>" with exp >= 0 */
+				/* integral: "0" or "<digits>e<exp>" with exp >= 0 ... */
 				int			len = canon_value_len(p) - 5;
 				const char *e = memchr(p + 5, 'e', len);
+				char	   *digits;
+				char	   *end;
+				long long	v;
 
-				return p[0] == CT_NUMBER && (len == 1 ? p[5] == '0' : (e != NULL && e[1] != '-'));
+				if (!(p[0] == CT_NUMBER && (len == 1 ? p[5] == '0' : (e != NULL && e[1] != '-'))))
+					return false;
+				/* ... and within the key column's range (a double 1e19 is no int4 key) */
+				if (e != NULL && atoi(e + 1) > 19)
+					return false;
+				digits = integer_text(p + 5, len);
+				errno = 0;
+				v = strtoll(digits, &end, 10);
+				pfree(digits);
+				if (errno != 0 || *end != '\0')
+					return false;
+				if (k->typid == INT2OID)
+					return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
+				if (k->typid == INT4OID)
+					return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
+				return true;
 			}
 		case CK_TEXT:
 			return p[0] == CT_TEXT;
@@ -452,13 +472,27 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 		case CK_TIMESTAMPTZ:
 		case CK_TIMESTAMP:
 			{
-				int64		us = DatumGetTimestamp(v) + EPOCH_SHIFT_US;
+				int64		us;
+
+				if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(v)))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+							 errmsg("column \"%s\" holds an infinite timestamp, which no BSON Date can hold",
+									f->column),
+							 errhint("recon never writes a value nobody wrote: fix the row, or exclude the column.")));
+				us = DatumGetTimestamp(v) + EPOCH_SHIFT_US;
 				int64		ms = us / 1000 - ((us % 1000 != 0 && us < 0) ? 1 : 0);
 
 				bson_append_date_time(dst, key, -1, ms);
 			}
 			break;
 		case CK_DATE:
+			if (DATE_NOT_FINITE(DatumGetDateADT(v)))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						 errmsg("column \"%s\" holds an infinite date, which no BSON Date can hold",
+								f->column),
+						 errhint("recon never writes a value nobody wrote: fix the row, or exclude the column.")));
 			bson_append_date_time(dst, key, -1,
 								  ((int64) DatumGetDateADT(v) + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE)) * INT64CONST(86400000));
 			break;
@@ -1176,4 +1210,81 @@ char *
 recon_source_key_lock_sql(const ReconMapping *m, const char *lock)
 {
 	return key_lookup_sql(m, "NULL", lock);
+}
+
+/* The BSON type name of the raw _id an unexpected key carries. */
+const char *
+recon_unexpected_key_type(const char *kc, int kclen)
+{
+	bson_t		idd;
+	bson_iter_t it;
+
+	if (kclen < 5 || kc[0] != CT_OTHER ||
+		!bson_init_static(&idd, (const uint8_t *) kc + 5, kclen - 5) ||
+		!bson_iter_init_find(&it, &idd, "_id"))
+		return "value";
+	switch (bson_iter_type(&it))
+	{
+		case BSON_TYPE_DOUBLE:
+			return "double";
+		case BSON_TYPE_UTF8:
+			return "string";
+		case BSON_TYPE_DOCUMENT:
+			return "document";
+		case BSON_TYPE_ARRAY:
+			return "array";
+		case BSON_TYPE_BINARY:
+			return "binary";
+		case BSON_TYPE_OID:
+			return "ObjectId";
+		case BSON_TYPE_BOOL:
+			return "bool";
+		case BSON_TYPE_DATE_TIME:
+			return "date";
+		case BSON_TYPE_NULL:
+			return "null";
+		case BSON_TYPE_REGEX:
+			return "regex";
+		case BSON_TYPE_INT32:
+			return "int32, out of the key column's range";
+		case BSON_TYPE_INT64:
+			return "int64, out of the key column's range";
+		case BSON_TYPE_DECIMAL128:
+			return "decimal128";
+		case BSON_TYPE_TIMESTAMP:
+			return "timestamp";
+		default:
+			return "value of another type";
+	}
+}
+
+typedef struct JsonbSafeArgs
+{
+	const bson_t *doc;
+	Datum		result;
+} JsonbSafeArgs;
+
+static void
+bson_to_jsonb_cb(void *arg)
+{
+	JsonbSafeArgs *a = arg;
+
+	a->result = recon_bson_to_jsonb(a->doc);
+}
+
+/* recon_bson_to_jsonb, or {"$recon_unreadable": why} for what JSON cannot hold. */
+Datum
+recon_bson_to_jsonb_safe(const bson_t *doc)
+{
+	JsonbSafeArgs a = {doc, (Datum) 0};
+	char	   *why;
+	StringInfoData j;
+
+	if (recon_try(bson_to_jsonb_cb, &a, &why))
+		return a.result;
+	initStringInfo(&j);
+	appendStringInfoString(&j, "{\"_id\": {\"$recon_unreadable\": ");
+	escape_json(&j, why);
+	appendStringInfoString(&j, "}}");
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data));
 }

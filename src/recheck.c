@@ -291,12 +291,14 @@ key_jsonb(const ReconMapping *m, const ReconKeyed *it)
 
 		if (!bson_init_static(&idd, (const uint8_t *) it->key + 5, it->keylen - 5))
 			return DirectFunctionCall1(jsonb_in, CStringGetDatum("null"));
-		whole = recon_bson_to_jsonb(&idd);
+		whole = recon_bson_to_jsonb_safe(&idd);
 		return DirectFunctionCall2(jsonb_object_field, whole, CStringGetTextDatum("_id"));
 	}
 	return DirectFunctionCall1(jsonb_in,
 							   CStringGetDatum(recon_key_canon_to_json(m, it->key, it->keylen)));
 }
+
+static Datum image_failed(const char *tag, const char *why);
 
 typedef struct ImageArgs
 {
@@ -325,41 +327,63 @@ image_source_cb(void *arg)
 
 /* The row as the document recon would write; a row no document can hold says why. */
 static Datum
-image_source(const ReconMapping *m, const ReconKeyed *it)
+image_source(const ReconMapping *m, const ReconKeyed *it, char **reason)
 {
 	ImageArgs	a = {m, it, (Datum) 0};
 	char	   *why;
 
 	if (!recon_try(image_source_cb, &a, &why))
 	{
-		StringInfoData j;
-
-		initStringInfo(&j);
-		appendStringInfoString(&j, "{\"$recon_unwritable\": ");
-		escape_json(&j, why);
-		appendStringInfoChar(&j, '}');
-		return DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data));
+		*reason = psprintf("the row cannot be written to MongoDB: %s", why);
+		return image_failed("$recon_unwritable", why);
 	}
 	return a.image;
 }
 
-static Datum
-image_target(const ReconMapping *m, const ReconKeyed *it)
+static void
+image_target_cb(void *arg)
 {
+	ImageArgs  *a = arg;
 	bson_t		doc = BSON_INITIALIZER;
-	Datum		j;
 
 	PG_TRY();
 	{
-		recon_redacted_copy(m, it->doc, &doc);
-		j = recon_bson_to_jsonb(&doc);
+		recon_redacted_copy(a->m, a->it->doc, &doc);
+		a->image = recon_bson_to_jsonb(&doc);
 	}
 	PG_FINALLY();
 	{
 		bson_destroy(&doc);
 	}
 	PG_END_TRY();
-	return j;
+}
+
+/* An image whose building failed: the reason, never the value. */
+static Datum
+image_failed(const char *tag, const char *why)
+{
+	StringInfoData j;
+
+	initStringInfo(&j);
+	appendStringInfo(&j, "{\"%s\": ", tag);
+	escape_json(&j, why);
+	appendStringInfoChar(&j, '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data));
+}
+
+/* The document, redacted; one that JSON cannot show (invalid UTF-8...) says why. */
+static Datum
+image_target(const ReconMapping *m, const ReconKeyed *it, char **reason)
+{
+	ImageArgs	a = {m, it, (Datum) 0};
+	char	   *why;
+
+	if (!recon_try(image_target_cb, &a, &why))
+	{
+		*reason = psprintf("the document cannot be shown: %s", why);
+		return image_failed("$recon_unreadable", why);
+	}
+	return a.image;
 }
 
 typedef struct PlanArgs
@@ -522,18 +546,19 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 {
 	static const char *sql =
 		"INSERT INTO recon.divergences AS d (mapping_id, first_run_id, last_run_id, kind, key,"
-		" key_canon, fields, source_hash, target_hash, source_image, target_image)"
-		" VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+		" key_canon, fields, source_hash, target_hash, source_image, target_image, reason)"
+		" VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 		" ON CONFLICT (mapping_id, key_canon) WHERE status = 'open' DO UPDATE SET"
 		" last_run_id = EXCLUDED.last_run_id, last_seen = now(), kind = EXCLUDED.kind,"
 		" fields = EXCLUDED.fields, source_hash = EXCLUDED.source_hash,"
 		" target_hash = EXCLUDED.target_hash, source_image = EXCLUDED.source_image,"
-		" target_image = EXCLUDED.target_image"
+		" target_image = EXCLUDED.target_image, reason = EXCLUDED.reason"
 		" RETURNING divergence_id, (xmax = 0)";
-	Oid			types[10] = {INT8OID, INT8OID, TEXTOID, JSONBOID, BYTEAOID, TEXTARRAYOID,
-	TEXTOID, TEXTOID, JSONBOID, JSONBOID};
-	Datum		v[10];
-	char		n[11] = "          ";
+	Oid			types[11] = {INT8OID, INT8OID, TEXTOID, JSONBOID, BYTEAOID, TEXTARRAYOID,
+	TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
+	Datum		v[11];
+	char		n[12] = "           ";
+	char	   *reason = NULL;
 	const char *kind = !it->doc ? "missing" : !it->src_present ? "extra" : "mismatch";
 	ArrayBuildState *ab = NULL;
 	ListCell   *lc;
@@ -559,11 +584,15 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 	n[6] = sh ? ' ' : 'n';
 	v[7] = th ? CStringGetTextDatum(th) : (Datum) 0;
 	n[7] = th ? ' ' : 'n';
-	v[8] = it->src_present ? image_source(m, it) : (Datum) 0;
+	v[8] = it->src_present ? image_source(m, it, &reason) : (Datum) 0;
 	n[8] = it->src_present ? ' ' : 'n';
-	v[9] = it->doc ? image_target(m, it) : (Datum) 0;
+	v[9] = it->doc ? image_target(m, it, &reason) : (Datum) 0;
 	n[9] = it->doc ? ' ' : 'n';
-	recon_spi_exec(sql, 10, types, v, n, SPI_OK_INSERT_RETURNING);
+	if (it->key[0] == CT_OTHER)
+		reason = psprintf("its _id (BSON %s) cannot be a key of this mapping", recon_unexpected_key_type(it->key, it->keylen));
+	v[10] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	n[10] = reason ? ' ' : 'n';
+	recon_spi_exec(sql, 11, types, v, n, SPI_OK_INSERT_RETURNING);
 	divergence_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	stats->divergences++;
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))

@@ -38,3 +38,30 @@ SELECT recon.sweep('int_d') AS run_d \gset
 SELECT operation FROM recon.repairs WHERE run_id = :run_d;
 SELECT recon.drop_mapping('int_d');
 DROP TABLE int_d;
+
+-- Poison values are divergences, not errors: the sweep finishes and records
+-- each of them, with a reason where a value could not be compared or written.
+\! mongo_tool drop rt_int.p
+CREATE TABLE int_p (id int4 PRIMARY KEY, v text, doc jsonb, ts timestamptz);
+INSERT INTO int_p VALUES
+  (1, 'a', NULL, NULL), (3, 'ab', NULL, NULL), (4, 'a.*', NULL, NULL),
+  (5, 'deep', (repeat('{"d": ', 90) || '1' || repeat('}', 90))::jsonb, NULL),
+  (6, 'big', NULL, NULL),
+  (7, 'forever', NULL, 'infinity'), (8, 'never', NULL, '-infinity');
+\! printf '%s\n' '{"_id": 1, "v": "a"}' '{"_id": {"$numberDouble": "1e19"}, "v": "x"}' '{"_id": {"$numberLong": "3000000000"}, "v": "x"}' '{"_id": 2.5, "v": "x"}' '{"_id": null, "v": "x"}' '{"_id": {"$oid": "0123456789abcdef01234567"}, "v": "x"}' '{"_id": "7", "v": "x"}' '{"_id": 3, "v": "a\u0000b"}' '{"_id": 4, "v": {"$regularExpression": {"pattern": "a.*", "options": ""}}}' | mongo_tool insert rt_int.p
+\! (printf '{"_id": 5, "v": "deep", "doc": '; for i in $(seq 90); do printf '{"d": '; done; printf '1'; for i in $(seq 90); do printf '}'; done; printf '}\n') | mongo_tool insert rt_int.p
+\! (printf '{"_id": 6, "v": "'; head -c 15000000 /dev/zero | tr '\0' 'x'; printf '"}\n') | mongo_tool insert rt_int.p
+SELECT recon.add_mapping('int_p', 'public.int_p', 'mongo1', 'rt_int.p',
+       options => '{"repair": "auto"}') > 0 AS added;
+SELECT recon.sweep('int_p') AS run_p \gset
+SELECT status, rows_source, docs_target, divergences FROM recon.runs WHERE run_id = :run_p;
+SELECT kind, key, fields, reason FROM recon.divergences
+ WHERE last_run_id = :run_p ORDER BY kind, key::text;
+-- repairs: the infinite timestamps fail with their reason; the others are planned
+SELECT d.key, r.action, r.status, r.error FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)
+ WHERE r.run_id = :run_p AND d.kind <> 'extra' ORDER BY d.key::text;
+CALL recon.apply_repairs(:run_p);
+SELECT d.key, r.status FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)
+ WHERE r.run_id = :run_p AND d.kind <> 'extra' ORDER BY d.key::text;
+SELECT recon.drop_mapping('int_p');
+DROP TABLE int_p;

@@ -18,6 +18,10 @@ UPDATE recon.mappings m
        server_id = (SELECT s.oid FROM pg_catalog.pg_foreign_server s WHERE s.srvname = m.server_name);
 ALTER TABLE recon.mappings DROP CONSTRAINT mappings_server_name_collection_key;
 CREATE UNIQUE INDEX mappings_server_collection ON recon.mappings (server_id, collection);
+-- The columns a mapping accepted ({"column": "type oid"}): a column added to
+-- the source later is not compared until alter_mapping accepts it; a mapped
+-- column dropped or retyped stops the mapping's runs (schema drift).
+ALTER TABLE recon.mappings ADD COLUMN columns jsonb;
 COMMENT ON COLUMN recon.mappings.owner IS
     'role whose privileges every source read runs with (NULL: the creating role no longer exists)';
 COMMENT ON COLUMN recon.mappings.server_id IS 'the recon_mongo foreign server (pg_foreign_server.oid)';
@@ -177,6 +181,20 @@ CREATE FUNCTION recon.rotate_audit_key(note text DEFAULT NULL) RETURNS bigint
 ------------------------------------------------------------------------
 -- Entry points added in 0.2.0
 ------------------------------------------------------------------------
+-- Columns added to, or changed in, mapped sources since their mapping accepted them.
+CREATE VIEW recon.schema_drift AS
+SELECT m.name AS mapping, a.attname::text AS column_name, 'added (not compared)'::text AS change
+  FROM recon.mappings m
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = m.source AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE m.columns IS NOT NULL AND NOT m.columns ? a.attname
+   AND NOT coalesce(m.options->'exclude', '[]') ? a.attname
+UNION ALL
+SELECT m.name, c.key, CASE WHEN a.attname IS NULL THEN 'dropped or renamed' ELSE 'changed type' END
+  FROM recon.mappings m
+  CROSS JOIN LATERAL jsonb_each_text(m.columns) c
+  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = m.source AND a.attname = c.key AND NOT a.attisdropped
+ WHERE m.columns IS NOT NULL AND (a.attname IS NULL OR a.atttypid::text <> c.value);
+
 CREATE FUNCTION recon.alter_mapping_owner(name text, new_owner regrole)
     RETURNS void AS 'MODULE_PATHNAME', 'recon_alter_mapping_owner' LANGUAGE C STRICT;
 
@@ -191,3 +209,4 @@ REVOKE ALL ON FUNCTION recon._random_bytes(integer), recon._audit_hash(text, tex
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recon.verify_audit(bigint, text), recon.audit_head() TO recon_auditor;
 GRANT EXECUTE ON FUNCTION recon.alter_mapping_owner(text, regrole) TO recon_admin;
+GRANT SELECT ON recon.schema_drift TO recon_admin, recon_operator, recon_auditor;

@@ -315,8 +315,53 @@ unsupported_type(Relation rel, const ReconField *f, bool as_key)
  * Build the mapping structure from its definition, validating everything.
  * The relation must be open.
  */
+/* The type a mapping recorded for a column, or InvalidOid when it has none. */
+static Oid
+stored_column_type(Jsonb *columns, const char *column)
+{
+	JsonbValue	k,
+			   *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) column;
+	k.val.string.len = strlen(column);
+	v = findJsonbValueFromContainer(&columns->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvString)
+		return InvalidOid;
+	return (Oid) strtoul(pnstrdup(v->val.string.val, v->val.string.len), NULL, 10);
+}
+
+static void
+schema_drift(const ReconMapping *m, const char *column, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+			 errmsg("schema drift in the source of mapping \"%s\": column \"%s\" %s",
+					m->name, column, what),
+			 errdetail("The mapping compares and writes the columns it had when it was created or last altered."),
+			 errhint("Check the change, then accept it with recon.alter_mapping('%s', '{}') (nothing was written).",
+					 m->name)));
+}
+
+/*
+ * Build the mapping structure from its definition, validating everything.
+ * The relation must be open.  columns (NULL when creating or altering)
+ * is the column list the mapping accepted: a column added since is left
+ * out, a mapped column dropped, renamed or retyped since is an error.
+ */
+static void
+resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts,
+						Jsonb *columns);
+
 static void
 resolve_mapping(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts)
+{
+	resolve_mapping_columns(m, rel, key_cols, opts, NULL);
+}
+
+static void
+resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts,
+						Jsonb *columns)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	List	   *exclude,
@@ -346,8 +391,12 @@ resolve_mapping(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts)
 		ReconField *k = &m->keys[i];
 		int			j;
 
+		if (columns && get_attnum(RelationGetRelid(rel), lfirst(lc)) == InvalidAttrNumber)
+			schema_drift(m, lfirst(lc), "was dropped or renamed");
 		fill_field(k, rel, lfirst(lc));
 		k->is_key = true;
+		if (columns && stored_column_type(columns, k->column) != TupleDescAttr(RelationGetDescr(rel), k->attnum - 1)->atttypid)
+			schema_drift(m, k->column, "changed type");
 		for (j = 0; j < i; j++)
 			if (m->keys[j].attnum == k->attnum)
 				ereport(ERROR,
@@ -397,6 +446,18 @@ resolve_mapping(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts)
 			is_key |= (m->keys[j].attnum == a->attnum);
 		if (is_key)
 			continue;
+		if (columns)
+		{
+			Oid			was = stored_column_type(columns, NameStr(a->attname));
+
+			if (!OidIsValid(was))
+			{
+				m->new_columns = lappend(m->new_columns, pstrdup(NameStr(a->attname)));
+				continue;		/* added since: not compared or written until accepted */
+			}
+			if (was != a->atttypid)
+				schema_drift(m, NameStr(a->attname), "changed type");
+		}
 		fill_field(f, rel, NameStr(a->attname));
 		if (f->kind == CK_UNSUPPORTED)
 			unsupported_type(rel, f, false);
@@ -404,6 +465,21 @@ resolve_mapping(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts)
 		n++;
 	}
 	m->nfields = n;
+	if (columns)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&columns->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_KEY)
+			{
+				char	   *col = pnstrdup(v.val.string.val, v.val.string.len);
+
+				if (get_attnum(RelationGetRelid(rel), col) == InvalidAttrNumber)
+					schema_drift(m, col, "was dropped or renamed");
+			}
+	}
 
 	/* renames */
 	fields_opt = opt_get(opts, "fields");
@@ -525,6 +601,28 @@ open_source(const char *source, bool missing_ok_msg)
 	return rel;
 }
 
+/* The accepted column list: {"column": "type oid", ...} of keys and fields. */
+static Datum
+columns_json(const ReconMapping *m)
+{
+	StringInfoData j;
+	int			i;
+
+	initStringInfo(&j);
+	appendStringInfoChar(&j, '{');
+	for (i = 0; i < m->nkeys + m->nfields; i++)
+	{
+		const ReconField *f = i < m->nkeys ? &m->keys[i] : &m->fields[i - m->nkeys];
+
+		if (i > 0)
+			appendStringInfoString(&j, ", ");
+		escape_json(&j, f->column);
+		appendStringInfo(&j, ": \"%u\"", get_atttype(m->relid, f->attnum));
+	}
+	appendStringInfoChar(&j, '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data));
+}
+
 /* Lock the mapping's catalog row for a change; it must exist. */
 void
 recon_mapping_lock(const char *name)
@@ -561,7 +659,7 @@ recon_mapping_load_catalog(const char *name)
 
 	SPI_execute_with_args("SELECT mapping_id, name, source, server_name, collection, key_columns,"
 						  " options, cdc_enabled, owner, server_id,"
-						  " encode(sha256(convert_to(options::text, 'UTF8')), 'hex')"
+						  " encode(sha256(convert_to(options::text, 'UTF8')), 'hex'), columns"
 						  " FROM recon.mappings WHERE name = $1",
 						  1, types, vals, NULL, false, 1);
 	if (SPI_processed != 1)
@@ -586,6 +684,11 @@ recon_mapping_load_catalog(const char *name)
 	if (isnull)
 		m->serverid = InvalidOid;
 	m->options_hash = SPI_getvalue(tup, desc, 11);
+	{
+		Datum		c = SPI_getbinval(tup, desc, 12, &isnull);
+
+		m->columns = isnull ? NULL : DatumGetJsonbPCopy(c);
+	}
 
 	deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
 					  &kd, NULL, &nk);
@@ -613,7 +716,7 @@ recon_mapping_load(const char *name)
 				 errmsg("the source relation of mapping \"%s\" no longer exists", name),
 				 errhint("Drop the mapping with recon.drop_mapping('%s').", name)));
 	{
-		resolve_mapping(m, rel, m->key_names, m->options);
+		resolve_mapping_columns(m, rel, m->key_names, m->options, m->columns);
 	}
 	relation_close(rel, NoLock);
 	return m;
@@ -767,9 +870,9 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 	relation_close(rel, AccessShareLock);
 
 	{
-		Oid			t[9] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBOID, TEXTOID,
-		OIDOID, OIDOID};
-		Datum		v[9];
+		Oid			t[10] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, JSONBOID, TEXTOID,
+		OIDOID, OIDOID, JSONBOID};
+		Datum		v[10];
 		ArrayBuildState *astate = NULL;
 		ListCell   *lc;
 
@@ -785,9 +888,11 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 		v[6] = CStringGetTextDatum(priv.caller_name);
 		v[7] = ObjectIdGetDatum(priv.caller);
 		v[8] = ObjectIdGetDatum(target->serverid);
+		v[9] = columns_json(m);
 		id = recon_spi_int64("INSERT INTO recon.mappings (name, source, server_name, collection,"
-							 " key_columns, options, created_by, owner, server_id)"
-							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING mapping_id", 9, t, v);
+							 " key_columns, options, created_by, owner, server_id, columns)"
+							 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING mapping_id",
+							 10, t, v);
 		{
 			Oid			t2[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 			Datum		v2[4] = {CStringGetTextDatum(m->relname),
@@ -824,7 +929,6 @@ recon_alter_mapping(PG_FUNCTION_ARGS)
 	Jsonb	   *merged;
 	Relation	rel;
 	List	   *key_cols = NIL;
-	int			i;
 	char	   *before;
 
 	recon_priv_enter(&priv, "recon_admin", "recon.alter_mapping");
@@ -832,24 +936,29 @@ recon_alter_mapping(PG_FUNCTION_ARGS)
 	SPI_connect();
 	recon_pin_search_path();
 	recon_mapping_lock(name);	/* before reading: two alters must not lose one */
-	m = recon_mapping_load(name);
+	m = recon_mapping_load_catalog(name);	/* not resolved: altering accepts schema drift */
 	recon_check_mapping_owner(m, &priv, "alter");
 	before = JsonbToCString(NULL, &m->options->root, VARSIZE(m->options));
 	merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(m->options),
 												JsonbPGetDatum(change)));
-	for (i = 0; i < m->nkeys; i++)
-		key_cols = lappend(key_cols, m->keys[i].column);
-	rel = relation_open(m->relid, AccessShareLock);
+	key_cols = m->key_names;
+	rel = try_relation_open(m->relid, AccessShareLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the source relation of mapping \"%s\" no longer exists", name),
+				 errhint("Drop the mapping with recon.drop_mapping('%s').", name)));
 	resolve_mapping(m, rel, key_cols, merged);	/* validates the merged options */
 	relation_close(rel, AccessShareLock);
 	{
-		Oid			t[2] = {TEXTOID, JSONBOID};
-		Datum		v[2] = {CStringGetTextDatum(name), JsonbPGetDatum(merged)};
+		Oid			t[3] = {TEXTOID, JSONBOID, JSONBOID};
+		Datum		v[3] = {CStringGetTextDatum(name), JsonbPGetDatum(merged), columns_json(m)};
 		ReconAudit	a = {0};
 		char	   *after = JsonbToCString(NULL, &merged->root, VARSIZE(merged));
 
-		recon_spi_exec("UPDATE recon.mappings SET options = $2, updated_at = now() WHERE name = $1",
-					   2, t, v, NULL, SPI_OK_UPDATE);
+		/* altering accepts the source's current columns */
+		recon_spi_exec("UPDATE recon.mappings SET options = $2, columns = $3, updated_at = now()"
+					   " WHERE name = $1", 3, t, v, NULL, SPI_OK_UPDATE);
 		a.actor = priv.caller_name;
 		a.action = "mapping.altered";
 		a.mapping = name;

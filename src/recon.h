@@ -158,6 +158,8 @@ typedef struct ReconMapping
 	bool		cdc_enabled;
 	Jsonb	   *options;
 	List	   *key_names;		/* key column names as stored */
+	Jsonb	   *columns;		/* accepted column list (NULL: every column, 0.1.0) */
+	List	   *new_columns;	/* columns added to the source since, not compared */
 } ReconMapping;
 
 extern ReconMapping *recon_mapping_load(const char *name);

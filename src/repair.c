@@ -607,7 +607,14 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 					i;
 
 		CHECK_FOR_INTERRUPTS();
-		m = given;				/* the reload of the last batch went with its memory */
+
+		/*
+		 * Every transaction works from the mapping as it is now, its source
+		 * locked: a column retyped or dropped since stops the run here,
+		 * before anything is claimed (schema drift), and an alter_mapping
+		 * since the plan voids the plan.
+		 */
+		m = recon_mapping_load(given->name);
 		if (m->max_repairs_per_second > 0)
 			batch_limit = Max(1, Min(batch_limit, (int) m->max_repairs_per_second));
 		n = claim_batch(m, run_id, actor, batch_limit, &ids);
@@ -619,10 +626,6 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 		}
 		recon_debug_pause(PAUSE_AFTER_INTENT);
 
-		/*
-		 * Each transaction works from the mapping as it is now (and holds its
-		 * source locked): an alter_mapping since the plan voids the plan.
-		 */
 		m = recon_mapping_load(given->name);
 		n = load_batch(ids, &items);
 		if (n > 0)

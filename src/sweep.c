@@ -460,11 +460,18 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 	recon_spi_exec("UPDATE recon.repairs r SET status = 'superseded' FROM recon.divergences d"
 				   " WHERE d.divergence_id = r.divergence_id AND d.mapping_id = $1"
 				   " AND d.status = 'open' AND d.last_run_id <> $2"
+				   " AND d.last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
 				   " AND r.status IN ('planned', 'approved')",
 				   2, t3, v3, NULL, SPI_OK_UPDATE);
+	/*
+	 * Only what this run could have re-read: a divergence recorded after the
+	 * run started (by a change check, say) is not this run's to resolve.
+	 */
 	resolved = recon_spi_int64("WITH c AS (UPDATE recon.divergences SET status = 'resolved',"
 							   " closed_at = now() WHERE mapping_id = $1 AND status = 'open'"
-							   " AND last_run_id <> $2 RETURNING divergence_id, kind, key)"
+							   " AND last_run_id <> $2"
+							   " AND last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
+							   " RETURNING divergence_id, kind, key)"
 							   " , a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
 							   " divergence_id, reason, detail) SELECT $3, 'divergence.closed',"
 							   " (SELECT name FROM recon.mappings WHERE mapping_id = $1), $2,"
@@ -542,6 +549,37 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 	recon_audit(&a);
 }
 
+static void
+try_lock_nowait(void *arg)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(*(int64 *) arg)};
+
+	recon_spi_exec("SELECT 1 FROM recon.mappings WHERE mapping_id = $1 FOR NO KEY UPDATE NOWAIT",
+				   1, t, v, NULL, SPI_OK_SELECT);
+}
+
+/*
+ * One sweep of a mapping at a time: a second one waits for the first to
+ * end (as long as lock_timeout allows), so two runs never plan repairs of
+ * one divergence against each other.
+ */
+static void
+lock_mapping_for_run(const ReconMapping *m)
+{
+	int64		id = m->id;
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(id)};
+
+	if (recon_try(try_lock_nowait, &id, NULL))
+		return;
+	ereport(NOTICE,
+			(errmsg("waiting for the sweep of mapping \"%s\" that is already running", m->name),
+			 errhint("lock_timeout bounds the wait; see recon.runs WHERE status = 'running'.")));
+	recon_spi_exec("SELECT 1 FROM recon.mappings WHERE mapping_id = $1 FOR NO KEY UPDATE",
+				   1, t, v, NULL, SPI_OK_SELECT);
+}
+
 /*
  * Sweep one mapping.  SPI must be connected and the search_path pinned.
  * run_id 0 creates the run row; a background sweep passes the row its
@@ -559,6 +597,20 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	int			i;
 
 	m = recon_mapping_load(name);
+	lock_mapping_for_run(m);
+	if (m->new_columns != NIL)
+	{
+		StringInfoData cols;
+		ListCell   *lc;
+
+		initStringInfo(&cols);
+		foreach(lc, m->new_columns)
+			appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", quote_identifier(lfirst(lc)));
+		ereport(NOTICE,
+				(errmsg("columns added to the source of mapping \"%s\" are not compared: %s",
+						m->name, cols.data),
+				 errhint("Accept them with recon.alter_mapping('%s', '{}'), or exclude them.", m->name)));
+	}
 	t = recon_target_lookup(m->serverid, m->owner);
 	(void) recon_mongo_client(t);	/* fail early and clearly when unreachable */
 

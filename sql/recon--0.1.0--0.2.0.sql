@@ -42,6 +42,56 @@ ALTER TABLE recon.repairs ADD COLUMN options_hash text;
 ALTER TABLE recon.divergences ADD COLUMN reason text;
 
 ------------------------------------------------------------------------
+-- Change checks: one failing key or one broken mapping never stops the rest.
+------------------------------------------------------------------------
+ALTER TABLE recon.cdc_queue ADD COLUMN failures integer NOT NULL DEFAULT 0;
+ALTER TABLE recon.cdc_queue ADD COLUMN last_error text;
+ALTER TABLE recon.cdc_state ADD COLUMN broken text;
+COMMENT ON COLUMN recon.cdc_state.broken IS
+    'why change checks of this mapping are suspended (NULL: running); retried every cycle';
+
+CREATE TABLE recon.cdc_quarantine (
+    mapping_id      bigint NOT NULL REFERENCES recon.mappings ON DELETE CASCADE,
+    key_canon       bytea NOT NULL,
+    key             text,
+    committed_at    timestamptz NOT NULL,
+    failures        integer NOT NULL,
+    last_error      text,
+    quarantined_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    PRIMARY KEY (mapping_id, key_canon)
+);
+COMMENT ON TABLE recon.cdc_quarantine IS
+    'keys whose change check failed repeatedly; delete a row after fixing its cause, then sweep';
+
+CREATE OR REPLACE VIEW recon.cdc_status AS
+SELECT pg_catalog.current_database() AS database,
+       m.name AS mapping,
+       s.slot_name,
+       s.confirmed_flush_lsn,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn) AS lag_bytes,
+       COALESCE(extract(epoch FROM pg_catalog.clock_timestamp() - q.oldest), 0)::numeric(12,3) AS lag_seconds,
+       COALESCE(q.depth, 0) AS queue_depth,
+       CASE WHEN st.started_at < pg_catalog.now()
+            THEN (st.checks / extract(epoch FROM pg_catalog.now() - st.started_at))::numeric(12,1) END
+           AS checks_per_second,
+       st.changes, st.checks, st.divergences, st.errors,
+       st.last_commit_at, st.last_check_at, st.last_error, st.last_error_at,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn) AS retained_wal_bytes,
+       s.wal_status,
+       st.worker_pid, st.run_id,
+       st.broken,
+       COALESCE((SELECT count(*) FROM recon.cdc_quarantine k WHERE k.mapping_id = m.mapping_id), 0)
+           AS quarantined
+  FROM recon.mappings m
+  LEFT JOIN recon.cdc_state st USING (mapping_id)
+  LEFT JOIN pg_catalog.pg_replication_slots s
+         ON s.slot_name = 'recon_' || (SELECT oid FROM pg_catalog.pg_database
+                                        WHERE datname = pg_catalog.current_database())
+  LEFT JOIN (SELECT mapping_id, count(*) AS depth, min(committed_at) AS oldest
+               FROM recon.cdc_queue GROUP BY mapping_id) q USING (mapping_id)
+ WHERE m.cdc_enabled;
+
+------------------------------------------------------------------------
 -- Secrets (readable by the extension owner only).
 ------------------------------------------------------------------------
 CREATE FUNCTION recon._random_bytes(integer) RETURNS bytea
@@ -210,3 +260,6 @@ REVOKE ALL ON FUNCTION recon._random_bytes(integer), recon._audit_hash(text, tex
 GRANT EXECUTE ON FUNCTION recon.verify_audit(bigint, text), recon.audit_head() TO recon_auditor;
 GRANT EXECUTE ON FUNCTION recon.alter_mapping_owner(text, regrole) TO recon_admin;
 GRANT SELECT ON recon.schema_drift TO recon_admin, recon_operator, recon_auditor;
+REVOKE ALL ON recon.cdc_quarantine FROM PUBLIC;
+GRANT SELECT ON recon.cdc_quarantine TO recon_admin, recon_operator, recon_auditor;
+GRANT DELETE ON recon.cdc_quarantine TO recon_admin, recon_operator;

@@ -512,7 +512,73 @@ unescape(const char *s)
 	return out.data;
 }
 
-/* Load CDC mappings; make sure each has a running CDC run of this worker. */
+typedef struct LoadArgs
+{
+	const char *name;
+	CdcMapping *c;
+} LoadArgs;
+
+static void
+load_one_mapping(void *arg)
+{
+	LoadArgs   *la = arg;
+	CdcMapping *c = la->c;
+	int			j;
+	Oid			t[3] = {INT8OID, INT4OID, TEXTOID};
+	Datum		v[3];
+
+	c->m = recon_mapping_load(la->name);
+	c->t = recon_target_lookup(c->m->serverid, c->m->owner);
+	c->typinput = palloc(sizeof(Oid) * c->m->nkeys);
+	c->typioparam = palloc(sizeof(Oid) * c->m->nkeys);
+	for (j = 0; j < c->m->nkeys; j++)
+		getTypeInputInfo(c->m->keys[j].typid, &c->typinput[j], &c->typioparam[j]);
+
+	v[0] = Int64GetDatum(c->m->id);
+	v[1] = Int32GetDatum(MyProcPid);
+	v[2] = CStringGetTextDatum(c->m->name);
+	/* a new worker process starts a new CDC run */
+	recon_spi_exec("INSERT INTO recon.cdc_state (mapping_id) VALUES ($1)"
+				   " ON CONFLICT (mapping_id) DO NOTHING", 1, t, v, NULL, SPI_OK_INSERT);
+	c->run_id = recon_spi_int64("SELECT coalesce((SELECT run_id FROM recon.cdc_state"
+								" WHERE mapping_id = $1 AND worker_pid = $2), 0)", 2, t, v);
+	if (c->run_id == 0)
+	{
+		recon_spi_exec("UPDATE recon.runs SET status = 'finished', finished_at = clock_timestamp()"
+					   " WHERE run_id = (SELECT run_id FROM recon.cdc_state WHERE mapping_id = $1)"
+					   " AND status = 'running'", 1, t, v, NULL, SPI_OK_UPDATE);
+		c->run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
+									" started_by) VALUES ($1, $3, 'cdc', 'running', '" CDC_ACTOR "')"
+									" RETURNING run_id", 3, t, v);
+		{
+			Oid			t4[4] = {INT8OID, INT4OID, TEXTOID, INT8OID};
+			Datum		v4[4] = {v[0], v[1], v[2], Int64GetDatum(c->run_id)};
+
+			recon_spi_exec("UPDATE recon.cdc_state SET run_id = $4, worker_pid = $2,"
+						   " started_at = now(), changes = 0, checks = 0, divergences = 0,"
+						   " errors = 0 WHERE mapping_id = $1", 4, t4, v4, NULL, SPI_OK_UPDATE);
+		}
+	}
+}
+
+/*
+ * Mark a mapping whose checks cannot run (its source dropped, its schema
+ * drifted, its server gone): the other mappings go on, its queued keys
+ * wait, and the next cycle tries again.
+ */
+static void
+mark_broken(const char *name, const char *why)
+{
+	Oid			t[2] = {TEXTOID, TEXTOID};
+	Datum		v[2] = {CStringGetTextDatum(name), CStringGetTextDatum(why)};
+
+	recon_spi_exec("UPDATE recon.cdc_state s SET broken = $2, errors = s.errors + 1,"
+				   " last_error = $2, last_error_at = clock_timestamp()"
+				   " FROM recon.mappings m WHERE m.mapping_id = s.mapping_id AND m.name = $1"
+				   " AND s.broken IS DISTINCT FROM $2", 2, t, v, NULL, SPI_OK_UPDATE);
+}
+
+/* Load CDC mappings, each on its own; make sure each has a running CDC run of this worker. */
 static CdcMapping *
 load_cdc_mappings(int *n)
 {
@@ -528,43 +594,30 @@ load_cdc_mappings(int *n)
 	maps = palloc0(sizeof(CdcMapping) * (list_length(names) + 1));
 	foreach(lc, names)
 	{
-		CdcMapping *c = &maps[k++];
-		int			j;
-		Oid			t[3] = {INT8OID, INT4OID, TEXTOID};
-		Datum		v[3];
+		LoadArgs	la = {lfirst(lc), &maps[k]};
+		char	   *why;
 
-		c->m = recon_mapping_load(lfirst(lc));
-		c->t = recon_target_lookup(c->m->serverid, c->m->owner);
-		c->typinput = palloc(sizeof(Oid) * c->m->nkeys);
-		c->typioparam = palloc(sizeof(Oid) * c->m->nkeys);
-		for (j = 0; j < c->m->nkeys; j++)
-			getTypeInputInfo(c->m->keys[j].typid, &c->typinput[j], &c->typioparam[j]);
-
-		v[0] = Int64GetDatum(c->m->id);
-		v[1] = Int32GetDatum(MyProcPid);
-		v[2] = CStringGetTextDatum(c->m->name);
-		/* a new worker process starts a new CDC run */
-		recon_spi_exec("INSERT INTO recon.cdc_state (mapping_id) VALUES ($1)"
-					   " ON CONFLICT (mapping_id) DO NOTHING", 1, t, v, NULL, SPI_OK_INSERT);
-		c->run_id = recon_spi_int64("SELECT coalesce((SELECT run_id FROM recon.cdc_state"
-									" WHERE mapping_id = $1 AND worker_pid = $2), 0)", 2, t, v);
-		if (c->run_id == 0)
+		if (!recon_try(load_one_mapping, &la, &why))
 		{
-			recon_spi_exec("UPDATE recon.runs SET status = 'finished', finished_at = clock_timestamp()"
-						   " WHERE run_id = (SELECT run_id FROM recon.cdc_state WHERE mapping_id = $1)"
-						   " AND status = 'running'", 1, t, v, NULL, SPI_OK_UPDATE);
-			c->run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
-										" started_by) VALUES ($1, $3, 'cdc', 'running', '" CDC_ACTOR "')"
-										" RETURNING run_id", 3, t, v);
-			{
-				Oid			t4[4] = {INT8OID, INT4OID, TEXTOID, INT8OID};
-				Datum		v4[4] = {v[0], v[1], v[2], Int64GetDatum(c->run_id)};
-
-				recon_spi_exec("UPDATE recon.cdc_state SET run_id = $4, worker_pid = $2,"
-							   " started_at = now(), changes = 0, checks = 0, divergences = 0,"
-							   " errors = 0 WHERE mapping_id = $1", 4, t4, v4, NULL, SPI_OK_UPDATE);
-			}
+			ereport(LOG,
+					(errmsg("recon: change checks of mapping \"%s\" are suspended: %s",
+							(char *) lfirst(lc), why)));
+			mark_broken(lfirst(lc), why);
+			continue;
 		}
+		{
+			Oid			t[1] = {INT8OID};
+			Datum		v[1] = {Int64GetDatum(maps[k].m->id)};
+
+			recon_spi_exec("UPDATE recon.cdc_state SET broken = NULL WHERE mapping_id = $1"
+						   " AND broken IS NOT NULL", 1, t, v, NULL, SPI_OK_UPDATE);
+			/* changes made while it was suspended were not decoded for it: sweep once */
+			if (SPI_processed > 0)
+				recon_spi_exec("INSERT INTO recon.cdc_queue (mapping_id, key_canon, key, committed_at, due_at)"
+							   " VALUES ($1, '', 'full sweep after suspension', clock_timestamp(),"
+							   " clock_timestamp()) ON CONFLICT DO NOTHING", 1, t, v, NULL, SPI_OK_INSERT);
+		}
+		k++;
 	}
 	*n = k;
 	return maps;
@@ -859,6 +912,133 @@ check_gate(CdcMapping *c)
 						1, t, v) > 0;
 }
 
+/* What checking a set of keys decided (kept only when the whole set succeeded). */
+typedef struct CheckOut
+{
+	List	   *done;			/* bytea keys to dequeue */
+	List	   *retry;			/* bytea keys to re-check ... */
+	List	   *retry_ms;		/* ... after this many ms (int) */
+	ReconRunStats stats;
+} CheckOut;
+
+typedef struct CheckArgs
+{
+	CdcMapping *c;
+	ReconKeyed *items;
+	int		   *attempts;
+	int			n;
+	bool	   *mask;
+	CheckOut   *out;
+} CheckArgs;
+
+/* Testing aid: a key whose check always fails (recon.debug_fail_key). */
+char	   *recon_debug_fail_key = NULL;
+
+static void
+check_keys_cb(void *arg)
+{
+	CheckArgs  *a = arg;
+	CdcMapping *c = a->c;
+	int			j;
+
+	recon_read_sides(c->m, c->t, a->items, a->n, NULL);
+	for (j = 0; j < a->n; j++)
+	{
+		List	   *paths;
+		ReconKeyed *it = &a->items[j];
+		bytea	   *kb = palloc(VARHDRSZ + it->keylen);
+
+		CHECK_FOR_INTERRUPTS();
+		SET_VARSIZE(kb, VARHDRSZ + it->keylen);
+		memcpy(VARDATA(kb), it->key, it->keylen);
+		if (recon_debug_fail_key && recon_debug_fail_key[0] && it->key[0] != CT_OTHER &&
+			strcmp(recon_key_canon_to_json(c->m, it->key, it->keylen), recon_debug_fail_key) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("recon.debug_fail_key: the check of key %s fails", recon_debug_fail_key)));
+		if (recon_compare_item(c->m, it, &paths, a->mask))
+			a->out->done = lappend(a->out->done, kb);
+		else if (a->attempts[j] < RECHECK_ATTEMPTS)
+		{
+			a->out->retry = lappend(a->out->retry, kb);
+			a->out->retry_ms = lappend_int(a->out->retry_ms, RECHECK_BASE_MS << a->attempts[j]);
+		}
+		else
+		{
+			recon_record_divergence(c->m, c->run_id, it, paths, a->mask, &a->out->stats);
+			a->out->done = lappend(a->out->done, kb);
+		}
+	}
+}
+
+static void
+merge_out(CheckOut *into, const CheckOut *one)
+{
+	into->done = list_concat(into->done, one->done);
+	into->retry = list_concat(into->retry, one->retry);
+	into->retry_ms = list_concat(into->retry_ms, one->retry_ms);
+	into->stats.candidates += one->stats.candidates;
+	into->stats.divergences += one->stats.divergences;
+	into->stats.new_divergences += one->stats.new_divergences;
+	into->stats.repairs_planned += one->stats.repairs_planned;
+}
+
+static Datum
+list_to_array(List *l, Oid elemtype)
+{
+	ArrayBuildState *ab = NULL;
+	ListCell   *lc;
+
+	if (l == NIL)
+		return PointerGetDatum(construct_empty_array(elemtype));
+	foreach(lc, l)
+		ab = accumArrayResult(ab, elemtype == INT4OID ? Int32GetDatum(lfirst_int(lc)) :
+							  PointerGetDatum(lfirst(lc)), false, elemtype, CurrentMemoryContext);
+	return makeArrayResult(ab, CurrentMemoryContext);
+}
+
+#define QUARANTINE_AFTER 5
+
+/*
+ * A key whose check failed: try again later (backing off), and after
+ * QUARANTINE_AFTER failures move it to recon.cdc_quarantine, so it never
+ * holds up the others.
+ */
+static void
+fail_key(CdcMapping *c, ReconKeyed *it, const char *why)
+{
+	bytea	   *kb = palloc(VARHDRSZ + it->keylen);
+	Oid			t[3] = {INT8OID, BYTEAOID, TEXTOID};
+	Datum		v[3];
+
+	SET_VARSIZE(kb, VARHDRSZ + it->keylen);
+	memcpy(VARDATA(kb), it->key, it->keylen);
+	v[0] = Int64GetDatum(c->m->id);
+	v[1] = PointerGetDatum(kb);
+	v[2] = CStringGetTextDatum(why);
+	recon_spi_exec("UPDATE recon.cdc_queue SET failures = failures + 1, last_error = $3,"
+				   " due_at = clock_timestamp() + least(60000, 500 * (1 << least(failures, 7)))"
+				   " * interval '1 millisecond' WHERE mapping_id = $1 AND key_canon = $2",
+				   3, t, v, NULL, SPI_OK_UPDATE);
+	recon_spi_exec("WITH q AS (DELETE FROM recon.cdc_queue WHERE mapping_id = $1 AND key_canon = $2"
+				   " AND failures >= " CppAsString2(QUARANTINE_AFTER) " RETURNING *)"
+				   " INSERT INTO recon.cdc_quarantine (mapping_id, key_canon, key, committed_at, failures,"
+				   " last_error) SELECT mapping_id, key_canon, key, committed_at, failures, last_error FROM q"
+				   " ON CONFLICT (mapping_id, key_canon) DO UPDATE SET failures = EXCLUDED.failures,"
+				   " last_error = EXCLUDED.last_error, quarantined_at = clock_timestamp()",
+				   2, t, v, NULL, SPI_OK_INSERT);
+	if (SPI_processed > 0)
+		ereport(WARNING,
+				(errmsg("recon: key %s of mapping \"%s\" quarantined after %d failed checks",
+						it->key[0] == CT_OTHER ? "(unexpected _id)" :
+						recon_key_canon_to_json(c->m, it->key, it->keylen), c->m->name,
+						QUARANTINE_AFTER),
+				 errdetail("%s", why),
+				 errhint("See recon.cdc_quarantine; DELETE the row there after fixing the cause and sweep.")));
+	recon_spi_exec("UPDATE recon.cdc_state SET errors = errors + 1, last_error = $3,"
+				   " last_error_at = clock_timestamp() WHERE mapping_id = $1", 3, t, v, NULL, SPI_OK_UPDATE);
+}
+
 /* Check due keys; returns true when a full batch was due. */
 static bool
 check_due_keys(CdcMapping *maps, int nmaps)
@@ -888,9 +1068,9 @@ check_due_keys(CdcMapping *maps, int nmaps)
 						j;
 			bool		sweep = false;
 			ReconRunStats stats = {0};
-			ArrayBuildState *done = NULL,
-					   *retry = NULL,
-					   *retry_ms = NULL;
+			List	   *done = NIL,
+					   *retry = NIL,
+					   *retry_ms = NIL;
 
 			for (i = 0; i < nrows; i++)
 			{
@@ -926,36 +1106,38 @@ check_due_keys(CdcMapping *maps, int nmaps)
 			if (n == 0)
 				continue;
 
-			/* one source query and one $in query for the whole batch */
-			recon_read_sides(c->m, c->t, items, n, NULL);
-			for (j = 0; j < n; j++)
+			/* one source query and one $in query for the whole batch; a batch that
+			 * fails is retried key by key, so one bad key fails alone */
 			{
-				List	   *paths;
-				bytea	   *kb = palloc(VARHDRSZ + items[j].keylen);
+				CheckOut	out = {0};
+				CheckArgs	ca = {c, items, attempts, n, mask, &out};
+				char	   *why;
 
-				CHECK_FOR_INTERRUPTS();
-				SET_VARSIZE(kb, VARHDRSZ + items[j].keylen);
-				memcpy(VARDATA(kb), items[j].key, items[j].keylen);
-				if (recon_compare_item(c->m, &items[j], &paths, mask))
-					done = accumArrayResult(done, PointerGetDatum(kb), false, BYTEAOID, CurrentMemoryContext);
-				else if (attempts[j] < RECHECK_ATTEMPTS)
+				if (!recon_try(check_keys_cb, &ca, &why))
 				{
-					retry = accumArrayResult(retry, PointerGetDatum(kb), false, BYTEAOID, CurrentMemoryContext);
-					retry_ms = accumArrayResult(retry_ms, Int32GetDatum(RECHECK_BASE_MS << attempts[j]),
-												false, INT4OID, CurrentMemoryContext);
+					out = (CheckOut) {0};
+					for (j = 0; j < n; j++)
+					{
+						CheckOut	one = {0};
+						CheckArgs	ka = {c, &items[j], &attempts[j], 1, mask, &one};
+
+						CHECK_FOR_INTERRUPTS();
+						if (recon_try(check_keys_cb, &ka, &why))
+							merge_out(&out, &one);
+						else
+							fail_key(c, &items[j], why);
+					}
 				}
-				else
-				{
-					recon_record_divergence(c->m, c->run_id, &items[j], paths, mask, &stats);
-					done = accumArrayResult(done, PointerGetDatum(kb), false, BYTEAOID, CurrentMemoryContext);
-				}
+				stats = out.stats;
+				done = out.done;
+				retry = out.retry;
+				retry_ms = out.retry_ms;
 			}
 			{
 				Oid			t[5] = {INT8OID, BYTEAARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, INT8OID};
 				Datum		v[5] = {Int64GetDatum(c->m->id),
-					done ? makeArrayResult(done, CurrentMemoryContext) : PointerGetDatum(construct_empty_array(BYTEAOID)),
-					retry ? makeArrayResult(retry, CurrentMemoryContext) : PointerGetDatum(construct_empty_array(BYTEAOID)),
-					retry_ms ? makeArrayResult(retry_ms, CurrentMemoryContext) : PointerGetDatum(construct_empty_array(INT4OID)),
+					list_to_array(done, BYTEAOID), list_to_array(retry, BYTEAOID),
+					list_to_array(retry_ms, INT4OID),
 				Int64GetDatum(stats.divergences)};
 				Oid			t2[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 				Datum		v2[5] = {Int64GetDatum(c->m->id), Int64GetDatum(n),

@@ -131,6 +131,11 @@ _PG_init(void)
 							   "Databases the launcher considers (comma-separated; empty: all).",
 							   NULL, &recon_databases, "",
 							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("recon.debug_fail_key",
+							   "Testing aid: change checks of this key (its JSON text) always fail.",
+							   "Isolation tests check that one failing key is quarantined and never stops the others.",
+							   &recon_debug_fail_key, "",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("recon");
 
 	RegisterXactCallback(forget_priv_on_abort, NULL);

@@ -29,6 +29,7 @@ typedef enum ReconPausePoint
 	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_BEFORE_WRITE, PAUSE_AFTER_WRITE
 } ReconPausePoint;
 extern void recon_debug_pause(ReconPausePoint point);
+extern char *recon_debug_fail_key;
 extern void recon_sleep_ms(long ms);
 
 /* ---- privileges (recon.c) ---- */

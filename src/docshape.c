@@ -113,6 +113,26 @@ recon_doc_key_canon(const ReconMapping *m, const bson_t *doc, StringInfo out)
 	{
 		int			at = out->len;
 
+		/* a legacy binary uuid _id (subtype 3, standard byte order) is the same key */
+		if (m->keys[0].kind == CK_UUID && BSON_ITER_HOLDS_BINARY(&it))
+		{
+			bson_subtype_t st;
+			uint32		len;
+			const uint8_t *data;
+
+			bson_iter_binary(&it, &st, &len, &data);
+			if (st == BSON_SUBTYPE_UUID_DEPRECATED && len == UUID_LEN)
+			{
+				bson_t		tmp = BSON_INITIALIZER;
+				bson_iter_t t2;
+
+				bson_append_binary(&tmp, "v", 1, BSON_SUBTYPE_UUID, data, len);
+				bson_iter_init_find(&t2, &tmp, "v");
+				canon_bson(out, m->keys[0].kind, &t2, &m->canon, NULL);
+				bson_destroy(&tmp);
+				return key_value_ok(&m->keys[0], out->data + at);
+			}
+		}
 		canon_bson(out, m->keys[0].kind, &it, &m->canon, NULL);
 		return key_value_ok(&m->keys[0], out->data + at);
 	}
@@ -1140,8 +1160,20 @@ recon_append_id_candidates_from_canon(const ReconMapping *m, bson_t *in_array, i
 		append_key_value(in_array, ikey, &m->keys[0], linitial(texts), false);
 		if (m->keys[0].kind == CK_UUID)
 		{
+			/* every form a uuid _id is stored in: string either case, legacy binary */
+			char	   *upper = pstrdup(linitial(texts));
+			char	   *c;
+			Datum		u = DirectFunctionCall1(uuid_in, CStringGetDatum(linitial(texts)));
+
+			for (c = upper; *c; c++)
+				*c = pg_toupper((unsigned char) *c);
 			snprintf(ikey, sizeof(ikey), "%d", (*idx)++);
 			append_key_value(in_array, ikey, &m->keys[0], linitial(texts), true);
+			snprintf(ikey, sizeof(ikey), "%d", (*idx)++);
+			bson_append_utf8(in_array, ikey, -1, upper, -1);
+			snprintf(ikey, sizeof(ikey), "%d", (*idx)++);
+			bson_append_binary(in_array, ikey, -1, BSON_SUBTYPE_UUID_DEPRECATED,
+							   DatumGetUUIDP(u)->data, UUID_LEN);
 		}
 		return;
 	}

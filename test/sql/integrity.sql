@@ -65,3 +65,20 @@ SELECT d.key, r.status FROM recon.repairs r JOIN recon.divergences d USING (dive
  WHERE r.run_id = :run_p AND d.kind <> 'extra' ORDER BY d.key::text;
 SELECT recon.drop_mapping('int_p');
 DROP TABLE int_p;
+
+-- uuid keys match in every stored form (binary subtype 4 or legacy 3, string
+-- in either case) on every path: no duplicate is inserted, repairs update.
+\! mongo_tool drop rt_int.u
+CREATE TABLE int_u (id uuid PRIMARY KEY, v text);
+INSERT INTO int_u VALUES ('11111111-1111-1111-1111-111111111111', 'x'), ('22222222-2222-2222-2222-222222222222', 'x'),
+  ('aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', 'x'), ('44444444-4444-4444-4444-444444444444', 'x');
+\! printf '%s\n' '{"_id": {"$binary": {"base64": "EREREREREREREREREREREQ==", "subType": "04"}}, "v": "x"}' '{"_id": "22222222-2222-2222-2222-222222222222", "v": "x"}' '{"_id": "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE", "v": "stale"}' '{"_id": {"$binary": {"base64": "RERERERERERERERERERERA==", "subType": "03"}}, "v": "stale"}' | mongo_tool insert rt_int.u
+SELECT recon.add_mapping('int_u', 'public.int_u', 'mongo1', 'rt_int.u', options => '{"repair": "auto"}') > 0 AS added;
+SELECT recon.sweep('int_u') AS run_u \gset
+SELECT kind, key FROM recon.divergences WHERE last_run_id = :run_u ORDER BY key::text;
+CALL recon.apply_repairs(:run_u);
+SELECT r.action, r.status FROM recon.repairs r WHERE r.run_id = :run_u ORDER BY r.repair_id;
+\! mongo_tool count rt_int.u
+\! mongo_tool count rt_int.u '{"v": "x"}'
+SELECT recon.drop_mapping('int_u');
+DROP TABLE int_u;

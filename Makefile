@@ -19,7 +19,7 @@ PG_CFLAGS   = -Wall -Werror -Wno-declaration-after-statement
 SHLIB_LINK  = $(MONGOC_LIBS)
 
 # pg_regress: temporary instance with wal_level=logical and recon preloaded.
-REGRESS      = setup canonical targets mappings sweep repair audit roles security integrity
+REGRESS      = setup canonical targets mappings sweep repair audit roles security integrity badinput
 REGRESS_OPTS = --inputdir=test --outputdir=test/results \
                --temp-instance=test/tmp_check_regress \
                --temp-config=test/recon.conf

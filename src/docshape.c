@@ -468,8 +468,19 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 				if (!have_error)
 					bson_append_int64(dst, key, -1, i64);
 				else
-					bson_append_double(dst, key, -1,
-									   DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, v)));
+				{
+					double		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, v));
+
+					/*
+					 * Beyond double range the nearest double is an infinity
+					 * nobody wrote: an exact Decimal128 then, else a refusal.
+					 * (NaN and ±Infinity numerics are doubles as they are.)
+					 */
+					if (isinf(d) && !numeric_is_inf(num))
+						append_json_number(dst, key, -1, num);
+					else
+						bson_append_double(dst, key, -1, d);
+				}
 			}
 			break;
 		case CK_FLOAT:

@@ -1,0 +1,37 @@
+-- The usual suspects of the bad-input catalogue (README §6) not covered
+-- elsewhere: empty sides, extreme numbers, huge values, a missing collection.
+\! mongo_tool drop rt_bad.e
+\! mongo_tool drop rt_bad.n
+-- an empty table and a collection that does not exist
+CREATE TABLE bad_e (id int PRIMARY KEY, v text);
+SELECT recon.add_mapping('bad_e', 'public.bad_e', 'mongo1', 'rt_bad.e') > 0 AS added;
+SELECT recon.sweep('bad_e') AS run_e \gset
+SELECT status, rows_source, docs_target, divergences FROM recon.runs WHERE run_id = :run_e;
+-- an empty table and a non-empty collection: every document is extra
+\! printf '%s\n' '{"_id": 1, "v": "a"}' '{"_id": 2, "v": "b"}' | mongo_tool insert rt_bad.e
+SELECT recon.sweep('bad_e') AS run_e2 \gset
+SELECT kind, count(*) FROM recon.divergences WHERE last_run_id = :run_e2 GROUP BY 1;
+-- rows, and an empty collection: every row is missing
+INSERT INTO bad_e VALUES (1, 'a'), (2, 'b'), (3, 'c');
+\! mongo_tool drop rt_bad.e
+SELECT recon.sweep('bad_e') AS run_e3 \gset
+SELECT kind, count(*) FROM recon.divergences WHERE last_run_id = :run_e3 AND status = 'open' GROUP BY 1;
+SELECT recon.drop_mapping('bad_e');
+
+-- extreme numbers on the source side, compared and planned without error
+CREATE TABLE bad_n (id int PRIMARY KEY, big numeric, f float8, j jsonb);
+INSERT INTO bad_n VALUES
+  (1, ('1' || repeat('0', 300))::numeric, '-0', NULL),          -- 10^300 = double 1e300; -0 = 0
+  (2, ('0.' || repeat('3', 1000))::numeric, 'NaN', NULL),       -- 1000 digits: its nearest double
+  (3, 1, 'Infinity', (SELECT jsonb_agg(g) FROM generate_series(1, 100000) g)),   -- ~600 kB jsonb
+  (4, 1, 0, NULL),
+  (5, ('1' || repeat('0', 999))::numeric, 1, NULL);             -- beyond double range: Decimal128
+\! printf '%s\n' '{"_id": 1, "big": 1e300, "f": 0}' '{"_id": 4, "big": 1, "f": {"$numberDouble": "-0.0"}}' | mongo_tool insert rt_bad.n
+SELECT recon.add_mapping('bad_n', 'public.bad_n', 'mongo1', 'rt_bad.n') > 0 AS added;
+SELECT recon.sweep('bad_n') AS run_n \gset
+SELECT kind, key, fields, reason FROM recon.divergences WHERE last_run_id = :run_n ORDER BY key::text;
+SELECT d.key, r.action, r.status, left(r.operation::text, 60) AS operation
+  FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)
+ WHERE r.run_id = :run_n ORDER BY d.key::text;
+SELECT recon.drop_mapping('bad_n');
+DROP TABLE bad_e, bad_n;

@@ -7,6 +7,8 @@
 #   scripts/test.sh                           everything
 #   scripts/test.sh regress [REGRESS="a b"]   pg_regress only (TAP_TESTS=)
 #   scripts/test.sh tap [PROVE_TESTS=t/x.pl]  TAP only (REGRESS=)
+#   scripts/test.sh fuzz                      the libFuzzer targets only
+# "all" also runs the fuzz targets, FUZZ_SECONDS (default 60) each.
 # Further NAME=value arguments go to make.  On failure the diffs and log
 # tails are printed and copied to .build/test-output/; RIG_KEEP=1 keeps the
 # temporary tree.  Tests see RECON_TEST_MONGO_URI, RECON_MONGO_TOOL and PATH
@@ -21,13 +23,17 @@ ROOT=$PWD
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 
 mode=all
-case "${1:-}" in all|regress|tap) mode=$1; shift ;; esac
+case "${1:-}" in all|regress|tap|fuzz) mode=$1; shift ;; esac
 case $mode in
     regress) set -- TAP_TESTS= "$@" ;;
     tap)     set -- REGRESS= "$@" ;;
 esac
 
 scripts/install-deps.sh
+if [ "$mode" = all ] || [ "$mode" = fuzz ]; then
+    FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh
+    [ "$mode" = fuzz ] && exit 0
+fi
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 make PG_CONFIG=$PG_CONFIG
 $SUDO make install PG_CONFIG=$PG_CONFIG

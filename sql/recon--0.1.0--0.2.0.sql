@@ -231,6 +231,10 @@ CREATE FUNCTION recon.rotate_audit_key(note text DEFAULT NULL) RETURNS bigint
 ------------------------------------------------------------------------
 -- Entry points added in 0.2.0
 ------------------------------------------------------------------------
+-- What recon writes for a value, as canonical extended JSON {"v": ...}.
+CREATE FUNCTION recon.bson_of(value anyelement, options jsonb DEFAULT '{}')
+    RETURNS text AS 'MODULE_PATHNAME', 'recon_bson_of' LANGUAGE C;
+
 -- Columns added to, or changed in, mapped sources since their mapping accepted them.
 CREATE VIEW recon.schema_drift AS
 SELECT m.name AS mapping, a.attname::text AS column_name, 'added (not compared)'::text AS change
@@ -259,6 +263,9 @@ REVOKE ALL ON FUNCTION recon._random_bytes(integer), recon._audit_hash(text, tex
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recon.verify_audit(bigint, text), recon.audit_head() TO recon_auditor;
 GRANT EXECUTE ON FUNCTION recon.alter_mapping_owner(text, regrole) TO recon_admin;
+REVOKE ALL ON FUNCTION recon.bson_of(anyelement, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recon.bson_of(anyelement, jsonb)
+    TO recon_admin, recon_operator, recon_approver, recon_auditor;
 GRANT SELECT ON recon.schema_drift TO recon_admin, recon_operator, recon_auditor;
 REVOKE ALL ON recon.cdc_quarantine FROM PUBLIC;
 GRANT SELECT ON recon.cdc_quarantine TO recon_admin, recon_operator, recon_auditor;

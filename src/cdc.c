@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "recon.h"
+#include "cdcmsg.h"
 
 #include "access/genam.h"
 #include "access/relation.h"
@@ -493,25 +494,6 @@ find_by_relid(CdcMapping *maps, int n, Oid relid)
 	return NULL;
 }
 
-static char *
-unescape(const char *s)
-{
-	StringInfoData out;
-
-	initStringInfo(&out);
-	for (; *s; s++)
-	{
-		if (*s == '\\' && s[1])
-		{
-			s++;
-			appendStringInfoChar(&out, *s == 't' ? '\t' : *s == 'n' ? '\n' : *s);
-		}
-		else
-			appendStringInfoChar(&out, *s);
-	}
-	return out.data;
-}
-
 typedef struct LoadArgs
 {
 	const char *name;
@@ -656,7 +638,7 @@ key_from_line(CdcMapping *c, char **fields, int nfields, StringInfo key, StringI
 
 		if (strcmp(raw, "\\N") == 0)
 			return false;
-		val = unescape(raw);
+		val = recon_msg_unescape(raw);
 		d = OidInputFunctionCall(c->typinput[i], val, c->typioparam[i], -1);
 		canon_datum(key, c->m->keys[i].kind, c->m->keys[i].typid, d, false, &c->m->canon, NULL);
 		appendStringInfo(text, "%s%s", i ? "," : "", val);
@@ -812,19 +794,12 @@ decode_changes(const char *slot, CdcMapping *maps, int nmaps)
 			foreach(lc, txn_lines)
 			{
 				char	   *l = lfirst(lc);
-				char	   *fields[INDEX_MAX_KEYS + 2];
-				int			nf = 0;
-				char	   *p = l;
+				char	   *fields[RECON_MSG_MAX_FIELDS];
+				int			nf = recon_msg_split(l, fields, RECON_MSG_MAX_FIELDS);
 				CdcMapping *c;
 				StringInfoData key,
 							text;
 
-				fields[nf++] = p;
-				while ((p = strchr(p, '\t')) != NULL && nf < INDEX_MAX_KEYS + 2)
-				{
-					*p++ = '\0';
-					fields[nf++] = p;
-				}
 				if (nf < 2)
 					continue;
 				c = find_by_relid(maps, nmaps, (Oid) strtoul(fields[1], NULL, 10));

@@ -27,6 +27,7 @@
 #include "utils/rel.h"
 
 #include "recon.h"
+#include "cdcmsg.h"
 
 typedef struct DecodedRel
 {
@@ -120,22 +121,6 @@ begin_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	((DecoderState *) ctx->output_plugin_private)->txn_wrote = false;
 }
 
-static void
-append_escaped(StringInfo out, const char *s)
-{
-	for (; *s; s++)
-	{
-		if (*s == '\t')
-			appendStringInfoString(out, "\\t");
-		else if (*s == '\n')
-			appendStringInfoString(out, "\\n");
-		else if (*s == '\\')
-			appendStringInfoString(out, "\\\\");
-		else
-			appendStringInfoChar(out, *s);
-	}
-}
-
 /*
  * Append the key of tuple as text; false when a key value is an unchanged
  * TOAST pointer (never detoasted here).
@@ -163,7 +148,7 @@ append_key(StringInfo out, Relation rel, DecodedRel *dr, HeapTuple tuple)
 		if (att->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(d)))
 			return false;
 		getTypeOutputInfo(att->atttypid, &outfn, &varlena);
-		append_escaped(out, OidOutputFunctionCall(outfn, d));
+		recon_msg_append_escaped(out, OidOutputFunctionCall(outfn, d));
 	}
 	return true;
 }

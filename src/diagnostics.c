@@ -1,7 +1,7 @@
 /*
  * diagnostics.c — read-only functions that show how recon sees values and
- * documents: value_matches, canonical_form, canonical_form_bson and
- * fetch_document.  They let a DBA check a comparison rule, and the tests
+ * documents: value_matches, canonical_form, canonical_form_bson, bson_of
+ * and fetch_document.  They let a DBA check a comparison rule, and the tests
  * exercise the canonical model through libbson (including values such as
  * Decimal128 and NaN that the test server cannot store).
  */
@@ -131,6 +131,42 @@ recon_canonical_form_datum(PG_FUNCTION_ARGS)
 	canon_datum(&a, kind, getBaseType(typid), PG_GETARG_DATUM(0), PG_ARGISNULL(0), &o, NULL);
 	canon_to_text(&out, a.data, a.len);
 	PG_RETURN_TEXT_P(cstring_to_text(out.data));
+}
+
+/*
+ * What recon would write for a value: {"v": <value>} as canonical extended
+ * JSON, which keeps every BSON type ($numberInt, $numberLong, $numberDouble,
+ * $numberDecimal...), so recon.value_matches(x, recon.bson_of(x)) holds.
+ */
+PG_FUNCTION_INFO_V1(recon_bson_of);
+Datum
+recon_bson_of(PG_FUNCTION_ARGS)
+{
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	CanonKind	kind = diag_kind(typid);
+	CanonOptions o;
+	bson_t		doc = BSON_INITIALIZER;
+	char	   *json = NULL;
+	text	   *result;
+
+	diag_options(fcinfo, 1, &o);
+	PG_TRY();
+	{
+		char	   *s;
+
+		recon_append_value(&doc, "v", getBaseType(typid), kind, PG_GETARG_DATUM(0),
+						   PG_ARGISNULL(0), &o);
+		s = bson_as_canonical_extended_json(&doc, NULL);
+		json = pstrdup(s);
+		bson_free(s);
+	}
+	PG_FINALLY();
+	{
+		bson_destroy(&doc);
+	}
+	PG_END_TRY();
+	result = cstring_to_text(json);
+	PG_RETURN_TEXT_P(result);
 }
 
 PG_FUNCTION_INFO_V1(recon_canonical_form_bson);

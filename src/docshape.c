@@ -1331,3 +1331,17 @@ recon_bson_to_jsonb_safe(const bson_t *doc)
 	appendStringInfoString(&j, "}}");
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data));
 }
+
+/* One value as recon writes it, under key (diagnostics: recon.bson_of). */
+void
+recon_append_value(bson_t *dst, const char *key, Oid typid, CanonKind kind, Datum v,
+				   bool isnull, const CanonOptions *copts)
+{
+	ReconField	f;
+
+	memset(&f, 0, sizeof(f));
+	f.typid = typid;
+	f.kind = kind;
+	f.column = "value";
+	append_datum(dst, key, &f, v, isnull, copts);
+}

@@ -82,3 +82,52 @@ SELECT r.action, r.status FROM recon.repairs r WHERE r.run_id = :run_u ORDER BY 
 \! mongo_tool count rt_int.u '{"v": "x"}'
 SELECT recon.drop_mapping('int_u');
 DROP TABLE int_u;
+
+-- Property test of the jsonb -> BSON path (in the server, where jsonb
+-- lives): for 600 random jsonb values (fixed seed) — nested objects and
+-- arrays, $-keys, dotted keys, integers of every size, decimals, strings
+-- with escapes — what recon writes compares equal to the value, or the
+-- value is refused with a clear error (never written differently).
+CREATE FUNCTION pg_temp.rand_json(depth int) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE r float8 := random(); o jsonb; i int;
+BEGIN
+    IF depth <= 0 OR r < 0.45 THEN
+        r := random();
+        RETURN CASE
+            WHEN r < 0.10 THEN 'null'::jsonb
+            WHEN r < 0.15 THEN to_jsonb(random() < 0.5)
+            WHEN r < 0.30 THEN to_jsonb((random() * 2147483647)::int - 1073741823)
+            WHEN r < 0.40 THEN to_jsonb(((random() - 0.5) * 9.2e18)::bigint)
+            WHEN r < 0.45 THEN (repeat('9', 1 + (random() * 40)::int))::jsonb
+            WHEN r < 0.60 THEN to_jsonb(round(((random() - 0.5) * 10 ^ (random() * 20)::int)::numeric, (random() * 12)::int))
+            WHEN r < 0.65 THEN ('1e' || ((random() - 0.5) * 700)::int)::jsonb
+            WHEN r < 0.80 THEN to_jsonb(md5(random()::text) || E'\t"\\\n' || chr(233) || chr(128512))
+            ELSE to_jsonb(''::text) END;
+    END IF;
+    IF r < 0.75 THEN
+        o := '{}';
+        FOR i IN 1 .. (random() * 4)::int LOOP
+            o := o || jsonb_build_object(
+                CASE (random() * 3)::int WHEN 0 THEN '$k' || i WHEN 1 THEN 'a.b' || i ELSE 'k' || i END,
+                pg_temp.rand_json(depth - 1));
+        END LOOP;
+        RETURN o;
+    END IF;
+    o := '[]';
+    FOR i IN 1 .. (random() * 4)::int LOOP
+        o := o || jsonb_build_array(pg_temp.rand_json(depth - 1));
+    END LOOP;
+    RETURN o;
+END $$;
+SELECT setseed(0.42);
+CREATE TEMP TABLE fuzz_j AS SELECT g, pg_temp.rand_json(5) AS j FROM generate_series(1, 600) g;
+CREATE FUNCTION pg_temp.roundtrip(j jsonb) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN CASE WHEN recon.value_matches(j, recon.bson_of(j)) THEN 'equal' ELSE 'DIFFERENT' END;
+EXCEPTION WHEN numeric_value_out_of_range OR program_limit_exceeded THEN
+    RETURN 'refused';
+END $$;
+SELECT pg_temp.roundtrip(j) AS outcome, count(*) > 0 AS seen FROM fuzz_j GROUP BY 1 ORDER BY 1;
+SELECT g, j FROM fuzz_j WHERE pg_temp.roundtrip(j) = 'DIFFERENT' LIMIT 5;
+-- the writer's choices, one by one
+SELECT recon.bson_of('{"$date": 1, "a.b": 2147483648, "c": 0.1, "d": 1e400}'::jsonb);

@@ -1,0 +1,64 @@
+/*
+ * cdcmsg.c — the text format of the "recon" decoding plugin's messages.
+ *
+ * One message per changed key: "<op>\t<relid>\t<key value>..." with tab,
+ * newline and backslash escaped in key values ("\N" is SQL NULL), and
+ * "X\t<commit time>" at the end of each transaction.  Kept free of server
+ * state so that the reader can be fuzzed outside a server (fuzz/).
+ */
+#include "postgres.h"
+
+#include "cdcmsg.h"
+
+void
+recon_msg_append_escaped(StringInfo out, const char *s)
+{
+	for (; *s; s++)
+	{
+		if (*s == '\t')
+			appendStringInfoString(out, "\\t");
+		else if (*s == '\n')
+			appendStringInfoString(out, "\\n");
+		else if (*s == '\\')
+			appendStringInfoString(out, "\\\\");
+		else
+			appendStringInfoChar(out, *s);
+	}
+}
+
+char *
+recon_msg_unescape(const char *s)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	for (; *s; s++)
+	{
+		if (*s == '\\' && s[1])
+		{
+			s++;
+			appendStringInfoChar(&out, *s == 't' ? '\t' : *s == 'n' ? '\n' : *s);
+		}
+		else
+			appendStringInfoChar(&out, *s);
+	}
+	return out.data;
+}
+
+/* Split a message in place at tabs; returns the number of fields (<= max). */
+int
+recon_msg_split(char *line, char **fields, int max)
+{
+	int			n = 0;
+	char	   *p = line;
+
+	if (max <= 0)
+		return 0;
+	fields[n++] = p;
+	while (n < max && (p = strchr(p, '\t')) != NULL)
+	{
+		*p++ = '\0';
+		fields[n++] = p;
+	}
+	return n;
+}

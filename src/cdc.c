@@ -510,6 +510,7 @@ load_one_mapping(void *arg)
 	Datum		v[3];
 
 	c->m = recon_mapping_load(la->name);
+	recon_source_check(c->m);	/* an owner that lost SELECT suspends its mapping only */
 	c->t = recon_target_lookup(c->m->serverid, c->m->owner);
 	c->typinput = palloc(sizeof(Oid) * c->m->nkeys);
 	c->typioparam = palloc(sizeof(Oid) * c->m->nkeys);
@@ -972,6 +973,17 @@ list_to_array(List *l, Oid elemtype)
 	return makeArrayResult(ab, CurrentMemoryContext);
 }
 
+/* Errors about the target or the connection, not about one key. */
+static bool
+target_wide_error(int code)
+{
+	return code == ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION ||
+		code == ERRCODE_FDW_ERROR ||
+		code == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION ||
+		code == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		ERRCODE_TO_CATEGORY(code) == ERRCODE_CONNECTION_EXCEPTION;
+}
+
 #define QUARANTINE_AFTER 5
 
 /*
@@ -1087,9 +1099,16 @@ check_due_keys(CdcMapping *maps, int nmaps)
 				CheckOut	out = {0};
 				CheckArgs	ca = {c, items, attempts, n, mask, &out};
 				char	   *why;
+				int			code;
 
-				if (!recon_try(check_keys_cb, &ca, &why))
+				if (!recon_try_code(check_keys_cb, &ca, &why, &code))
 				{
+					/*
+					 * MongoDB unreachable or refusing us is no fault of a key:
+					 * the whole cycle fails, every key stays queued.
+					 */
+					if (target_wide_error(code))
+						ereport(ERROR, (errcode(code), errmsg("%s", why)));
 					out = (CheckOut) {0};
 					for (j = 0; j < n; j++)
 					{
@@ -1097,8 +1116,10 @@ check_due_keys(CdcMapping *maps, int nmaps)
 						CheckArgs	ka = {c, &items[j], &attempts[j], 1, mask, &one};
 
 						CHECK_FOR_INTERRUPTS();
-						if (recon_try(check_keys_cb, &ka, &why))
+						if (recon_try_code(check_keys_cb, &ka, &why, &code))
 							merge_out(&out, &one);
+						else if (target_wide_error(code))
+							ereport(ERROR, (errcode(code), errmsg("%s", why)));
 						else
 							fail_key(c, &items[j], why);
 					}
@@ -1297,6 +1318,13 @@ recon_change_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		MemoryContextSwitchTo(cycle_cxt);
+
+		/*
+		 * SPI's non-atomic procedure context hangs off PortalContext, which a
+		 * background worker does not have: give it the cycle's, so that it is
+		 * freed with the cycle, also after a failed one.
+		 */
+		PortalContext = cycle_cxt;
 		PG_TRY();
 		{
 			busy = cdc_cycle(slot);
@@ -1318,6 +1346,7 @@ recon_change_worker_main(Datum arg)
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(TopMemoryContext);
+		PortalContext = NULL;
 		MemoryContextReset(cycle_cxt);
 		if (!busy)
 		{

@@ -399,6 +399,13 @@ recon_source_exit(ReconSourceSave *save)
 bool
 recon_try(void (*fn) (void *arg), void *arg, char **why)
 {
+	return recon_try_code(fn, arg, why, NULL);
+}
+
+/* recon_try, also reporting the error's SQLSTATE. */
+bool
+recon_try_code(void (*fn) (void *arg), void *arg, char **why, int *sqlerrcode)
+{
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	bool		ok = true;
@@ -423,6 +430,8 @@ recon_try(void (*fn) (void *arg), void *arg, char **why)
 		RollbackAndReleaseCurrentSubTransaction();
 		if (why)
 			*why = e->message;
+		if (sqlerrcode)
+			*sqlerrcode = e->sqlerrcode;
 		ok = false;
 	}
 	PG_END_TRY();

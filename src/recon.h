@@ -85,6 +85,7 @@ extern char *recon_redaction_hash(const char *data, int len);
 extern void recon_audit_init(void);
 
 extern bool recon_try(void (*fn) (void *arg), void *arg, char **why);
+extern bool recon_try_code(void (*fn) (void *arg), void *arg, char **why, int *sqlerrcode);
 
 /* ---- SPI helpers (recon.c) ---- */
 extern void recon_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
@@ -221,6 +222,8 @@ typedef struct ReconRunStats
 	int64		divergences;
 	int64		new_divergences;
 	int64		repairs_planned;
+	int64		duplicate_keys; /* source keys seen more than once (sweep) */
+	char	   *duplicate_key;	/* the first of them, as JSON text */
 } ReconRunStats;
 
 /* one key read on both sides (recheck.c); used by re-checks and repairs */

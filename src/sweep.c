@@ -379,6 +379,14 @@ match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFi
 		if (e.side == SIDE_SOURCE)
 		{
 			me = hash_search(h, &kh, HASH_ENTER, &found);
+			if (found && me->src->keylen == e.keylen && memcmp(me->src->key, e.key, e.keylen) == 0)
+			{
+				/* the key does not identify one row: never pick one silently */
+				if (stats->duplicate_keys++ == 0)
+					stats->duplicate_key = MemoryContextStrdup(TopTransactionContext,
+															   recon_key_canon_to_json(m, e.key, e.keylen));
+				continue;
+			}
 			me->src = palloc(sizeof(SpillEntry));
 			*me->src = e;
 			me->matched = false;
@@ -454,20 +462,34 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 	int64		resolved;
 	double		compared = Max(rows, docs);
 	char	   *gate = NULL;
+	char	   *failed = NULL;
 	ReconAudit	a = {0};
 
+	/*
+	 * A key held by several rows: what this run saw of them is not the truth
+	 * of one row.  The run fails, resolves nothing, and nothing it planned
+	 * may be applied (its divergences stay recorded and audited).
+	 */
+	if (stats->duplicate_keys > 0)
+		failed = psprintf("the source has %lld duplicate key value(s), first %s: the mapping's key must identify one row",
+						  (long long) stats->duplicate_keys, stats->duplicate_key);
+
 	/* open divergences this run no longer sees have resolved themselves */
-	recon_spi_exec("UPDATE recon.repairs r SET status = 'superseded' FROM recon.divergences d"
-				   " WHERE d.divergence_id = r.divergence_id AND d.mapping_id = $1"
-				   " AND d.status = 'open' AND d.last_run_id <> $2"
-				   " AND d.last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
-				   " AND r.status IN ('planned', 'approved')",
-				   2, t3, v3, NULL, SPI_OK_UPDATE);
+	if (failed)
+		recon_spi_exec("UPDATE recon.repairs SET status = 'superseded' WHERE run_id = $2"
+					   " AND status = 'planned'", 2, t3, v3, NULL, SPI_OK_UPDATE);
+	else
+		recon_spi_exec("UPDATE recon.repairs r SET status = 'superseded' FROM recon.divergences d"
+					   " WHERE d.divergence_id = r.divergence_id AND d.mapping_id = $1"
+					   " AND d.status = 'open' AND d.last_run_id <> $2"
+					   " AND d.last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
+					   " AND r.status IN ('planned', 'approved')",
+					   2, t3, v3, NULL, SPI_OK_UPDATE);
 	/*
 	 * Only what this run could have re-read: a divergence recorded after the
 	 * run started (by a change check, say) is not this run's to resolve.
 	 */
-	resolved = recon_spi_int64("WITH c AS (UPDATE recon.divergences SET status = 'resolved',"
+	resolved = failed ? 0 : recon_spi_int64("WITH c AS (UPDATE recon.divergences SET status = 'resolved',"
 							   " closed_at = now() WHERE mapping_id = $1 AND status = 'open'"
 							   " AND last_run_id <> $2"
 							   " AND last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
@@ -479,7 +501,7 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 							   " FROM c ORDER BY divergence_id RETURNING 1)"
 							   " SELECT count(*) FROM a", 3, t3, v3);
 
-	if (m->max_divergence_ratio >= 0 && compared > 0 &&
+	if (!failed && m->max_divergence_ratio >= 0 && compared > 0 &&
 		stats->divergences / compared > m->max_divergence_ratio)
 	{
 		gate = psprintf("divergence ratio %.4f exceeds max_divergence_ratio %g",
@@ -522,7 +544,8 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 	{
 		Oid			t[10] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
 		INT8OID, INT8OID, TEXTOID};
-		Datum		v[10] = {Int64GetDatum(run_id), CStringGetTextDatum(gate ? "gated" : "finished"),
+		Datum		v[10] = {Int64GetDatum(run_id),
+			CStringGetTextDatum(failed ? "failed" : gate ? "gated" : "finished"),
 			Int64GetDatum(rows), Int64GetDatum(docs), Int64GetDatum(stats->candidates),
 			Int64GetDatum(stats->divergences), Int64GetDatum(stats->new_divergences),
 			Int64GetDatum(resolved), Int64GetDatum(stats->repairs_planned),
@@ -534,13 +557,25 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 					   " rows_source = $3, docs_target = $4, candidates = $5, divergences = $6,"
 					   " new_divergences = $7, resolved = $8, repairs_planned = $9, gate_reason = $10"
 					   " WHERE run_id = $1", 10, t, v, n, SPI_OK_UPDATE);
+		if (failed)
+		{
+			Oid			tf[2] = {INT8OID, TEXTOID};
+			Datum		vf[2] = {Int64GetDatum(run_id), CStringGetTextDatum(failed)};
+
+			recon_spi_exec("UPDATE recon.runs SET error = $2 WHERE run_id = $1", 2, tf, vf, NULL,
+						   SPI_OK_UPDATE);
+			ereport(WARNING,
+					(errmsg("recon: sweep of \"%s\" failed: duplicate keys in the source", m->name),
+					 errdetail("%s", failed),
+					 errhint("Choose key columns that identify one row (a unique index), or fix the data.")));
+		}
 	}
 	memset(&a, 0, sizeof(a));
 	a.actor = actor;
 	a.action = "run.finished";
 	a.mapping = m->name;
 	a.run_id = run_id;
-	a.reason = gate ? "gated" : "finished";
+	a.reason = failed ? failed : gate ? "gated" : "finished";
 	a.detail = psprintf("{\"rows_source\": %lld, \"docs_target\": %lld, \"divergences\": %lld,"
 						" \"new_divergences\": %lld, \"resolved\": %lld, \"repairs_planned\": %lld}",
 						(long long) rows, (long long) docs, (long long) stats->divergences,

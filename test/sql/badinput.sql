@@ -35,3 +35,30 @@ SELECT d.key, r.action, r.status, left(r.operation::text, 60) AS operation
  WHERE r.run_id = :run_n ORDER BY d.key::text;
 SELECT recon.drop_mapping('bad_n');
 DROP TABLE bad_e, bad_n;
+
+-- duplicate source keys (a view that repeats rows): the run fails naming the
+-- key, resolves nothing and leaves nothing to apply; never one row silently
+\! mongo_tool drop rt_bad.dup
+CREATE TABLE bad_d (id int PRIMARY KEY, v text);
+INSERT INTO bad_d VALUES (1, 'a'), (2, 'b');
+CREATE VIEW bad_dv AS SELECT id, v FROM bad_d UNION ALL SELECT id, 'other' FROM bad_d WHERE id = 2;
+\! printf '%s\n' '{"_id": 1, "v": "a"}' | mongo_tool insert rt_bad.dup
+SELECT recon.add_mapping('bad_dv', 'public.bad_dv', 'mongo1', 'rt_bad.dup', key => ARRAY['id'],
+       options => '{"repair": "off"}');
+\echo :LAST_ERROR_SQLSTATE
+-- (the key check refuses it at mapping time; duplicates that appear later:)
+DROP VIEW bad_dv;
+CREATE VIEW bad_dv AS SELECT id, v FROM bad_d;
+SELECT recon.add_mapping('bad_dv', 'public.bad_dv', 'mongo1', 'rt_bad.dup', key => ARRAY['id'],
+       options => '{"repair": "off"}') > 0 AS added;
+SELECT recon.sweep('bad_dv') > 0 AS swept;
+SELECT kind, key, status FROM recon.divergences d JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'bad_dv';
+\! printf '%s\n' '{"_id": 2, "v": "b"}' | mongo_tool insert rt_bad.dup
+CREATE OR REPLACE VIEW bad_dv AS SELECT id, v FROM bad_d UNION ALL SELECT id, 'other' FROM bad_d WHERE id = 2;
+SELECT recon.sweep('bad_dv') AS run_d \gset
+SELECT status, error FROM recon.runs WHERE run_id = :run_d;
+-- the failed run resolved nothing: key 2 stays open until a good run re-reads it
+SELECT kind, key, status FROM recon.divergences d JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'bad_dv';
+SELECT recon.drop_mapping('bad_dv');
+DROP VIEW bad_dv;
+DROP TABLE bad_d;

@@ -32,6 +32,8 @@ typedef struct Spill
 {
 	int			nparts;
 	BufFile   **files;
+	int64	   *rows;			/* source entries per partition */
+	int			level;			/* 0: first split; > 0: re-split of an oversized partition */
 } Spill;
 
 typedef struct SpillEntry
@@ -54,9 +56,13 @@ typedef struct MatchEntry
 static void
 spill_write(Spill *s, SpillEntry *e)
 {
-	uint32		part = (uint32) canon_digest(e->key, e->keylen).h[0] & (s->nparts - 1);
+	CanonDigest d = canon_digest(e->key, e->keylen);
+	uint32		part = (uint32) (s->level == 0 ? d.h[0] : d.h[1] >> (6 * (s->level - 1))) &
+		(s->nparts - 1);
 	BufFile    *f = s->files[part];
 
+	if (e->side == SIDE_SOURCE)
+		s->rows[part]++;
 	BufFileWrite(f, &e->side, 1);
 	BufFileWrite(f, &e->keylen, sizeof(uint32));
 	BufFileWrite(f, e->key, e->keylen);
@@ -417,6 +423,56 @@ match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFi
 	}
 }
 
+/*
+ * Match one partition; one that holds more source rows than
+ * recon.partition_rows (the estimate was wrong: stale statistics, a view) is
+ * split again on other bits of the key hash first, so memory stays bounded
+ * whatever the estimate said.
+ */
+static void
+match_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile *f,
+			  int64 rows, int level, CandidateBatch *batch, ReconRunStats *stats)
+{
+	MemoryContext part;
+	MemoryContext old;
+
+	if (rows > recon_partition_rows && level < 10)
+	{
+		Spill		sub;
+		SpillEntry	e;
+		int			i;
+
+		sub.nparts = 2;
+		while (sub.nparts < 64 && rows / sub.nparts > recon_partition_rows)
+			sub.nparts *= 2;
+		sub.level = level + 1;
+		sub.files = palloc(sizeof(BufFile *) * sub.nparts);
+		sub.rows = palloc0(sizeof(int64) * sub.nparts);
+		for (i = 0; i < sub.nparts; i++)
+			sub.files[i] = BufFileCreateTemp(false);
+		if (BufFileSeek(f, 0, 0, SEEK_SET) != 0)
+			elog(ERROR, "recon: could not rewind sweep spill file");
+		while (spill_read(f, &e))
+		{
+			CHECK_FOR_INTERRUPTS();
+			spill_write(&sub, &e);
+			pfree(e.key);
+			if (e.id)
+				pfree(e.id);
+		}
+		BufFileClose(f);
+		for (i = 0; i < sub.nparts; i++)
+			match_spilled(m, t, run_id, sub.files[i], sub.rows[i], level + 1, batch, stats);
+		return;
+	}
+	part = AllocSetContextCreate(CurrentMemoryContext, "recon sweep match", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(part);
+	match_partition(m, t, run_id, f, batch, stats);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(part);
+	BufFileClose(f);
+}
+
 static int
 choose_partitions(const ReconMapping *m, const ReconTarget *t)
 {
@@ -661,6 +717,8 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	}
 
 	spill.nparts = choose_partitions(m, t);
+	spill.level = 0;
+	spill.rows = palloc0(sizeof(int64) * spill.nparts);
 	spill.files = palloc(sizeof(BufFile *) * spill.nparts);
 	for (i = 0; i < spill.nparts; i++)
 		spill.files[i] = BufFileCreateTemp(false);
@@ -669,8 +727,6 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	docs = pass_target(m, t, &spill);
 
 	{
-		MemoryContext part = AllocSetContextCreate(CurrentMemoryContext, "recon sweep match",
-												   ALLOCSET_DEFAULT_SIZES);
 		CandidateBatch batch;
 
 		batch.copies = AllocSetContextCreate(CurrentMemoryContext, "recon sweep candidates",
@@ -680,16 +736,8 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 		batch.cands = palloc(sizeof(ReconCandidate) * recon_batch_size);
 		batch.n = 0;
 		for (i = 0; i < spill.nparts; i++)
-		{
-			MemoryContext old = MemoryContextSwitchTo(part);
-
-			match_partition(m, t, run_id, spill.files[i], &batch, &stats);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(part);
-			BufFileClose(spill.files[i]);
-		}
+			match_spilled(m, t, run_id, spill.files[i], spill.rows[i], 0, &batch, &stats);
 		flush_candidates(m, t, run_id, &batch, &stats);
-		MemoryContextDelete(part);
 		MemoryContextDelete(batch.copies);
 		MemoryContextDelete(batch.work);
 	}

@@ -62,3 +62,23 @@ SELECT kind, key, status FROM recon.divergences d JOIN recon.mappings m USING (m
 SELECT recon.drop_mapping('bad_dv');
 DROP VIEW bad_dv;
 DROP TABLE bad_d;
+
+-- a source with no usable size estimate (a view) and an empty collection: the
+-- sweep starts with one partition and re-splits it as rows arrive, so memory
+-- follows recon.partition_rows, and the result is the same
+\! mongo_tool drop rt_bad.big
+CREATE TABLE bad_big (id int PRIMARY KEY, v text);
+INSERT INTO bad_big SELECT g, 'v' || g FROM generate_series(1, 5000) g;
+CREATE VIEW bad_bigv AS SELECT id, v FROM bad_big;
+\! printf '%s\n' '{"_id": 17, "v": "v17"}' '{"_id": 4711, "v": "changed"}' '{"_id": 9999, "v": "orphan"}' | mongo_tool insert rt_bad.big
+SELECT recon.add_mapping('bad_bigv', 'public.bad_bigv', 'mongo1', 'rt_bad.big', key => ARRAY['id'],
+       options => '{"repair": "off"}') > 0 AS added;
+SET recon.partition_rows = 1024;
+SELECT recon.sweep('bad_bigv') AS run_big \gset
+RESET recon.partition_rows;
+SELECT rows_source, docs_target, divergences FROM recon.runs WHERE run_id = :run_big;
+SELECT kind, count(*), min(key::text::int), max(key::text::int) FROM recon.divergences
+ WHERE last_run_id = :run_big GROUP BY kind ORDER BY kind;
+SELECT recon.drop_mapping('bad_bigv');
+DROP VIEW bad_bigv;
+DROP TABLE bad_big;

@@ -623,6 +623,27 @@ columns_json(const ReconMapping *m)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data));
 }
 
+static void mapping_missing(const char *name) pg_attribute_noreturn();
+static void source_missing(const char *name) pg_attribute_noreturn();
+
+static void
+mapping_missing(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("mapping \"%s\" does not exist", name),
+			 errhint("See SELECT name FROM recon.mappings.")));
+}
+
+static void
+source_missing(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("the source relation of mapping \"%s\" no longer exists", name),
+			 errhint("Drop the mapping with recon.drop_mapping('%s').", name)));
+}
+
 /* Lock the mapping's catalog row for a change; it must exist. */
 void
 recon_mapping_lock(const char *name)
@@ -633,10 +654,7 @@ recon_mapping_lock(const char *name)
 	SPI_execute_with_args("SELECT 1 FROM recon.mappings WHERE name = $1 FOR UPDATE",
 						  1, types, vals, NULL, false, 0);
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("mapping \"%s\" does not exist", name),
-				 errhint("See SELECT name FROM recon.mappings.")));
+		mapping_missing(name);
 }
 
 /*
@@ -663,10 +681,7 @@ recon_mapping_load_catalog(const char *name)
 						  " FROM recon.mappings WHERE name = $1",
 						  1, types, vals, NULL, false, 1);
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("mapping \"%s\" does not exist", name),
-				 errhint("See SELECT name FROM recon.mappings.")));
+		mapping_missing(name);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	m->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
@@ -711,10 +726,7 @@ recon_mapping_load(const char *name)
 
 	rel = try_relation_open(m->relid, AccessShareLock);
 	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the source relation of mapping \"%s\" no longer exists", name),
-				 errhint("Drop the mapping with recon.drop_mapping('%s').", name)));
+		source_missing(name);
 	{
 		resolve_mapping_columns(m, rel, m->key_names, m->options, m->columns);
 	}
@@ -944,10 +956,7 @@ recon_alter_mapping(PG_FUNCTION_ARGS)
 	key_cols = m->key_names;
 	rel = try_relation_open(m->relid, AccessShareLock);
 	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the source relation of mapping \"%s\" no longer exists", name),
-				 errhint("Drop the mapping with recon.drop_mapping('%s').", name)));
+		source_missing(name);
 	resolve_mapping(m, rel, key_cols, merged);	/* validates the merged options */
 	relation_close(rel, AccessShareLock);
 	{

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/valgrind.sh — run recon's main paths (sweep, apply, re-sweep,
-# diagnostics, audit check) in a single-user backend under valgrind
+# diagnostics, audit check; jsonb writing, replace mode, redaction,
+# unwritable values) in a single-user backend under valgrind
 # memcheck against a throwaway FerretDB.  Prints valgrind's findings; exits
 # non-zero when one involves recon.so.  Slow (a few minutes); not in CI.
 set -euo pipefail
@@ -11,6 +12,7 @@ rig_start_ferretdb
 rig_tmp
 make -s test/mongo_tool
 test/mongo_tool drop vg.vt
+test/mongo_tool drop vg.vr
 data=$RIG_TMP/vgdata
 rig_as_user "$RIG_PGBIN/initdb" -D "$data" --no-sync -A trust >/dev/null
 echo "shared_preload_libraries = 'recon'" >>"$data/postgresql.conf"
@@ -35,6 +37,26 @@ SELECT recon.sweep('vt');
 SELECT count(*) FROM recon.divergences WHERE status = 'open';
 
 SELECT recon.value_matches('{"a": [1, {"b": 2}]}'::jsonb, '{"v": {"a": [1, {"b": 2.0}]}}');
+
+SELECT recon.bson_of('{"\$date": 1, "a.b": 2147483648, "c": 0.1, "d": 1e400, "e": [1, {"f": null}]}'::jsonb);
+
+CREATE TABLE vr (id int PRIMARY KEY, pin text, doc jsonb, ts timestamptz);
+
+INSERT INTO vr SELECT g, 'p'||g, jsonb_build_object('n', g * 1000000000000, 'k', repeat('x', g)), CASE WHEN g = 7 THEN 'infinity' ELSE now() END FROM generate_series(1,40) g;
+
+SELECT recon.add_mapping('vr', 'public.vr', 'm', 'vg.vr', options => '{"repair": "auto", "repair_mode": "replace", "redact": ["pin"]}');
+
+SELECT recon.sweep('vr');
+
+CALL recon.apply_repairs(3);
+
+UPDATE vr SET pin = 'changed' WHERE id <= 5;
+
+SELECT recon.sweep('vr');
+
+CALL recon.apply_repairs(4);
+
+SELECT recon.audit_head();
 
 SELECT * FROM recon.verify_audit();
 

@@ -69,7 +69,11 @@ $node->safe_psql('postgres', q{
 	SELECT m.mapping_id, r.run_id, r.run_id, 'mismatch', '99', '\x0199'
 	  FROM recon.mappings m, recon.runs r WHERE m.name = 'slow' AND r.kind = 'cdc';
 });
+# the sweep holds its source: a TRUNCATE (or DROP) of it waits for the sweep
+my ($tret, $tout, $terr) = $node->psql('postgres', "SET lock_timeout = '300ms'; TRUNCATE s");
+like($terr, qr/lock timeout/, 'the source cannot be truncated or dropped under a running sweep');
 $d->finish;
+is($node->safe_psql('postgres', "SELECT count(*) FROM s"), '4', 'and the table is intact');
 is($node->safe_psql('postgres', "SELECT status FROM recon.divergences WHERE key = '99'"), 'open',
 	'a divergence recorded by another run after the sweep started is not resolved by it');
 

@@ -5,12 +5,19 @@
  *
  * Credentials are set through mongoc_uri_set_username/password, never
  * printed into a URI string, and no error text built here includes them.
+ *
+ * Every connection is wrapped in a "cancellable" stream: reads wait for the
+ * server in slices of CANCEL_SLICE_MS and give up as soon as a cancel or
+ * terminate is pending, so a hung MongoDB never keeps a backend from
+ * honouring pg_cancel_backend()/pg_terminate_backend() for longer than a
+ * slice (libmongoc itself retries poll() on EINTR until the socket timeout).
  */
 #include "postgres.h"
 
 #include "recon.h"
 
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "storage/ipc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -128,6 +135,8 @@ recon_mongo_raise(const bson_error_t *error, const char *what)
 	char		msg[sizeof(error->message)];
 	char	   *safe;
 
+	/* a read given up for a pending cancel or terminate: report that instead */
+	CHECK_FOR_INTERRUPTS();
 	strlcpy(msg, error->message, sizeof(msg));
 	safe = recon_mongo_safe_message(msg);
 	strlcpy(msg, safe, sizeof(msg));
@@ -157,6 +166,232 @@ recon_mongo_raise(const bson_error_t *error, const char *what)
 			 errdetail("%s (domain %u, code %u)", msg, error->domain, error->code)));
 }
 
+/* ---------------------------------------------------------------------
+ * The cancellable stream
+ * --------------------------------------------------------------------- */
+
+#define CANCEL_SLICE_MS 250
+#define RECON_STREAM_TYPE 0x7265	/* any value libmongoc does not use */
+
+/* exported by libmongoc, declared in its private headers only */
+extern mongoc_stream_t *mongoc_client_default_stream_initiator(const mongoc_uri_t *uri,
+															   const mongoc_host_list_t *host,
+															   void *user_data,
+															   bson_error_t *error);
+
+typedef struct CancelStream
+{
+	mongoc_stream_t vtable;		/* must come first */
+	mongoc_stream_t *base;
+	bool		timed_out;
+} CancelStream;
+
+static mongoc_stream_t *
+base_of(mongoc_stream_t *s)
+{
+	return ((CancelStream *) s)->base;
+}
+
+static void
+cs_destroy(mongoc_stream_t *s)
+{
+	mongoc_stream_destroy(base_of(s));
+	free(s);
+}
+
+static void
+cs_failed(mongoc_stream_t *s)
+{
+	mongoc_stream_failed(base_of(s));
+	free(s);
+}
+
+static int
+cs_close(mongoc_stream_t *s)
+{
+	return mongoc_stream_close(base_of(s));
+}
+
+static int
+cs_flush(mongoc_stream_t *s)
+{
+	return mongoc_stream_flush(base_of(s));
+}
+
+static ssize_t
+cs_writev(mongoc_stream_t *s, mongoc_iovec_t *iov, size_t iovcnt, int32_t timeout_msec)
+{
+	return mongoc_stream_writev(base_of(s), iov, iovcnt, timeout_msec);
+}
+
+static int
+cs_setsockopt(mongoc_stream_t *s, int level, int optname, void *optval, mongoc_socklen_t optlen)
+{
+	return mongoc_stream_setsockopt(base_of(s), level, optname, optval, optlen);
+}
+
+static mongoc_stream_t *
+cs_get_base_stream(mongoc_stream_t *s)
+{
+	return base_of(s);
+}
+
+static bool
+cs_check_closed(mongoc_stream_t *s)
+{
+	return mongoc_stream_check_closed(base_of(s));
+}
+
+static bool
+cs_timed_out(mongoc_stream_t *s)
+{
+	return ((CancelStream *) s)->timed_out || mongoc_stream_timed_out(base_of(s));
+}
+
+static bool
+cs_should_retry(mongoc_stream_t *s)
+{
+	return mongoc_stream_should_retry(base_of(s));
+}
+
+static ssize_t
+cs_poll(mongoc_stream_poll_t *streams, size_t nstreams, int32_t timeout)
+{
+	mongoc_stream_poll_t *b = malloc(sizeof(mongoc_stream_poll_t) * (nstreams + 1));
+	ssize_t		r;
+	size_t		i;
+
+	if (b == NULL)
+		return -1;
+	for (i = 0; i < nstreams; i++)
+	{
+		b[i] = streams[i];
+		b[i].stream = base_of(streams[i].stream);
+	}
+	r = mongoc_stream_poll(b, nstreams, timeout);
+	for (i = 0; i < nstreams; i++)
+		streams[i].revents = b[i].revents;
+	free(b);
+	return r;
+}
+
+/*
+ * Read at least min_bytes within timeout_msec, in slices, checking for a
+ * pending cancel or terminate between them.  Never raises (it runs inside
+ * libmongoc): a pending interrupt makes the read fail, libmongoc drops the
+ * connection, and recon's caller turns the failure into the cancel.
+ */
+static ssize_t
+cs_readv(mongoc_stream_t *s, mongoc_iovec_t *iov, size_t iovcnt, size_t min_bytes,
+		 int32_t timeout_msec)
+{
+	CancelStream *cs = (CancelStream *) s;
+	mongoc_iovec_t *cur;
+	size_t		ncur = iovcnt;
+	size_t		total = 0;
+	instr_time	start,
+				now;
+
+	cs->timed_out = false;
+	if (timeout_msec >= 0 && timeout_msec <= CANCEL_SLICE_MS)
+		return mongoc_stream_readv(cs->base, iov, iovcnt, min_bytes, timeout_msec);
+	cur = malloc(sizeof(mongoc_iovec_t) * (iovcnt + 1));
+	if (cur == NULL)
+		return -1;
+	memcpy(cur, iov, sizeof(mongoc_iovec_t) * iovcnt);
+	INSTR_TIME_SET_CURRENT(start);
+	for (;;)
+	{
+		int32_t		slice = CANCEL_SLICE_MS;
+		ssize_t		r;
+
+		if (InterruptPending && (QueryCancelPending || ProcDiePending))
+			break;
+		if (timeout_msec >= 0)
+		{
+			double		left;
+
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, start);
+			left = timeout_msec - INSTR_TIME_GET_MILLISEC(now);
+			if (left <= 0)
+			{
+				cs->timed_out = true;
+				break;
+			}
+			slice = Min(slice, (int32_t) left + 1);
+		}
+		r = mongoc_stream_readv(cs->base, cur, ncur, 1, slice);
+		if (r > 0)
+		{
+			size_t		n = (size_t) r;
+
+			total += n;
+			if (total >= min_bytes)
+			{
+				free(cur);
+				return (ssize_t) total;
+			}
+			/* advance past what was read */
+			while (ncur > 0 && n >= cur[0].iov_len)
+			{
+				n -= cur[0].iov_len;
+				memmove(cur, cur + 1, sizeof(mongoc_iovec_t) * (ncur - 1));
+				ncur--;
+			}
+			if (ncur > 0)
+			{
+				cur[0].iov_base = (char *) cur[0].iov_base + n;
+				cur[0].iov_len -= n;
+			}
+			continue;
+		}
+		if (r == 0 || !mongoc_stream_timed_out(cs->base))
+		{
+			free(cur);
+			return r;			/* closed, or a real error */
+		}
+		/* a slice timed out: look at interrupts, then wait again */
+	}
+	free(cur);
+	errno = EINTR;
+	return -1;
+}
+
+static mongoc_stream_t *
+cancellable_initiator(const mongoc_uri_t *uri, const mongoc_host_list_t *host, void *user_data,
+					  bson_error_t *error)
+{
+	mongoc_stream_t *base = mongoc_client_default_stream_initiator(uri, host, user_data, error);
+	CancelStream *cs;
+
+	if (base == NULL)
+		return NULL;
+	cs = calloc(1, sizeof(CancelStream));
+	if (cs == NULL)
+	{
+		mongoc_stream_destroy(base);
+		bson_set_error(error, MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_SOCKET,
+					   "out of memory wrapping a stream");
+		return NULL;
+	}
+	cs->vtable.type = RECON_STREAM_TYPE;
+	cs->vtable.destroy = cs_destroy;
+	cs->vtable.failed = cs_failed;
+	cs->vtable.close = cs_close;
+	cs->vtable.flush = cs_flush;
+	cs->vtable.writev = cs_writev;
+	cs->vtable.readv = cs_readv;
+	cs->vtable.setsockopt = cs_setsockopt;
+	cs->vtable.get_base_stream = cs_get_base_stream;
+	cs->vtable.check_closed = cs_check_closed;
+	cs->vtable.poll = cs_poll;
+	cs->vtable.timed_out = cs_timed_out;
+	cs->vtable.should_retry = cs_should_retry;
+	cs->base = base;
+	return (mongoc_stream_t *) cs;
+}
+
 static mongoc_client_t *
 connect_client(const ReconTarget *t)
 {
@@ -183,6 +418,7 @@ connect_client(const ReconTarget *t)
 	if (client == NULL)
 		recon_mongo_raise(&err, "creating a client");
 	mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
+	mongoc_client_set_stream_initiator(client, cancellable_initiator, client);
 
 	BSON_APPEND_INT32(&ping, "ping", 1);
 	ok = mongoc_client_command_simple(client, "admin", &ping, NULL, NULL, &err);

@@ -41,7 +41,8 @@ usage(void)
 			"       mongo_tool update DB.COLL FILTER_JSON UPDATE_JSON\n"
 			"       mongo_tool delete DB.COLL FILTER_JSON\n"
 			"       mongo_tool find|count DB.COLL [FILTER_JSON]\n"
-			"       mongo_tool unique-index DB.COLL FIELD\n");
+			"       mongo_tool unique-index DB.COLL FIELD\n"
+			"       mongo_tool insert-raw-string DB.COLL ID HEX   ({_id: ID, v: <bytes>}, unvalidated)\n");
 	exit(2);
 }
 
@@ -222,6 +223,38 @@ cmd_count(mongoc_collection_t *coll, const char *filter_json)
 	bson_destroy(filter);
 }
 
+/*
+ * {_id: ID, v: <the bytes HEX>} inserted without client-side validation:
+ * strings that are not valid UTF-8, as years-old writers leave them.
+ */
+static void
+cmd_insert_raw_string(mongoc_collection_t *coll, const char *id, const char *hex)
+{
+	size_t		n = strlen(hex) / 2,
+				i;
+	char	   *bytes = malloc(n + 1);
+	bson_t		doc = BSON_INITIALIZER,
+				opts = BSON_INITIALIZER;
+	bson_error_t error;
+
+	for (i = 0; i < n; i++)
+	{
+		unsigned int b;
+
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			usage();
+		bytes[i] = (char) b;
+	}
+	BSON_APPEND_INT32(&doc, "_id", atoi(id));
+	bson_append_utf8(&doc, "v", 1, bytes, (int) n);
+	BSON_APPEND_BOOL(&opts, "validate", false);
+	if (!mongoc_collection_insert_one(coll, &doc, &opts, NULL, &error))
+		fail("insert-raw-string", &error);
+	bson_destroy(&doc);
+	bson_destroy(&opts);
+	free(bytes);
+}
+
 /* A unique index on one field (for tests of write errors). */
 static void
 cmd_unique_index(const char *ns, const char *field)
@@ -298,6 +331,8 @@ main(int argc, char **argv)
 			cmd_update(coll, argv[3], argv[4]);
 		else if (strcmp(cmd, "delete") == 0 && argc == 4)
 			cmd_delete(coll, argv[3]);
+		else if (strcmp(cmd, "insert-raw-string") == 0 && argc == 5)
+			cmd_insert_raw_string(coll, argv[3], argv[4]);
 		else if (strcmp(cmd, "unique-index") == 0 && argc == 4)
 			cmd_unique_index(argv[2], argv[3]);
 		else if (strcmp(cmd, "find") == 0 && argc <= 4)

@@ -82,3 +82,16 @@ SELECT kind, count(*), min(key::text::int), max(key::text::int) FROM recon.diver
 SELECT recon.drop_mapping('bad_bigv');
 DROP VIEW bad_bigv;
 DROP TABLE bad_big;
+
+-- a string that is not valid UTF-8 in a document (written unvalidated): the
+-- sweep finishes and records the key; the document's image says what it can
+\! mongo_tool drop rt_bad.utf
+\! mongo_tool insert-raw-string rt_bad.utf 1 61fffe62
+CREATE TABLE bad_u (id int PRIMARY KEY, v text);
+INSERT INTO bad_u VALUES (1, 'ab');
+SELECT recon.add_mapping('bad_u', 'public.bad_u', 'mongo1', 'rt_bad.utf', options => '{"repair": "off"}') > 0 AS added;
+SELECT recon.sweep('bad_u') AS run_u \gset
+SELECT status, divergences FROM recon.runs WHERE run_id = :run_u;
+SELECT kind, key, fields, target_image IS NOT NULL AS has_image FROM recon.divergences WHERE last_run_id = :run_u;
+SELECT recon.drop_mapping('bad_u');
+DROP TABLE bad_u;

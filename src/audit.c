@@ -108,18 +108,6 @@ recon_audit(const ReconAudit *a)
  * The key file
  * --------------------------------------------------------------------- */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void
 key_file_error(const char *detail)
 {
@@ -175,9 +163,9 @@ load_audit_keys(void)
 			p++;
 		if (*p == '#' || *p == '\n' || *p == '\0')
 			continue;
-		while (hexval(p[0]) >= 0 && hexval(p[1]) >= 0 && len < (int) sizeof(k->key))
+		while (canon_hex_value(p[0]) >= 0 && canon_hex_value(p[1]) >= 0 && len < (int) sizeof(k->key))
 		{
-			k->key[len++] = (uint8) (hexval(p[0]) * 16 + hexval(p[1]));
+			k->key[len++] = (uint8) (canon_hex_value(p[0]) * 16 + canon_hex_value(p[1]));
 			p += 2;
 		}
 		if (len < 32 || (*p != '\n' && *p != '\0' && *p != '\r' && *p != ' '))
@@ -218,15 +206,13 @@ hmac_hex(const uint8 *key, int keylen, const char *data, int len)
 	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
 	uint8		dig[32];
 	char	   *hex = palloc(65);
-	int			i;
 
 	if (ctx == NULL || pg_hmac_init(ctx, key, keylen) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) data, len) < 0 ||
 		pg_hmac_final(ctx, dig, sizeof(dig)) < 0)
 		elog(ERROR, "recon: could not compute HMAC-SHA-256");
 	pg_hmac_free(ctx);
-	for (i = 0; i < 32; i++)
-		sprintf(hex + 2 * i, "%02x", dig[i]);
+	canon_hex_encode(dig, 32, hex);
 	return hex;
 }
 

@@ -774,8 +774,8 @@ emit_bson_number(StringInfo out, const bson_iter_t *iter, bool *from_double)
 	}
 }
 
-static int
-hexval(char c)
+int
+canon_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -807,8 +807,8 @@ parse_uuid_text(const char *s, uint32 len, unsigned char *out)
 			i--;
 			continue;
 		}
-		hi = hexval(s[i]);
-		lo = hexval(s[i + 1]);
+		hi = canon_hex_value(s[i]);
+		lo = canon_hex_value(s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		out[n++] = (unsigned char) (hi << 4 | lo);
@@ -1218,14 +1218,27 @@ canon_sha256_hex(const char *data, int len)
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	uint8		dig[32];
 	char	   *hex = palloc(65);
-	int			i;
 
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
 		pg_cryptohash_final(ctx, dig, sizeof(dig)) < 0)
 		elog(ERROR, "recon: could not compute SHA-256");
 	pg_cryptohash_free(ctx);
-	for (i = 0; i < 32; i++)
-		sprintf(hex + 2 * i, "%02x", dig[i]);
+	canon_hex_encode(dig, 32, hex);
 	return hex;
+}
+
+/* 2n lower-case hex digits of bytes, NUL-terminated, into out (2n + 1 bytes). */
+void
+canon_hex_encode(const uint8 *bytes, int n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 0xf];
+	}
+	out[2 * n] = '\0';
 }

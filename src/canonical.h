@@ -89,6 +89,8 @@ typedef struct CanonDigest
 
 extern CanonDigest canon_digest(const char *data, int len);
 extern char *canon_sha256_hex(const char *data, int len);
+extern void canon_hex_encode(const uint8 *bytes, int n, char *out);
+extern int	canon_hex_value(char c);
 
 extern int64 canon_parse_precision(const char *s);
 

@@ -72,8 +72,24 @@ key_value_ok(const ReconField *k, const char *p)
 				if (!(p[0] == CT_NUMBER && (len == 1 ? p[5] == '0' : (e != NULL && e[1] != '-'))))
 					return false;
 				/* ... and within the key column's range (a double 1e19 is no int4 key) */
-				if (e != NULL && atoi(e + 1) > 19)
-					return false;
+				if (e != NULL)
+				{
+					int			ndigits = (int) (e - (p + 5)) - (p[5] == '-');
+					int			exp = 0;
+					int			total;
+					int			safe = k->typid == INT2OID ? 4 : k->typid == INT4OID ? 9 : 18;
+					const char *q;
+
+					/* the exponent, within the payload (not NUL-terminated) */
+					for (q = e + 1; q < p + 5 + len && exp < 100; q++)
+						exp = exp * 10 + (*q - '0');
+					total = ndigits + exp;
+
+					if (total <= safe)
+						return true;	/* fewer digits than the type's range: no parse */
+					if (total > safe + 1)
+						return false;
+				}
 				digits = integer_text(p + 5, len);
 				errno = 0;
 				v = strtoll(digits, &end, 10);
@@ -818,7 +834,16 @@ recon_build_replace_update(const ReconMapping *m, Datum *values, bool *nulls,
 	bson_iter_t it;
 	bool		any_unset = false;
 
-	recon_build_document(m, values, nulls, &doc, redact);
+	PG_TRY();
+	{
+		recon_build_document(m, values, nulls, &doc, redact);
+	}
+	PG_CATCH();
+	{
+		bson_destroy(&doc);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	bson_append_document_begin(update, "$set", 4, &set);
 	if (bson_iter_init(&it, &doc))
 		while (bson_iter_next(&it))
@@ -1315,21 +1340,32 @@ bson_to_jsonb_cb(void *arg)
 	a->result = recon_bson_to_jsonb(a->doc);
 }
 
-/* recon_bson_to_jsonb, or {"$recon_unreadable": why} for what JSON cannot hold. */
+/* {"<tag>": "<why>"} as JSON text: what stands in for a value that could not be shown or written. */
+char *
+recon_reason_json(const char *tag, const char *why)
+{
+	StringInfoData j;
+
+	initStringInfo(&j);
+	appendStringInfoChar(&j, '{');
+	escape_json(&j, tag);
+	appendStringInfoString(&j, ": ");
+	escape_json(&j, why);
+	appendStringInfoChar(&j, '}');
+	return j.data;
+}
+
+/* recon_bson_to_jsonb, or {"_id": {"$recon_unreadable": why}} for what JSON cannot hold. */
 Datum
 recon_bson_to_jsonb_safe(const bson_t *doc)
 {
 	JsonbSafeArgs a = {doc, (Datum) 0};
 	char	   *why;
-	StringInfoData j;
 
 	if (recon_try(bson_to_jsonb_cb, &a, &why))
 		return a.result;
-	initStringInfo(&j);
-	appendStringInfoString(&j, "{\"_id\": {\"$recon_unreadable\": ");
-	escape_json(&j, why);
-	appendStringInfoString(&j, "}}");
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(
+		psprintf("{\"_id\": %s}", recon_reason_json("$recon_unreadable", why))));
 }
 
 /* One value as recon writes it, under key (diagnostics: recon.bson_of). */

@@ -298,24 +298,26 @@ key_jsonb(const ReconMapping *m, const ReconKeyed *it)
 							   CStringGetDatum(recon_key_canon_to_json(m, it->key, it->keylen)));
 }
 
-static Datum image_failed(const char *tag, const char *why);
-
 typedef struct ImageArgs
 {
 	const ReconMapping *m;
 	const ReconKeyed *it;
+	bool		target;			/* the document (redacted), else the row as a document */
 	Datum		image;
 } ImageArgs;
 
 static void
-image_source_cb(void *arg)
+image_cb(void *arg)
 {
 	ImageArgs  *a = arg;
 	bson_t		doc = BSON_INITIALIZER;
 
 	PG_TRY();
 	{
-		recon_build_document(a->m, a->it->values, a->it->nulls, &doc, true);
+		if (a->target)
+			recon_redacted_copy(a->m, a->it->doc, &doc);
+		else
+			recon_build_document(a->m, a->it->values, a->it->nulls, &doc, true);
 		a->image = recon_bson_to_jsonb(&doc);
 	}
 	PG_FINALLY();
@@ -325,65 +327,24 @@ image_source_cb(void *arg)
 	PG_END_TRY();
 }
 
-/* The row as the document recon would write; a row no document can hold says why. */
+/*
+ * The image of one side, redacted.  One that cannot be built — a row no
+ * document can hold, a document JSON cannot show (invalid UTF-8...) —
+ * becomes {tag: why} and sets *reason: the reason, never the value.
+ */
 static Datum
-image_source(const ReconMapping *m, const ReconKeyed *it, char **reason)
+image_of(const ReconMapping *m, const ReconKeyed *it, bool target, char **reason)
 {
-	ImageArgs	a = {m, it, (Datum) 0};
+	ImageArgs	a = {m, it, target, (Datum) 0};
 	char	   *why;
 
-	if (!recon_try(image_source_cb, &a, &why))
-	{
-		*reason = psprintf("the row cannot be written to MongoDB: %s", why);
-		return image_failed("$recon_unwritable", why);
-	}
-	return a.image;
-}
-
-static void
-image_target_cb(void *arg)
-{
-	ImageArgs  *a = arg;
-	bson_t		doc = BSON_INITIALIZER;
-
-	PG_TRY();
-	{
-		recon_redacted_copy(a->m, a->it->doc, &doc);
-		a->image = recon_bson_to_jsonb(&doc);
-	}
-	PG_FINALLY();
-	{
-		bson_destroy(&doc);
-	}
-	PG_END_TRY();
-}
-
-/* An image whose building failed: the reason, never the value. */
-static Datum
-image_failed(const char *tag, const char *why)
-{
-	StringInfoData j;
-
-	initStringInfo(&j);
-	appendStringInfo(&j, "{\"%s\": ", tag);
-	escape_json(&j, why);
-	appendStringInfoChar(&j, '}');
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data));
-}
-
-/* The document, redacted; one that JSON cannot show (invalid UTF-8...) says why. */
-static Datum
-image_target(const ReconMapping *m, const ReconKeyed *it, char **reason)
-{
-	ImageArgs	a = {m, it, (Datum) 0};
-	char	   *why;
-
-	if (!recon_try(image_target_cb, &a, &why))
-	{
-		*reason = psprintf("the document cannot be shown: %s", why);
-		return image_failed("$recon_unreadable", why);
-	}
-	return a.image;
+	if (recon_try(image_cb, &a, &why))
+		return a.image;
+	*reason = psprintf(target ? "the document cannot be shown: %s"
+					   : "the row cannot be written to MongoDB: %s", why);
+	return DirectFunctionCall1(jsonb_in,
+							   CStringGetDatum(recon_reason_json(target ? "$recon_unreadable"
+																 : "$recon_unwritable", why)));
 }
 
 typedef struct PlanArgs
@@ -500,13 +461,7 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 		if (!recon_try(planned_operation_cb, &pa, &reason))
 		{
 			/* a row no document can hold: a failed repair that says so, never a write */
-			StringInfoData j;
-
-			initStringInfo(&j);
-			appendStringInfoString(&j, "{\"unwritable\": ");
-			escape_json(&j, reason);
-			appendStringInfoChar(&j, '}');
-			pa.op = j.data;
+			pa.op = recon_reason_json("unwritable", reason);
 			pa.action = it->doc ? (m->repair_replace ? "replace" : "update") : "insert";
 			unwritable = psprintf("cannot be written: %s", reason);
 		}
@@ -584,9 +539,9 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 	n[6] = sh ? ' ' : 'n';
 	v[7] = th ? CStringGetTextDatum(th) : (Datum) 0;
 	n[7] = th ? ' ' : 'n';
-	v[8] = it->src_present ? image_source(m, it, &reason) : (Datum) 0;
+	v[8] = it->src_present ? image_of(m, it, false, &reason) : (Datum) 0;
 	n[8] = it->src_present ? ' ' : 'n';
-	v[9] = it->doc ? image_target(m, it, &reason) : (Datum) 0;
+	v[9] = it->doc ? image_of(m, it, true, &reason) : (Datum) 0;
 	n[9] = it->doc ? ' ' : 'n';
 	if (it->key[0] == CT_OTHER)
 		reason = psprintf("its _id (BSON %s) cannot be a key of this mapping", recon_unexpected_key_type(it->key, it->keylen));

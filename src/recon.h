@@ -194,6 +194,7 @@ extern void recon_build_update(const ReconMapping *m, Datum *values, bool *nulls
 extern void recon_redacted_copy(const ReconMapping *m, const bson_t *doc, bson_t *out);
 extern Datum recon_bson_to_jsonb(const bson_t *doc);
 extern Datum recon_bson_to_jsonb_safe(const bson_t *doc);
+extern char *recon_reason_json(const char *tag, const char *why);
 extern void recon_append_value(bson_t *dst, const char *key, Oid typid, CanonKind kind, Datum v,
 							   bool isnull, const CanonOptions *copts);
 extern const char *recon_unexpected_key_type(const char *kc, int kclen);

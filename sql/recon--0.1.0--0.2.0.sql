@@ -252,6 +252,15 @@ SELECT m.name, c.key, CASE WHEN a.attname IS NULL THEN 'dropped or renamed' ELSE
 CREATE FUNCTION recon.alter_mapping_owner(name text, new_owner regrole)
     RETURNS void AS 'MODULE_PATHNAME', 'recon_alter_mapping_owner' LANGUAGE C STRICT;
 
+-- What a sweep would say of one document (raw BSON, or extended JSON),
+-- compared with its row read as the mapping's owner.
+CREATE FUNCTION recon.compare_document(mapping text, document bytea,
+                                       OUT kind text, OUT fields text[], OUT reason text)
+    AS 'MODULE_PATHNAME', 'recon_compare_document_bson' LANGUAGE C STRICT;
+CREATE FUNCTION recon.compare_document(mapping text, document text,
+                                       OUT kind text, OUT fields text[], OUT reason text)
+    AS 'MODULE_PATHNAME', 'recon_compare_document_json' LANGUAGE C STRICT;
+
 ------------------------------------------------------------------------
 -- Privileges
 ------------------------------------------------------------------------
@@ -263,6 +272,10 @@ REVOKE ALL ON FUNCTION recon._random_bytes(integer), recon._audit_hash(text, tex
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recon.verify_audit(bigint, text), recon.audit_head() TO recon_auditor;
 GRANT EXECUTE ON FUNCTION recon.alter_mapping_owner(text, regrole) TO recon_admin;
+REVOKE ALL ON FUNCTION recon.compare_document(text, bytea), recon.compare_document(text, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recon.compare_document(text, bytea), recon.compare_document(text, text)
+    TO recon_operator;
 REVOKE ALL ON FUNCTION recon.bson_of(anyelement, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recon.bson_of(anyelement, jsonb)
     TO recon_admin, recon_operator, recon_approver, recon_auditor;

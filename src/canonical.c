@@ -200,6 +200,13 @@ emit_other(StringInfo out, const char *what)
 	emit(out, CT_OTHER, what, strlen(what));
 }
 
+/* A value recon cannot read one way (a field named twice): equal to nothing. */
+void
+canon_ambiguous(StringInfo out)
+{
+	emit_other(out, "ambiguous");
+}
+
 /* ---------------------------------------------------------------------
  * Numbers
  * --------------------------------------------------------------------- */

@@ -64,6 +64,7 @@ extern void canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value,
 extern void canon_bson(StringInfo out, CanonKind kind, const bson_iter_t *iter,
 					   const CanonOptions *opts, bool *from_double);
 extern void canon_missing(StringInfo out, const CanonOptions *opts);
+extern void canon_ambiguous(StringInfo out);
 
 extern bool canon_values_equal(const char *a, int alen, bool a_double,
 							   const char *b, int blen, bool b_double);

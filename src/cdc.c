@@ -425,7 +425,9 @@ recon_sweep_worker_main(Datum arg)
 		{
 			PG_TRY();
 			{
+				recon_own_snapshot(true);
 				(void) recon_sweep_mapping(name, actor, run_id);
+				recon_own_snapshot(false);
 				done = true;
 			}
 			PG_CATCH();

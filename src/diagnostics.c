@@ -1,7 +1,7 @@
 /*
  * diagnostics.c — read-only functions that show how recon sees values and
- * documents: value_matches, canonical_form, canonical_form_bson, bson_of
- * and fetch_document.  They let a DBA check a comparison rule, and the tests
+ * documents: value_matches, canonical_form, canonical_form_bson, bson_of,
+ * fetch_document and compare_document.  They let a DBA check a comparison rule, and the tests
  * exercise the canonical model through libbson (including values such as
  * Decimal128 and NaN that the test server cannot store).
  */
@@ -12,6 +12,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -59,16 +61,17 @@ diag_kind(Oid typid)
 	return k;
 }
 
-/* Canonical form of the first field of an extended-JSON document ('{}' = missing). */
-static void
-diag_bson_canon(text *json, CanonKind kind, const CanonOptions *o, StringInfo out, bool *dbl)
+/* An extended-JSON document as a palloc'd BSON document: nothing to free on error. */
+static bson_t *
+parse_extended_json(text *json, const char *example)
 {
 	char	   *s = text_to_cstring(json);
 	bson_error_t err;
-	bson_t	   *doc = bson_new_from_json((const uint8_t *) s, -1, &err);
-	bson_iter_t it;
+	bson_t	   *parsed = bson_new_from_json((const uint8_t *) s, -1, &err);
+	bson_t	   *doc;
+	uint8_t    *data;
 
-	if (doc == NULL)
+	if (parsed == NULL)
 	{
 		char		msg[sizeof(err.message)];
 
@@ -77,20 +80,27 @@ diag_bson_canon(text *json, CanonKind kind, const CanonOptions *o, StringInfo ou
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid MongoDB extended JSON"),
 				 errdetail("%s", msg),
-				 errhint("Give a document such as '{\"v\": {\"$numberDecimal\": \"1.5\"}}'.")));
+				 errhint("Give a document such as '%s'.", example)));
 	}
-	PG_TRY();
-	{
-		if (bson_iter_init(&it, doc) && bson_iter_next(&it))
-			canon_bson(out, kind, &it, o, dbl);
-		else
-			canon_bson(out, kind, NULL, o, dbl);
-	}
-	PG_FINALLY();
-	{
-		bson_destroy(doc);
-	}
-	PG_END_TRY();
+	data = palloc(parsed->len);
+	memcpy(data, bson_get_data(parsed), parsed->len);
+	doc = palloc_bson_aligned(sizeof(bson_t));
+	bson_init_static(doc, data, parsed->len);
+	bson_destroy(parsed);
+	return doc;
+}
+
+/* Canonical form of the first field of an extended-JSON document ('{}' = missing). */
+static void
+diag_bson_canon(text *json, CanonKind kind, const CanonOptions *o, StringInfo out, bool *dbl)
+{
+	bson_t	   *doc = parse_extended_json(json, "{\"v\": {\"$numberDecimal\": \"1.5\"}}");
+	bson_iter_t it;
+
+	if (bson_iter_init(&it, doc) && bson_iter_next(&it))
+		canon_bson(out, kind, &it, o, dbl);
+	else
+		canon_bson(out, kind, NULL, o, dbl);
 }
 
 PG_FUNCTION_INFO_V1(recon_value_matches);
@@ -252,4 +262,103 @@ recon_fetch_document(PG_FUNCTION_ARGS)
 	if (!item.doc)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
+}
+
+typedef struct ShowArgs
+{
+	const bson_t *doc;
+} ShowArgs;
+
+static void
+show_document_cb(void *arg)
+{
+	(void) recon_bson_to_jsonb(((ShowArgs *) arg)->doc);
+}
+
+/*
+ * What a sweep would say of one document: its row is read by the
+ * document's _id (as the mapping's owner) and compared as a sweep
+ * compares.  The document is raw BSON, so values no server hands over
+ * intact (a field named twice, invalid UTF-8, a dotted name) can be tried.
+ */
+static Datum
+compare_document(FunctionCallInfo fcinfo, const char *name, const bson_t *doc)
+{
+	ReconPriv	priv;
+	ReconMapping *m;
+	ReconKeyed	item;
+	StringInfoData kc;
+	List	   *paths = NIL;
+	const char *kind;
+	char	   *reason;
+	char	   *why;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	ArrayBuildState *ab = NULL;
+	ListCell   *lc;
+	ShowArgs	show = {doc};
+	MemoryContext caller = CurrentMemoryContext;
+	HeapTuple	tuple;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "recon: compare_document must return a record");
+	recon_priv_enter(&priv, "recon_operator", "recon.compare_document");
+	SPI_connect();
+	recon_pin_search_path();
+	m = recon_mapping_load(name);
+	initStringInfo(&kc);
+	if (!recon_doc_key_canon(m, doc, &kc))
+		recon_unexpected_key(doc, &kc);
+	memset(&item, 0, sizeof(item));
+	item.key = kc.data;
+	item.keylen = kc.len;
+	item.doc = (bson_t *) doc;
+	recon_read_source(m, &item, 1);
+	if (recon_compare_item(m, &item, &paths, NULL))
+		kind = "equal";
+	else if (!item.src_present)
+		kind = "extra";
+	else
+		kind = "mismatch";
+	reason = recon_document_reason(m, &item);
+	if (reason == NULL && !recon_try(show_document_cb, &show, &why))
+		reason = psprintf("the document cannot be shown: %s", why);
+
+	MemoryContextSwitchTo(caller);
+	foreach(lc, paths)
+		ab = accumArrayResult(ab, CStringGetTextDatum(lfirst(lc)), false, TEXTOID, caller);
+	values[0] = CStringGetTextDatum(kind);
+	values[1] = ab ? makeArrayResult(ab, caller) : PointerGetDatum(construct_empty_array(TEXTOID));
+	values[2] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[2] = reason == NULL;
+	tuple = heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls);
+	SPI_finish();
+	recon_priv_exit(&priv);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+PG_FUNCTION_INFO_V1(recon_compare_document_bson);
+Datum
+recon_compare_document_bson(PG_FUNCTION_ARGS)
+{
+	bytea	   *raw = PG_GETARG_BYTEA_PP(1);
+	bson_t		doc;
+
+	/* only the frame is checked: what lies inside is what is being tried */
+	if (!bson_init_static(&doc, (const uint8_t *) VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("not a BSON document"),
+				 errhint("Give the document's bytes as MongoDB stores them (e.g. from mongodump).")));
+	return compare_document(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)), &doc);
+}
+
+PG_FUNCTION_INFO_V1(recon_compare_document_json);
+Datum
+recon_compare_document_json(PG_FUNCTION_ARGS)
+{
+	bson_t	   *doc = parse_extended_json(PG_GETARG_TEXT_PP(1), "{\"_id\": 1, \"name\": \"x\"}");
+
+	return compare_document(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)), doc);
 }

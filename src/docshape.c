@@ -9,6 +9,7 @@
 #include "recon.h"
 
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -167,16 +168,91 @@ recon_doc_key_canon(const ReconMapping *m, const bson_t *doc, StringInfo out)
 	return !bson_iter_next(&sub);
 }
 
+typedef enum PathLookup
+{
+	PATH_MISSING,
+	PATH_FOUND,
+	PATH_AMBIGUOUS				/* a field named twice on the path */
+} PathLookup;
+
+/*
+ * The one field a name stands for at the level it iterates.  A document
+ * written without validation can hold a name twice; which one an
+ * application reads depends on its driver, so neither is "the" value.
+ */
+static PathLookup
+find_unique(bson_iter_t *level, const char *name, size_t len, bson_iter_t *found)
+{
+	int			hits = 0;
+
+	while (bson_iter_next(level))
+		if (bson_iter_key_len(level) == len && memcmp(bson_iter_key(level), name, len) == 0 &&
+			hits++ == 0)
+			*found = *level;
+	return hits == 0 ? PATH_MISSING : hits == 1 ? PATH_FOUND : PATH_AMBIGUOUS;
+}
+
+/* Descend the rest of a dotted path from a field already found. */
+static PathLookup
+descend_path(const bson_iter_t *from, const char *rest, bson_iter_t *found)
+{
+	bson_iter_t at = *from;
+
+	while (*rest)
+	{
+		const char *dot = strchr(rest, '.');
+		size_t		len = dot ? (size_t) (dot - rest) : strlen(rest);
+		bson_iter_t level;
+		PathLookup	r;
+
+		if (!(BSON_ITER_HOLDS_DOCUMENT(&at) || BSON_ITER_HOLDS_ARRAY(&at)) ||
+			!bson_iter_recurse(&at, &level))
+			return PATH_MISSING;
+		r = find_unique(&level, rest, len, &at);
+		if (r != PATH_FOUND)
+			return r;
+		rest = dot ? dot + 1 : "";
+	}
+	*found = at;
+	return PATH_FOUND;
+}
+
+static PathLookup
+lookup_path(const bson_t *doc, const char *path, bson_iter_t *found)
+{
+	bson_iter_t it,
+				top;
+	size_t		toplen = strcspn(path, ".");
+	PathLookup	r;
+
+	if (!bson_iter_init(&it, doc))
+		return PATH_MISSING;
+	r = find_unique(&it, path, toplen, &top);
+	if (r != PATH_FOUND)
+		return r;
+	return descend_path(&top, path + toplen + (path[toplen] == '.'), found);
+}
+
 static bool
 find_path(const bson_t *doc, const char *path, bson_iter_t *found)
 {
-	bson_iter_t it;
+	return lookup_path(doc, path, found) == PATH_FOUND;
+}
 
-	if (!bson_iter_init(&it, doc))
-		return false;
-	if (strchr(path, '.') == NULL)
-		return bson_iter_find_w_len(&it, path, -1) && (*found = it, true);
-	return bson_iter_find_descendant(&it, path, found);
+/*
+ * The first mapped path a document names twice, or NULL: said as the
+ * reason of its divergence (the value itself is compared as unreadable).
+ */
+const char *
+recon_doc_ambiguous_path(const ReconMapping *m, const bson_t *doc)
+{
+	int			i;
+	bson_iter_t v;
+
+	for (i = 0; i < m->nfields; i++)
+		if (lookup_path(doc, m->fields[i].path, &v) == PATH_AMBIGUOUS)
+			return m->fields[i].path;
+	return NULL;
 }
 
 static bool
@@ -196,18 +272,71 @@ is_mapped_top_level(const ReconMapping *m, const char *key, uint32 len)
 	return false;
 }
 
+#define DOC_CANON_LOCAL_FIELDS 64
+
+typedef struct FieldIter
+{
+	bson_iter_t it;				/* in a struct: arrays of bson_iter_t are refused (alignment) */
+} FieldIter;
+
+/*
+ * The mapped fields of a document, canonical, in mapping order.  One pass
+ * over the top level finds every mapped field (and any named twice);
+ * dotted paths then descend from their top-level field.
+ */
 void
 recon_doc_canon(const ReconMapping *m, const bson_t *doc, StringInfo out, bool *from_double)
 {
 	int			i;
 	bson_iter_t it;
+	FieldIter	top_local[DOC_CANON_LOCAL_FIELDS];
+	uint8		hits_local[DOC_CANON_LOCAL_FIELDS];
+	size_t		toplen_local[DOC_CANON_LOCAL_FIELDS];
+	bool		local = m->nfields <= DOC_CANON_LOCAL_FIELDS;	/* no palloc per document */
+	FieldIter  *top = local ? top_local : palloc_bson_aligned(sizeof(FieldIter) * m->nfields);
+	uint8	   *hits = local ? hits_local : palloc(m->nfields);
+	size_t	   *toplen = local ? toplen_local : palloc(sizeof(size_t) * m->nfields);
 
 	for (i = 0; i < m->nfields; i++)
 	{
-		bson_iter_t v;
+		toplen[i] = strcspn(m->fields[i].path, ".");
+		hits[i] = 0;
+	}
+	if (bson_iter_init(&it, doc))
+	{
+		while (bson_iter_next(&it))
+		{
+			const char *k = bson_iter_key(&it);
+			uint32		klen = bson_iter_key_len(&it);
 
-		canon_bson(out, m->fields[i].kind, find_path(doc, m->fields[i].path, &v) ? &v : NULL,
-				   &m->canon, from_double ? &from_double[i] : NULL);
+			for (i = 0; i < m->nfields; i++)
+				if (toplen[i] == klen && memcmp(m->fields[i].path, k, klen) == 0)
+				{
+					if (hits[i] == 0)
+						top[i].it = it;
+					if (hits[i] < 2)
+						hits[i]++;
+				}
+		}
+	}
+	for (i = 0; i < m->nfields; i++)
+	{
+		const char *path = m->fields[i].path;
+		bson_iter_t v;
+		PathLookup	r = hits[i] == 0 ? PATH_MISSING : hits[i] > 1 ? PATH_AMBIGUOUS :
+			descend_path(&top[i].it, path + toplen[i] + (path[toplen[i]] == '.'), &v);
+
+		if (r == PATH_AMBIGUOUS)
+			canon_ambiguous(out);
+		else
+			canon_bson(out, m->fields[i].kind, r == PATH_FOUND ? &v : NULL,
+					   &m->canon, from_double ? &from_double[i] : NULL);
+	}
+	if (!local)
+	{
+		pfree(top);
+		pfree(hits);
+		pfree(toplen);
 	}
 	if (m->report_extra_fields && bson_iter_init(&it, doc))
 	{
@@ -947,6 +1076,17 @@ recon_redacted_copy(const ReconMapping *m, const bson_t *doc, bson_t *out)
  * audited operations read as the application wrote them.
  */
 static void
+json_key(StringInfo out, const char *key)
+{
+	if (!pg_verify_mbstr(PG_UTF8, key, strlen(key), true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("the document holds a field name that is not valid UTF-8")));
+	escape_json(out, key);
+	appendStringInfoString(out, ": ");
+}
+
+static void
 json_value(StringInfo out, const bson_iter_t *it)
 {
 	switch (bson_iter_type(it))
@@ -978,8 +1118,18 @@ json_value(StringInfo out, const bson_iter_t *it)
 			{
 				uint32		len;
 				const char *s = bson_iter_utf8(it, &len);
-				char	   *z = pnstrdup(s, len);
+				char	   *z;
 
+				/* what JSON cannot hold is refused, never shown as another string */
+				if (memchr(s, '\0', len) != NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+							 errmsg("the document holds a string with a NUL character")));
+				if (!pg_verify_mbstr(PG_UTF8, s, len, true))
+					ereport(ERROR,
+							(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+							 errmsg("the document holds a string that is not valid UTF-8")));
+				z = pnstrdup(s, len);
 				escape_json(out, z);
 				pfree(z);
 			}
@@ -1006,8 +1156,7 @@ json_value(StringInfo out, const bson_iter_t *it)
 						first = false;
 						if (is_doc)
 						{
-							escape_json(out, bson_iter_key(&child));
-							appendStringInfoString(out, ": ");
+							json_key(out, bson_iter_key(&child));
 						}
 						json_value(out, &child);
 					}
@@ -1052,8 +1201,7 @@ recon_bson_to_jsonb(const bson_t *doc)
 			if (!first)
 				appendStringInfoString(&out, ", ");
 			first = false;
-			escape_json(&out, bson_iter_key(&it));
-			appendStringInfoString(&out, ": ");
+			json_key(&out, bson_iter_key(&it));
 			json_value(&out, &it);
 		}
 	appendStringInfoChar(&out, '}');
@@ -1290,7 +1438,7 @@ recon_unexpected_key_type(const char *kc, int kclen)
 	if (kclen < 5 || kc[0] != CT_OTHER ||
 		!bson_init_static(&idd, (const uint8_t *) kc + 5, kclen - 5) ||
 		!bson_iter_init_find(&it, &idd, "_id"))
-		return "value";
+		return NULL;			/* the document has no _id */
 	switch (bson_iter_type(&it))
 	{
 		case BSON_TYPE_DOUBLE:

@@ -69,16 +69,14 @@ find_key(HTAB *h, ReconKeyed *items, const char *key, int keylen)
  * Read the source rows and target documents of n keys.  lock is appended
  * to the source query (e.g. " FOR SHARE OF t").  Results land in items[].
  */
-void
-recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n,
-				 const char *lock)
+static void
+read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const char *lock)
 {
-	HTAB	   *h = index_keys(items, n);
 	int			ncols = m->nkeys + m->nfields;
 	int			i,
 				k;
 
-	/* ---- source: one query, keys as parallel text arrays ---- */
+	/* one query, keys as parallel text arrays */
 	{
 		Oid		   *types = palloc(sizeof(Oid) * m->nkeys);
 		Datum	   *args = palloc(sizeof(Datum) * m->nkeys);
@@ -158,8 +156,14 @@ recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
 			SPI_freetuptable(SPI_tuptable);
 		}
 	}
+}
 
-	/* ---- target: one $in query ---- */
+/* One $in query for the documents of n keys. */
+static void
+read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeyed *items, int n)
+{
+	int			i;
+
 	{
 		mongoc_collection_t *coll = recon_mongo_collection(t, m->collection);
 		bson_t		filter = BSON_INITIALIZER;
@@ -238,7 +242,55 @@ recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
 		if (failed)
 			recon_mongo_raise(&err, "re-reading documents");
 	}
+}
+
+void
+recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n,
+				 const char *lock)
+{
+	HTAB	   *h = index_keys(items, n);
+
+	read_source_side(m, h, items, n, lock);
+	read_target_side(m, t, h, items, n);
 	hash_destroy(h);
+}
+
+/* The source rows of n keys only (items[].doc is left as the caller set it). */
+void
+recon_read_source(const ReconMapping *m, ReconKeyed *items, int n)
+{
+	HTAB	   *h = index_keys(items, n);
+	bson_t	  **docs = palloc(sizeof(bson_t *) * n);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		docs[i] = items[i].doc;
+	read_source_side(m, h, items, n, NULL);
+	for (i = 0; i < n; i++)
+		items[i].doc = docs[i];
+	hash_destroy(h);
+}
+
+/*
+ * Why a document cannot be compared as an ordinary one, or NULL: an _id
+ * no row can have, a mapped field named twice.
+ */
+char *
+recon_document_reason(const ReconMapping *m, const ReconKeyed *it)
+{
+	const char *twice;
+
+	if (it->key[0] == CT_OTHER)
+	{
+		const char *type = recon_unexpected_key_type(it->key, it->keylen);
+
+		return type ? psprintf("its _id (BSON %s) cannot be a key of this mapping", type)
+			: pstrdup("the document has no _id");
+	}
+	if (it->doc && (twice = recon_doc_ambiguous_path(m, it->doc)) != NULL)
+		return psprintf("the document names field \"%s\" more than once: no one value can be compared or repaired",
+						twice);
+	return NULL;
 }
 
 /*
@@ -543,8 +595,12 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 	n[8] = it->src_present ? ' ' : 'n';
 	v[9] = it->doc ? image_of(m, it, true, &reason) : (Datum) 0;
 	n[9] = it->doc ? ' ' : 'n';
-	if (it->key[0] == CT_OTHER)
-		reason = psprintf("its _id (BSON %s) cannot be a key of this mapping", recon_unexpected_key_type(it->key, it->keylen));
+	{
+		char	   *doc_reason = recon_document_reason(m, it);
+
+		if (doc_reason)
+			reason = doc_reason;
+	}
 	v[10] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	n[10] = reason ? ' ' : 'n';
 	recon_spi_exec(sql, 11, types, v, n, SPI_OK_INSERT_RETURNING);
@@ -582,7 +638,9 @@ recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_
 		int			keep = 0;
 
 		if (round > 0)
-			recon_sleep_ms((long) m->settle_ms << (round - 1));
+			recon_settle_sleep((long) m->settle_ms << (round - 1));
+		else
+			recon_debug_pause(PAUSE_BEFORE_RECHECK);
 		recon_read_sides(m, t, items, n, NULL);
 		for (i = 0; i < n; i++)
 		{

@@ -55,6 +55,7 @@ static const struct config_enum_entry pause_point_options[] = {
 	{"after_intent", PAUSE_AFTER_INTENT, false},
 	{"before_write", PAUSE_BEFORE_WRITE, false},
 	{"after_write", PAUSE_AFTER_WRITE, false},
+	{"before_recheck", PAUSE_BEFORE_RECHECK, false},
 	{NULL, 0, false}
 };
 
@@ -163,6 +164,43 @@ recon_sleep_ms(long ms)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 left, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * The active snapshot a background sweep pushed itself, which it may put
+ * down while it waits: nothing it holds then needs the snapshot.
+ */
+static Snapshot recon_owned_snapshot = NULL;
+
+void
+recon_own_snapshot(bool own)
+{
+	recon_owned_snapshot = own ? GetActiveSnapshot() : NULL;
+}
+
+/*
+ * The settle wait of a re-check.  A sweep that owns its transaction (the
+ * background worker) waits with no snapshot, so the wait holds back no
+ * vacuum horizon; the re-read after it takes a new one anyway.  A sweep
+ * run as an SQL function cannot put its statement's snapshot down.
+ */
+void
+recon_settle_sleep(long ms)
+{
+	bool		release = recon_owned_snapshot != NULL && ActiveSnapshotSet() &&
+		GetActiveSnapshot() == recon_owned_snapshot;
+
+	if (release)
+	{
+		PopActiveSnapshot();
+		InvalidateCatalogSnapshot();
+	}
+	recon_sleep_ms(ms);
+	if (release)
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		recon_owned_snapshot = GetActiveSnapshot();
 	}
 }
 

@@ -26,11 +26,13 @@ extern int	recon_write_batch_size;
 /* Fault injection for crash tests: pause at a named point (recon.c). */
 typedef enum ReconPausePoint
 {
-	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_BEFORE_WRITE, PAUSE_AFTER_WRITE
+	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_BEFORE_WRITE, PAUSE_AFTER_WRITE, PAUSE_BEFORE_RECHECK
 } ReconPausePoint;
 extern void recon_debug_pause(ReconPausePoint point);
 extern char *recon_debug_fail_key;
 extern void recon_sleep_ms(long ms);
+extern void recon_settle_sleep(long ms);
+extern void recon_own_snapshot(bool own);
 
 /* ---- privileges (recon.c) ---- */
 typedef struct ReconPriv
@@ -174,6 +176,7 @@ extern void recon_key_canon_datums(const ReconMapping *m, Datum *values, bool *n
 extern void recon_row_canon(const ReconMapping *m, Datum *values, bool *nulls,
 							StringInfo out, bool *from_double);
 extern bool recon_doc_key_canon(const ReconMapping *m, const bson_t *doc, StringInfo out);
+extern const char *recon_doc_ambiguous_path(const ReconMapping *m, const bson_t *doc);
 extern void recon_doc_canon(const ReconMapping *m, const bson_t *doc, StringInfo out,
 							bool *from_double);
 extern int	recon_diff_fields(const ReconMapping *m, const char *a, const bool *a_dbl,
@@ -248,6 +251,8 @@ typedef struct ReconKeyed
 
 extern void recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
 							 int n, const char *lock);
+extern void recon_read_source(const ReconMapping *m, ReconKeyed *items, int n);
+extern char *recon_document_reason(const ReconMapping *m, const ReconKeyed *it);
 extern bool recon_compare_item(const ReconMapping *m, ReconKeyed *it, List **paths, bool *mask);
 extern char *recon_item_source_hash(const ReconKeyed *it);
 extern char *recon_item_target_hash(const ReconKeyed *it);

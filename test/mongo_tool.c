@@ -11,6 +11,9 @@
  *   mongo_tool delete DB.COLL FILTER_JSON               (delete_many)
  *   mongo_tool find   DB.COLL [FILTER_JSON]   relaxed extended JSON, sorted by _id
  *   mongo_tool count  DB.COLL [FILTER_JSON]
+ *   mongo_tool insert-raw DB.COLL HEX    one whole BSON document given as hex,
+ *                                        unvalidated (duplicate or dotted names)
+ *   mongo_tool find-raw DB.COLL          every document as hex, as the server returns it
  *
  * Silent on success except find/count; errors go to stderr, exit status 1
  * (2 for usage errors).
@@ -42,7 +45,9 @@ usage(void)
 			"       mongo_tool delete DB.COLL FILTER_JSON\n"
 			"       mongo_tool find|count DB.COLL [FILTER_JSON]\n"
 			"       mongo_tool unique-index DB.COLL FIELD\n"
-			"       mongo_tool insert-raw-string DB.COLL ID HEX   ({_id: ID, v: <bytes>}, unvalidated)\n");
+			"       mongo_tool insert-raw-string DB.COLL ID HEX   ({_id: ID, v: <bytes>}, unvalidated)\n"
+			"       mongo_tool insert-raw DB.COLL HEX   (a whole BSON document, unvalidated)\n"
+			"       mongo_tool find-raw DB.COLL         (documents as hex)\n");
 	exit(2);
 }
 
@@ -255,6 +260,70 @@ cmd_insert_raw_string(mongoc_collection_t *coll, const char *id, const char *hex
 	free(bytes);
 }
 
+static uint8_t *
+hex_bytes(const char *hex, size_t *n)
+{
+	size_t		i;
+	uint8_t    *bytes;
+
+	*n = strlen(hex) / 2;
+	bytes = malloc(*n + 1);
+	for (i = 0; i < *n; i++)
+	{
+		unsigned int b;
+
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			usage();
+		bytes[i] = (uint8_t) b;
+	}
+	return bytes;
+}
+
+/* A whole document as bytes: what no JSON parser or validating driver lets through. */
+static void
+cmd_insert_raw(mongoc_collection_t *coll, const char *hex)
+{
+	size_t		n;
+	uint8_t    *bytes = hex_bytes(hex, &n);
+	bson_t		doc,
+				opts = BSON_INITIALIZER;
+	bson_error_t error;
+
+	if (!bson_init_static(&doc, bytes, n))
+	{
+		fprintf(stderr, "mongo_tool: insert-raw: not a BSON document (length header)\n");
+		exit(1);
+	}
+	BSON_APPEND_BOOL(&opts, "validate", false);
+	if (!mongoc_collection_insert_one(coll, &doc, &opts, NULL, &error))
+		fail("insert-raw", &error);
+	bson_destroy(&opts);
+	free(bytes);
+}
+
+static void
+cmd_find_raw(mongoc_collection_t *coll)
+{
+	bson_error_t error;
+	bson_t		filter = BSON_INITIALIZER;
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+	const bson_t *doc;
+
+	while (mongoc_cursor_next(cursor, &doc))
+	{
+		const uint8_t *d = bson_get_data(doc);
+		uint32_t	i;
+
+		for (i = 0; i < doc->len; i++)
+			printf("%02x", d[i]);
+		putchar('\n');
+	}
+	if (mongoc_cursor_error(cursor, &error))
+		fail("find-raw", &error);
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&filter);
+}
+
 /* A unique index on one field (for tests of write errors). */
 static void
 cmd_unique_index(const char *ns, const char *field)
@@ -333,6 +402,10 @@ main(int argc, char **argv)
 			cmd_delete(coll, argv[3]);
 		else if (strcmp(cmd, "insert-raw-string") == 0 && argc == 5)
 			cmd_insert_raw_string(coll, argv[3], argv[4]);
+		else if (strcmp(cmd, "insert-raw") == 0 && argc == 4)
+			cmd_insert_raw(coll, argv[3]);
+		else if (strcmp(cmd, "find-raw") == 0 && argc == 3)
+			cmd_find_raw(coll);
 		else if (strcmp(cmd, "unique-index") == 0 && argc == 4)
 			cmd_unique_index(argv[2], argv[3]);
 		else if (strcmp(cmd, "find") == 0 && argc <= 4)

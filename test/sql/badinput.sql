@@ -85,8 +85,11 @@ DROP TABLE bad_big;
 
 -- a string that is not valid UTF-8 in a document (written unvalidated): the
 -- sweep finishes and records the key; the document's image says what it can
+-- (a server that keeps the bytes: see recon.compare_document below)
 \! mongo_tool drop rt_bad.utf
 \! mongo_tool insert-raw-string rt_bad.utf 1 61fffe62
+-- FerretDB stores the bad bytes as U+FFFD (ef bf bd): what a sweep reads
+\! mongo_tool find-raw rt_bad.utf
 CREATE TABLE bad_u (id int PRIMARY KEY, v text);
 INSERT INTO bad_u VALUES (1, 'ab');
 SELECT recon.add_mapping('bad_u', 'public.bad_u', 'mongo1', 'rt_bad.utf', options => '{"repair": "off"}') > 0 AS added;
@@ -95,3 +98,34 @@ SELECT status, divergences FROM recon.runs WHERE run_id = :run_u;
 SELECT kind, key, fields, target_image IS NOT NULL AS has_image FROM recon.divergences WHERE last_run_id = :run_u;
 SELECT recon.drop_mapping('bad_u');
 DROP TABLE bad_u;
+
+-- documents no server hands over intact (FerretDB refuses duplicate and
+-- dotted names at insert and stores invalid UTF-8 as U+FFFD), tried through
+-- recon.compare_document(mapping, raw BSON): what a sweep would record
+CREATE TABLE bad_raw (id int PRIMARY KEY, v text, w text);
+INSERT INTO bad_raw VALUES (1, 'a', 'x');
+SELECT recon.add_mapping('bad_raw', 'public.bad_raw', 'mongo1', 'rt_bad.raw',
+       options => '{"fields": {"w": "n.w"}, "repair": "off"}') > 0 AS added;
+SELECT c.doc, r.kind, r.fields, r.reason FROM (VALUES
+  ('a mapped field named twice', '\x31000000105f69640001000000027600020000006100027600020000006100036e000e0000000277000200000078000000'::bytea),
+  ('a nested mapped field named twice', '\x31000000105f69640001000000027600020000006100036e00170000000277000200000078000277000200000078000000'::bytea),
+  ('an unmapped field named twice (ignored)', '\x3a000000105f69640001000000027600020000006100036e000e00000002770002000000780000027a00020000003100027a0002000000320000'::bytea),
+  ('a literal dotted name is not the nested path', '\x22000000105f69640001000000027600020000006100026e2e770002000000780000'::bytea),
+  ('a $-prefixed name is an ordinary unmapped field', '\x32000000105f69640001000000027600020000006100036e000e000000027700020000007800000224760002000000710000'::bytea),
+  ('a string that is not valid UTF-8', '\x2a000000105f696400010000000276000400000061fffe00036e000e0000000277000200000078000000'::bytea),
+  ('a string holding a NUL', '\x29000000105f6964000100000002760003000000610000036e000e0000000277000200000078000000'::bytea),
+  ('a field name that is not valid UTF-8', '\x31000000105f69640001000000027600020000006100036e000e0000000277000200000078000002ff0002000000710000'::bytea),
+  ('no _id at all', '\x0e00000002760002000000610000'::bytea)
+) AS c(doc, raw), recon.compare_document('bad_raw', c.raw) r;
+-- extended JSON too: equal, a row that is not there, an _id no row can have
+SELECT (recon.compare_document('bad_raw', '{"_id": 1, "v": "a", "n": {"w": "x"}}')).*;
+SELECT (recon.compare_document('bad_raw', '{"_id": 2, "v": "a"}')).*;
+SELECT (recon.compare_document('bad_raw', '{"_id": {"$oid": "5f0000000000000000000000"}}')).*;
+-- not a document, not JSON: clear errors
+SELECT recon.compare_document('bad_raw', '\x0102'::bytea);
+SELECT recon.compare_document('bad_raw', '{"_id": ');
+-- a duplicate name inside a jsonb value is not equal to any jsonb value
+SELECT recon.value_matches('{"a": 2}'::jsonb, '{"v": {"a": 1, "a": 2}}') AS dup_in_jsonb,
+       recon.value_matches('{"a": 2}'::jsonb, '{"v": {"a": 2}}') AS plain_jsonb;
+SELECT recon.drop_mapping('bad_raw');
+DROP TABLE bad_raw;

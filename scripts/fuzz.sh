@@ -3,9 +3,10 @@
 # fixed budget each; exits non-zero on any crash or sanitizer report.
 #   scripts/fuzz.sh              60 s per target
 #   FUZZ_SECONDS=600 scripts/fuzz.sh
-# Targets: canonical (BSON -> canonical values, src/canonical.c) and
+# Targets: canonical (BSON -> canonical values, src/canonical.c),
 # cdc_message (the change worker's reading of decoder messages,
-# src/cdcmsg.c), built with clang -fsanitize=fuzzer,address against
+# src/cdcmsg.c) and jsonb_bson (jsonb -> BSON, src/jsonbson.c, with the
+# jsonb iterator replaced by a replay of a generated token stream), built with clang -fsanitize=fuzzer,address against
 # PostgreSQL's server headers and libpgcommon/libpgport.  Seeds live in
 # fuzz/corpus/<target>; new inputs go to a scratch copy, crashes to
 # .build/fuzz/.  Needs clang-14 and libclang-rt-14-dev (install-deps.sh).
@@ -30,9 +31,10 @@ build() {
 }
 build canonical fuzz/fuzz_stubs.c src/canonical.c
 build cdc_message fuzz/fuzz_stubs.c src/cdcmsg.c
+build jsonb_bson -DFUZZ_JSONB_BSON fuzz/fuzz_stubs.c src/jsonbson.c
 
 status=0
-for target in canonical cdc_message; do
+for target in canonical cdc_message jsonb_bson; do
     work=$OUT/corpus-$target
     rm -rf "$work"; mkdir -p "$work"
     cp fuzz/corpus/$target/* "$work/"

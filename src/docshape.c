@@ -396,183 +396,6 @@ recon_diff_fields(const ReconMapping *m, const char *a, const bool *a_dbl,
  * --------------------------------------------------------------------- */
 
 /* MongoDB refuses documents nested deeper than this. */
-#define BSON_MAX_NESTING 100
-
-static void
-jsonb_number_refused(const char *why)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-			 errmsg("a jsonb number cannot be written to MongoDB exactly"),
-			 errdetail("%s", why),
-			 errhint("recon never writes a value nobody wrote: store the number as a string, or fix the row.")));
-}
-
-/*
- * A jsonb number as the official drivers write a JSON number: an integer
- * as int32 or int64, any other value as the double that reads back as the
- * same decimal (0.1 is the double 0.1), else as a Decimal128 holding it
- * exactly.  Never wrapped, never rounded to another value.
- */
-static void
-append_json_number(bson_t *dst, const char *key, int keylen, Numeric num)
-{
-	Datum		d = NumericGetDatum(num);
-	char	   *text;
-
-	if (numeric_is_nan(num) || numeric_is_inf(num))
-		jsonb_number_refused("It is not a finite number.");	/* jsonb cannot hold these */
-	text = DatumGetCString(DirectFunctionCall1(numeric_out, d));
-	if (strchr(text, '.') == NULL && strchr(text, 'e') == NULL && strchr(text, 'E') == NULL)
-	{
-		char	   *end;
-		long long	ll;
-
-		errno = 0;
-		ll = strtoll(text, &end, 10);
-		if (errno == 0 && *end == '\0')
-		{
-			if (ll >= PG_INT32_MIN && ll <= PG_INT32_MAX)
-				bson_append_int32(dst, key, keylen, (int32) ll);
-			else
-				bson_append_int64(dst, key, keylen, (int64) ll);
-			return;
-		}
-	}
-	{
-		double		dbl = strtod(text, NULL);
-		char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-		if (isfinite(dbl))
-		{
-			Datum		back;
-
-			double_to_shortest_decimal_buf(dbl, buf);
-			back = DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-			if (DatumGetBool(DirectFunctionCall2(numeric_eq, d, back)))
-			{
-				bson_append_double(dst, key, keylen, dbl);
-				return;
-			}
-		}
-	}
-	{
-		bson_decimal128_t dec;
-		char		check[BSON_DECIMAL128_STRING];
-		Datum		back;
-
-		if (!bson_decimal128_from_string(text, &dec))
-			jsonb_number_refused("It has more significant digits or a larger exponent than a Decimal128 holds.");
-		bson_decimal128_to_string(&dec, check);
-		back = DirectFunctionCall3(numeric_in, CStringGetDatum(check),
-								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		if (!DatumGetBool(DirectFunctionCall2(numeric_eq, d, back)))
-			jsonb_number_refused("A Decimal128 would hold another value.");
-		bson_append_decimal128(dst, key, keylen, &dec);
-	}
-}
-
-static void
-append_jsonb_scalar(bson_t *dst, const char *key, int keylen, const JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			bson_append_null(dst, key, keylen);
-			break;
-		case jbvBool:
-			bson_append_bool(dst, key, keylen, v->val.boolean);
-			break;
-		case jbvString:
-			bson_append_utf8(dst, key, keylen, v->val.string.val, v->val.string.len);
-			break;
-		case jbvNumeric:
-			append_json_number(dst, key, keylen, v->val.numeric);
-			break;
-		default:
-			elog(ERROR, "recon: unexpected jsonb value type %d", (int) v->type);
-	}
-}
-
-/*
- * A jsonb value built directly as BSON, key by key: keys stay keys
- * (a "$date" key is a key, not a type), strings stay strings, numbers
- * follow append_json_number.  Nothing goes through Extended JSON.
- */
-static void
-append_jsonb(bson_t *dst, const char *key, Jsonb *jb)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	bson_t		stack[BSON_MAX_NESTING + 1];
-	int			next_index[BSON_MAX_NESTING + 1];	/* -1: an object */
-	int			depth = 0;
-	const char *name = key;
-	int			namelen = strlen(key);
-	char		idx[16];
-
-	if (JB_ROOT_IS_SCALAR(jb))
-	{
-		if (!JsonbExtractScalar(&jb->root, &v))
-			elog(ERROR, "recon: could not read a scalar jsonb value");
-		append_jsonb_scalar(dst, key, namelen, &v);
-		return;
-	}
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		bson_t	   *parent = depth > 0 ? &stack[depth - 1] : dst;
-
-		CHECK_FOR_INTERRUPTS();
-		/* array elements are keyed "0", "1", ... */
-		if (depth > 0 && next_index[depth - 1] >= 0 &&
-			(tok == WJB_ELEM || tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY))
-		{
-			snprintf(idx, sizeof(idx), "%d", next_index[depth - 1]++);
-			name = idx;
-			namelen = strlen(idx);
-		}
-		switch (tok)
-		{
-			case WJB_BEGIN_OBJECT:
-			case WJB_BEGIN_ARRAY:
-				if (depth >= BSON_MAX_NESTING)
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("a jsonb value is nested too deeply to be written to MongoDB"),
-							 errdetail("MongoDB accepts documents nested at most %d levels deep.",
-									   BSON_MAX_NESTING)));
-				if (tok == WJB_BEGIN_OBJECT)
-					bson_append_document_begin(parent, name, namelen, &stack[depth]);
-				else
-					bson_append_array_begin(parent, name, namelen, &stack[depth]);
-				next_index[depth] = tok == WJB_BEGIN_ARRAY ? 0 : -1;
-				depth++;
-				break;
-			case WJB_END_OBJECT:
-			case WJB_END_ARRAY:
-				depth--;
-				if (tok == WJB_END_OBJECT)
-					bson_append_document_end(depth > 0 ? &stack[depth - 1] : dst, &stack[depth]);
-				else
-					bson_append_array_end(depth > 0 ? &stack[depth - 1] : dst, &stack[depth]);
-				break;
-			case WJB_KEY:
-				name = pnstrdup(v.val.string.val, v.val.string.len);
-				namelen = v.val.string.len;
-				break;
-			case WJB_VALUE:
-			case WJB_ELEM:
-				append_jsonb_scalar(parent, name, namelen, &v);
-				break;
-			default:
-				break;
-		}
-	}
-}
-
 /* Append one column value under key, as an application would store it. */
 static void
 append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool isnull,
@@ -622,7 +445,8 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 					 * (NaN and ±Infinity numerics are doubles as they are.)
 					 */
 					if (isinf(d) && !numeric_is_inf(num))
-						append_json_number(dst, key, -1, num);
+						recon_append_decimal_text(dst, key, -1,
+												  DatumGetCString(DirectFunctionCall1(numeric_out, v)));
 					else
 						bson_append_double(dst, key, -1, d);
 				}
@@ -685,9 +509,9 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 			break;
 		case CK_JSON:
 			if (f->typid == JSONBOID)
-				append_jsonb(dst, key, DatumGetJsonbP(v));
+				recon_append_jsonb(dst, key, DatumGetJsonbP(v));
 			else
-				append_jsonb(dst, key, DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+				recon_append_jsonb(dst, key, DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																		  CStringGetDatum(TextDatumGetCString(v)))));
 			break;
 		default:

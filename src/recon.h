@@ -10,6 +10,7 @@
 
 #include "access/attnum.h"
 #include "canonical.h"
+#include "jsonbson.h"
 #include "nodes/pg_list.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"

@@ -179,6 +179,19 @@ extern mongoc_stream_t *mongoc_client_default_stream_initiator(const mongoc_uri_
 															   void *user_data,
 															   bson_error_t *error);
 
+/*
+ * While set, replies may take up to recon.recheck_timeout_ms instead of
+ * the socket timeout: the re-read of candidates on a server that scans
+ * the collection for it.  Cancel still ends the wait within a slice.
+ */
+static bool long_reads = false;
+
+void
+recon_mongo_long_reads(bool on)
+{
+	long_reads = on;
+}
+
 typedef struct CancelStream
 {
 	mongoc_stream_t vtable;		/* must come first */
@@ -293,6 +306,8 @@ cs_readv(mongoc_stream_t *s, mongoc_iovec_t *iov, size_t iovcnt, size_t min_byte
 				now;
 
 	cs->timed_out = false;
+	if (long_reads && timeout_msec >= 0 && timeout_msec < recon_recheck_timeout_ms)
+		timeout_msec = recon_recheck_timeout_ms;
 	if (timeout_msec >= 0 && timeout_msec <= CANCEL_SLICE_MS)
 		return mongoc_stream_readv(cs->base, iov, iovcnt, min_bytes, timeout_msec);
 	cur = malloc(sizeof(mongoc_iovec_t) * (iovcnt + 1));

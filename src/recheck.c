@@ -15,6 +15,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -158,29 +159,34 @@ read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const
 	}
 }
 
-/* One $in query for the documents of n keys. */
+/*
+ * The documents of n keys: one $in query, or (REREAD_SCAN) one pass over
+ * the collection keeping the documents of these keys — what a server that
+ * scans the collection for $in does anyway, but with replies that stream.
+ */
 static void
-read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeyed *items, int n)
+read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeyed *items, int n,
+				 ReconRereadMode mode)
 {
 	int			i;
 
 	{
 		mongoc_collection_t *coll = recon_mongo_collection(t, m->collection);
 		bson_t		filter = BSON_INITIALIZER;
-		bson_t		idf,
-					in;
+		bson_t		in = BSON_INITIALIZER;
 		mongoc_cursor_t *cursor;
 		const bson_t *doc;
 		bson_error_t err;
 		bool		failed = false;
 		int			ni = 0;
 
-		bson_append_document_begin(&filter, "_id", 3, &idf);
-		bson_append_array_begin(&idf, "$in", 3, &in);
 		for (i = 0; i < n; i++)
 		{
 			bson_iter_t it;
 
+			items[i].doc = NULL;
+			if (mode == REREAD_SCAN)
+				continue;
 			if (items[i].id && bson_iter_init_find(&it, items[i].id, "_id"))
 			{
 				char		ikey[16];
@@ -191,8 +197,23 @@ read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeye
 			else if (items[i].key[0] != CT_OTHER)
 				recon_append_id_candidates_from_canon(m, &in, &ni, items[i].key, items[i].keylen);
 		}
-		bson_append_array_end(&idf, &in);
-		bson_append_document_end(&filter, &idf);
+		if (mode == REREAD_KEYED)
+		{
+			bson_t		idf;
+
+			if (ni == 0)
+			{
+				/* no document can match: no query at all */
+				bson_destroy(&in);
+				bson_destroy(&filter);
+				mongoc_collection_destroy(coll);
+				return;
+			}
+			bson_append_document_begin(&filter, "_id", 3, &idf);
+			bson_append_array(&idf, "$in", 3, &in);
+			bson_append_document_end(&filter, &idf);
+		}
+		bson_destroy(&in);
 
 		{
 			/*
@@ -201,7 +222,8 @@ read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeye
 			 */
 			bson_t		opts = BSON_INITIALIZER;
 
-			BSON_APPEND_INT32(&opts, "batchSize", 100);
+			BSON_APPEND_INT32(&opts, "batchSize", mode == REREAD_SCAN ? recon_batch_size : 100);
+			BSON_APPEND_INT64(&opts, "maxTimeMS", recon_recheck_timeout_ms);
 			cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
 			bson_destroy(&opts);
 		}
@@ -244,15 +266,51 @@ read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeye
 	}
 }
 
-void
-recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n,
-				 const char *lock)
+static void
+read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n,
+		   const char *lock, ReconRereadMode mode)
 {
 	HTAB	   *h = index_keys(items, n);
 
 	read_source_side(m, h, items, n, lock);
-	read_target_side(m, t, h, items, n);
+	read_target_side(m, t, h, items, n, mode);
 	hash_destroy(h);
+}
+
+void
+recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n,
+				 const char *lock)
+{
+	read_sides(m, t, items, n, lock, REREAD_KEYED);
+}
+
+/*
+ * A sweep's re-read: replies may take recon.recheck_timeout_ms (a server
+ * that scans for $in answers late, not never); the first read is timed so
+ * the sweep can choose how to re-read the next batches.
+ */
+static void
+sweep_reread(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n,
+			 ReconRereadMode mode, double *elapsed_ms)
+{
+	instr_time	start,
+				end;
+
+	INSTR_TIME_SET_CURRENT(start);
+	recon_mongo_long_reads(true);
+	PG_TRY();
+	{
+		read_sides(m, t, items, n, NULL, mode);
+	}
+	PG_FINALLY();
+	{
+		recon_mongo_long_reads(false);
+	}
+	PG_END_TRY();
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_SUBTRACT(end, start);
+	if (elapsed_ms)
+		*elapsed_ms = INSTR_TIME_GET_MILLISEC(end);
 }
 
 /* The source rows of n keys only (items[].doc is left as the caller set it). */
@@ -613,7 +671,8 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 
 void
 recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
-						 ReconCandidate *cands, int ncands, ReconRunStats *stats)
+						 ReconCandidate *cands, int ncands, ReconRereadMode mode,
+						 ReconRunStats *stats)
 {
 	ReconKeyed *items = palloc0(sizeof(ReconKeyed) * ncands);
 	bool	   *mask = palloc0(sizeof(bool) * (m->nfields + 1));
@@ -641,7 +700,7 @@ recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_
 			recon_settle_sleep((long) m->settle_ms << (round - 1));
 		else
 			recon_debug_pause(PAUSE_BEFORE_RECHECK);
-		recon_read_sides(m, t, items, n, NULL);
+		sweep_reread(m, t, items, n, mode, round == 0 ? &stats->reread_ms : NULL);
 		for (i = 0; i < n; i++)
 		{
 			ReconKeyed *it = &items[i];

@@ -44,6 +44,16 @@ int			recon_batch_size = 1000;
 int			recon_partition_rows = 65536;
 int			recon_connect_timeout_ms = 5000;
 int			recon_socket_timeout_ms = 30000;
+int			recon_recheck_timeout_ms = 600000;
+int			recon_recheck_scan_keys = 10000;
+int			recon_recheck_reads = RECHECK_READS_AUTO;
+
+static const struct config_enum_entry recheck_reads_options[] = {
+	{"auto", RECHECK_READS_AUTO, false},
+	{"keyed", RECHECK_READS_KEYED, false},
+	{"scan", RECHECK_READS_SCAN, false},
+	{NULL, 0, false}
+};
 int			recon_progress_rows = 100000;
 int			recon_audit_log_level = LOG;
 int			recon_write_batch_size = 50;
@@ -99,6 +109,23 @@ _PG_init(void)
 							"Socket timeout for MongoDB operations.",
 							NULL, &recon_socket_timeout_ms, 30000, 100, 3600000,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("recon.recheck_timeout_ms",
+							"How long one re-read of candidate keys may wait for MongoDB's reply.",
+							"Its socket timeout and maxTimeMS: a server that scans the collection for a keyed"
+							" look-up (FerretDB) answers late, not never.  Cancel is honoured all the same.",
+							&recon_recheck_timeout_ms, 600000, 1000, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("recon.recheck_scan_keys",
+							"Candidate keys re-read per collection scan when keyed look-ups cost a scan.",
+							"Bounds the re-check's memory (one document copy per key) on such servers.",
+							&recon_recheck_scan_keys, 10000, 10, 1000000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("recon.recheck_reads",
+							 "How a sweep re-reads candidate documents: keyed ($in), scan, or auto.",
+							 "auto times the first keyed batch and switches to passes over the collection"
+							 " when a keyed look-up costs about a pass (a server without an _id index for it).",
+							 &recon_recheck_reads, RECHECK_READS_AUTO, recheck_reads_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("recon.progress_rows",
 							"Emit a progress NOTICE every this many rows or documents (0: never).",
 							NULL, &recon_progress_rows, 100000, 0, INT_MAX,

@@ -20,6 +20,13 @@ extern int	recon_batch_size;
 extern int	recon_partition_rows;
 extern int	recon_connect_timeout_ms;
 extern int	recon_socket_timeout_ms;
+extern int	recon_recheck_timeout_ms;
+extern int	recon_recheck_scan_keys;
+extern int	recon_recheck_reads;
+
+#define RECHECK_READS_AUTO 0
+#define RECHECK_READS_KEYED 1
+#define RECHECK_READS_SCAN 2
 extern int	recon_progress_rows;
 extern int	recon_audit_log_level;
 extern int	recon_write_batch_size;
@@ -118,6 +125,7 @@ extern mongoc_collection_t *recon_mongo_collection(const ReconTarget *target,
 												   const char *namespace);
 extern void recon_mongo_raise(const bson_error_t *error, const char *what) pg_attribute_noreturn();
 extern void recon_mongo_init(void);
+extern void recon_mongo_long_reads(bool on);
 
 /* ---- mappings (mapping.c) ---- */
 typedef enum RepairPolicy
@@ -229,7 +237,15 @@ typedef struct ReconRunStats
 	int64		repairs_planned;
 	int64		duplicate_keys; /* source keys seen more than once (sweep) */
 	char	   *duplicate_key;	/* the first of them, as JSON text */
+	double		reread_ms;		/* the last re-check's first read of the documents */
 } ReconRunStats;
+
+/* how a re-check reads documents back */
+typedef enum ReconRereadMode
+{
+	REREAD_KEYED,				/* one $in query per batch */
+	REREAD_SCAN					/* one natural-order pass, keys matched here */
+} ReconRereadMode;
 
 /* one key read on both sides (recheck.c); used by re-checks and repairs */
 typedef struct ReconKeyed
@@ -278,6 +294,6 @@ extern void recon_mark_db_idle(Oid dboid);
 
 extern void recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t,
 									 int64 run_id, ReconCandidate *cands, int ncands,
-									 ReconRunStats *stats);
+									 ReconRereadMode mode, ReconRunStats *stats);
 
 #endif

@@ -18,6 +18,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "storage/buffile.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
@@ -311,7 +312,37 @@ typedef struct CandidateBatch
 	MemoryContext work;			/* the re-check of one batch */
 	ReconCandidate *cands;
 	int			n;
+	int			cap;			/* candidates per re-check batch */
+	ReconRereadMode mode;
+	bool		chosen;			/* the mode was chosen from a timed first batch */
+	double		pass_ms;		/* the pass over the collection took this long */
 } CandidateBatch;
+
+/*
+ * After the first keyed re-read: when it cost about what a pass over the
+ * whole collection costs, the server scans for $in (FerretDB does), and
+ * one streaming pass per recon.recheck_scan_keys candidates is cheaper
+ * than one scan per recon.batch_size.  On MongoDB the $in is an index
+ * look-up and stays.
+ */
+static void
+choose_reread_mode(const ReconMapping *m, CandidateBatch *b, const ReconRunStats *stats)
+{
+	b->chosen = true;
+	if (recon_recheck_reads != RECHECK_READS_AUTO ||
+		b->pass_ms < 1000 || stats->reread_ms < 0.25 * b->pass_ms ||
+		recon_recheck_scan_keys <= b->cap)
+		return;
+	ereport(LOG,
+			(errmsg("recon: sweep of \"%s\" re-reads candidates by passes over the collection",
+					m->name),
+			 errdetail("Re-reading %d keys took %.0f ms, the pass over the collection %.0f ms:"
+					   " the server scans the collection for keyed look-ups.",
+					   b->n, stats->reread_ms, b->pass_ms)));
+	b->mode = REREAD_SCAN;
+	b->cap = recon_recheck_scan_keys;
+	b->cands = repalloc(b->cands, sizeof(ReconCandidate) * b->cap);
+}
 
 static void
 flush_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
@@ -322,10 +353,12 @@ flush_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 	if (b->n == 0)
 		return;
 	old = MemoryContextSwitchTo(b->work);
-	recon_recheck_candidates(m, t, run_id, b->cands, b->n, stats);
+	recon_recheck_candidates(m, t, run_id, b->cands, b->n, b->mode, stats);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(b->work);
 	MemoryContextReset(b->copies);
+	if (!b->chosen)
+		choose_reread_mode(m, b, stats);
 	b->n = 0;
 }
 
@@ -355,7 +388,7 @@ add_candidate(const ReconMapping *m, const ReconTarget *t, int64 run_id, Candida
 		if (!bson_init_static(c->id, (const uint8_t *) id, tgt->idlen))
 			c->id = NULL;
 	}
-	if (b->n == recon_batch_size)
+	if (b->n == b->cap)
 		flush_candidates(m, t, run_id, b, stats);
 }
 
@@ -685,6 +718,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 				docs;
 	Spill		spill;
 	ReconRunStats stats = {0};
+	double		pass_ms;
 	int			i;
 
 	m = recon_mapping_load(name);
@@ -724,17 +758,31 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 		spill.files[i] = BufFileCreateTemp(false);
 
 	rows = pass_source(m, &spill);
-	docs = pass_target(m, t, &spill);
+	{
+		instr_time	start,
+					end;
+
+		INSTR_TIME_SET_CURRENT(start);
+		docs = pass_target(m, t, &spill);
+		INSTR_TIME_SET_CURRENT(end);
+		INSTR_TIME_SUBTRACT(end, start);
+		pass_ms = INSTR_TIME_GET_MILLISEC(end);
+	}
 
 	{
 		CandidateBatch batch;
+		bool		scan = recon_recheck_reads == RECHECK_READS_SCAN;
 
 		batch.copies = AllocSetContextCreate(CurrentMemoryContext, "recon sweep candidates",
 											 ALLOCSET_DEFAULT_SIZES);
 		batch.work = AllocSetContextCreate(CurrentMemoryContext, "recon sweep re-check",
 										   ALLOCSET_DEFAULT_SIZES);
-		batch.cands = palloc(sizeof(ReconCandidate) * recon_batch_size);
+		batch.cap = scan ? Max(recon_recheck_scan_keys, recon_batch_size) : recon_batch_size;
+		batch.cands = palloc(sizeof(ReconCandidate) * batch.cap);
 		batch.n = 0;
+		batch.mode = scan ? REREAD_SCAN : REREAD_KEYED;
+		batch.chosen = recon_recheck_reads != RECHECK_READS_AUTO;
+		batch.pass_ms = pass_ms;
 		for (i = 0; i < spill.nparts; i++)
 			match_spilled(m, t, run_id, spill.files[i], spill.rows[i], 0, &batch, &stats);
 		flush_candidates(m, t, run_id, &batch, &stats);

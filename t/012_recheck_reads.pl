@@ -1,0 +1,63 @@
+# Re-reading candidates on a server that scans the collection for a keyed
+# look-up (FerretDB): the re-read gets recon.recheck_timeout_ms, not the
+# socket timeout, so a sweep whose $in outlives the socket timeout still
+# finishes; re-reading by passes over the collection (recon.recheck_reads =
+# scan, what auto switches to on such a server) records exactly what keyed
+# re-reads record.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ReconTest;
+
+my $uri = ReconTest::start_ferretdb();
+my $node = ReconTest::new_node('rereads');
+my $n = 40000;
+$node->safe_psql('postgres', qq{
+	CREATE EXTENSION recon;
+	CREATE SERVER m FOREIGN DATA WRAPPER recon_mongo OPTIONS (uri '$uri');
+	CREATE TABLE r (id int PRIMARY KEY, v text);
+	INSERT INTO r SELECT g, 'v' || g FROM generate_series(1, $n) g;
+	SELECT recon.add_mapping('rr', 'public.r', 'm', 'rereads.r', options => '{"repair": "off"}');
+});
+# 30 changed documents, 5 missing (ids 101..105), 5 extra (ids n+1..n+5)
+my $docs = '';
+for my $i (1 .. $n + 5)
+{
+	next if $i >= 101 && $i <= 105;
+	my $v = ($i % 1000 == 7 && $i < 30000) ? "changed$i" : "v$i";
+	$docs .= qq({"_id": $i, "v": "$v"}\n);
+}
+ReconTest::mongo('drop', 'rereads.r');
+ReconTest::mongo_in($docs, 'insert', 'rereads.r');
+
+sub sweep_with
+{
+	my ($settings, $what) = @_;
+	my $run = $node->safe_psql('postgres', "$settings SELECT recon.sweep('rr')");
+	is($node->safe_psql('postgres', "SELECT status, divergences FROM recon.runs WHERE run_id = $run"),
+		'finished|40', "$what: the sweep finished with 40 divergences");
+	is($node->safe_psql('postgres',
+		"SELECT kind || '|' || key::text FROM recon.divergences WHERE last_run_id = $run"
+		  . " ORDER BY kind, key::text::int"),
+		join("\n", (map { "extra|$_" } $n + 1 .. $n + 5),
+			(map { "mismatch|$_" } grep { $_ % 1000 == 7 } 1 .. 29999),
+			(map { "missing|$_" } 101 .. 105)),
+		"$what: exactly the injected keys");
+	return $run;
+}
+
+sweep_with('', 'keyed re-reads (default)');
+sweep_with("SET recon.recheck_reads = 'scan'; SET recon.batch_size = 10; SET recon.recheck_scan_keys = 15;",
+	're-reads by passes over the collection, 15 keys per pass');
+# a socket timeout far below what one $in over 40,000 documents takes on
+# FerretDB: the re-read waits recon.recheck_timeout_ms instead
+sweep_with("SET recon.recheck_reads = 'keyed'; SET recon.socket_timeout_ms = 100;",
+	'keyed re-reads slower than the socket timeout');
+
+$node->stop;
+ReconTest::stop_ferretdb();
+done_testing();

@@ -22,6 +22,10 @@
  * for every query, timed with it — what recon's change worker ends up doing
  * when its cached client is invalidated every cycle (see bench/CDC.md).
  *
+ * -f FILE: instead of random ids, the ids listed in FILE (one per line),
+ * each asked for once, K per query in file order, no warm-up — a sweep's
+ * re-read of its candidate keys (bench/sweep_bench.sh's fair baseline).
+ *
  * Prints one line of key=value pairs:
  *   k= batch_size= reconnect= queries= keys= docs= seconds= keys_per_s= queries_per_s=
  *   ms_per_query= cpu_s= cpu_us_per_key=
@@ -53,7 +57,7 @@ usage(void)
 {
 	fprintf(stderr,
 			"usage: bare_lookup [-u URI] [-k K] [-b BATCHSIZE] [-m MIN] [-n MAX] [-s SECONDS]\n"
-			"                   [-q QUERIES] [-r SEED] [-i int32|int64] [-c] DB.COLL\n");
+			"                   [-q QUERIES] [-r SEED] [-i int32|int64] [-c] [-f IDS_FILE] DB.COLL\n");
 	exit(2);
 }
 
@@ -211,6 +215,9 @@ main(int argc, char **argv)
 	double		seconds = 5.0;
 	bool		int32 = false;
 	bool		reconnect = false;
+	const char *ids_file = NULL;
+	int64_t    *listed = NULL;
+	long		nlisted = 0;
 	int			opt;
 	char	   *db;
 	mongoc_uri_t *uri;
@@ -229,7 +236,7 @@ main(int argc, char **argv)
 				c0,
 				c1;
 
-	while ((opt = getopt(argc, argv, "u:k:b:m:n:s:q:r:i:c")) != -1)
+	while ((opt = getopt(argc, argv, "u:k:b:m:n:s:q:r:i:cf:")) != -1)
 	{
 		switch (opt)
 		{
@@ -268,6 +275,9 @@ main(int argc, char **argv)
 			case 'c':
 				reconnect = true;
 				break;
+			case 'f':
+				ids_file = optarg;
+				break;
 			default:
 				usage();
 		}
@@ -283,6 +293,32 @@ main(int argc, char **argv)
 	if (uri_str == NULL || uri_str[0] == '\0')
 		uri_str = "mongodb://127.0.0.1:27017";
 
+	if (ids_file)
+	{
+		FILE	   *f = fopen(ids_file, "r");
+		long long	v;
+		long		cap = 1024;
+
+		if (f == NULL)
+		{
+			perror(ids_file);
+			return 2;
+		}
+		listed = malloc(sizeof(int64_t) * cap);
+		while (listed && fscanf(f, "%lld", &v) == 1)
+		{
+			if (nlisted == cap)
+				listed = realloc(listed, sizeof(int64_t) * (cap *= 2));
+			if (listed)
+				listed[nlisted++] = v;
+		}
+		fclose(f);
+		if (listed == NULL || nlisted == 0)
+		{
+			fprintf(stderr, "bare_lookup: no ids in %s\n", ids_file);
+			return 2;
+		}
+	}
 	pool = malloc(sizeof(int64_t) * range);
 	ids = malloc(sizeof(int64_t) * k);
 	if (pool == NULL || ids == NULL)
@@ -308,6 +344,26 @@ main(int argc, char **argv)
 		return 1;
 	db = bson_strndup(ns, dot - ns);
 	coll = mongoc_client_get_collection(client, db, dot + 1);
+
+	if (listed)
+	{
+		/* each listed id once, k per query, timed from the first query */
+		t0 = now_s();
+		c0 = cpu_s();
+		for (i = 0; i < nlisted; i += k)
+		{
+			int			n = (int) (nlisted - i < k ? nlisted - i : k);
+
+			if (!one_query(coll, listed + i, n, int32, &docs, &fields))
+				return 1;
+			queries++;
+		}
+		t1 = now_s();
+		c1 = cpu_s();
+		printf("k=%d batch_size=%d listed=%ld queries=%ld keys=%ld docs=%ld seconds=%.3f cpu_s=%.3f\n",
+			   k, batch_size, nlisted, queries, nlisted, docs, t1 - t0, c1 - c0);
+		return 0;
+	}
 
 	/* one untimed warm-up query (server-side caches, connection) */
 	draw_ids(pool, range, k, ids);

@@ -252,6 +252,20 @@ SELECT m.name, c.key, CASE WHEN a.attname IS NULL THEN 'dropped or renamed' ELSE
 CREATE FUNCTION recon.alter_mapping_owner(name text, new_owner regrole)
     RETURNS void AS 'MODULE_PATHNAME', 'recon_alter_mapping_owner' LANGUAGE C STRICT;
 
+-- Samples: a run of kind 'sample' and its estimate.
+ALTER TABLE recon.runs DROP CONSTRAINT runs_kind_check;
+ALTER TABLE recon.runs ADD CONSTRAINT runs_kind_check CHECK (kind IN ('sweep', 'cdc', 'sample'));
+ALTER TABLE recon.runs ADD COLUMN estimate jsonb;
+COMMENT ON COLUMN recon.runs.estimate IS
+    'a sample''s estimated divergence rates and their 95 % Wilson intervals';
+CREATE FUNCTION recon.sample(mapping text, "rows" integer DEFAULT 1000, documents integer DEFAULT NULL,
+                             seed integer DEFAULT NULL,
+                             OUT run_id bigint, OUT rows_sampled bigint, OUT rows_divergent bigint,
+                             OUT divergence_rate float8, OUT rate_low float8, OUT rate_high float8,
+                             OUT documents_sampled bigint, OUT documents_extra bigint,
+                             OUT extra_rate float8, OUT extra_low float8, OUT extra_high float8)
+    AS 'MODULE_PATHNAME', 'recon_sample' LANGUAGE C;
+
 -- What a sweep would say of one document (raw BSON, or extended JSON),
 -- compared with its row read as the mapping's owner.
 CREATE FUNCTION recon.compare_document(mapping text, document bytea,
@@ -272,8 +286,10 @@ REVOKE ALL ON FUNCTION recon._random_bytes(integer), recon._audit_hash(text, tex
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recon.verify_audit(bigint, text), recon.audit_head() TO recon_auditor;
 GRANT EXECUTE ON FUNCTION recon.alter_mapping_owner(text, regrole) TO recon_admin;
-REVOKE ALL ON FUNCTION recon.compare_document(text, bytea), recon.compare_document(text, text)
+REVOKE ALL ON FUNCTION recon.compare_document(text, bytea), recon.compare_document(text, text),
+                       recon.sample(text, integer, integer, integer)
     FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recon.sample(text, integer, integer, integer) TO recon_operator;
 GRANT EXECUTE ON FUNCTION recon.compare_document(text, bytea), recon.compare_document(text, text)
     TO recon_operator;
 REVOKE ALL ON FUNCTION recon.bson_of(anyelement, jsonb) FROM PUBLIC;

@@ -29,9 +29,11 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
+#include "storage/buffile.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 
 char	   *recon_audit_key_file = NULL;
 
@@ -49,15 +51,140 @@ static int	n_audit_keys = 0;
 static char *loaded_path = NULL;
 static struct timespec loaded_mtime;
 
-/* Log copies of audit rows written in this transaction, emitted at commit. */
-typedef struct PendingAudit
-{
-	int			subxact_level;
-	char	   *line;
-	char	   *content;
-} PendingAudit;
+/*
+ * Log copies of audit rows written in this transaction, emitted at commit:
+ * a stream of (line, content) entries, the first PENDING_MEMORY bytes in
+ * memory and the rest in a temporary file, so a run that records many
+ * divergences holds no more memory than one that records few.  marks[L]
+ * is the stream's length when the subtransaction at nest level L began:
+ * its abort cuts the stream back there.
+ */
+#define PENDING_MEMORY (256 * 1024)
 
-static List *pending = NIL;
+static StringInfo pending_buf = NULL;	/* the stream's tail, in TopTransactionContext */
+static BufFile *pending_file = NULL;	/* the stream's head, once it outgrew memory */
+static off_t pending_file_len = 0;
+static off_t *marks = NULL;
+static int	nmarks = 0;
+
+static off_t
+pending_len(void)
+{
+	return pending_file_len + (pending_buf ? pending_buf->len : 0);
+}
+
+static void
+pending_forget(void)
+{
+	/* memory and file go with the transaction (context, resource owner) */
+	pending_buf = NULL;
+	pending_file = NULL;
+	pending_file_len = 0;
+}
+
+static void
+pending_append(const char *line, const char *content)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	uint32		n;
+
+	if (pending_buf == NULL)
+		pending_buf = makeStringInfo();
+	n = strlen(line);
+	appendBinaryStringInfo(pending_buf, (char *) &n, sizeof(n));
+	appendBinaryStringInfo(pending_buf, line, n);
+	n = strlen(content);
+	appendBinaryStringInfo(pending_buf, (char *) &n, sizeof(n));
+	appendBinaryStringInfo(pending_buf, content, n);
+	if (pending_buf->len > PENDING_MEMORY)
+	{
+		if (pending_file == NULL)
+		{
+			ResourceOwner owner = CurrentResourceOwner;
+
+			/* owned by the transaction, not by the subtransaction writing */
+			CurrentResourceOwner = TopTransactionResourceOwner;
+			pending_file = BufFileCreateTemp(false);
+			CurrentResourceOwner = owner;
+		}
+		if (BufFileSeek(pending_file, 0, pending_file_len, SEEK_SET) != 0)
+			elog(ERROR, "recon: could not seek in the audit log-copy file");
+		BufFileWrite(pending_file, pending_buf->data, pending_buf->len);
+		pending_file_len += pending_buf->len;
+		resetStringInfo(pending_buf);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+static void
+pending_truncate(off_t len)
+{
+	if (len >= pending_file_len)
+	{
+		if (pending_buf)
+			pending_buf->len = (int) (len - pending_file_len);
+		return;
+	}
+	pending_file_len = len;		/* later writes overwrite the rest */
+	if (pending_buf)
+		resetStringInfo(pending_buf);
+}
+
+static bool
+read_entry_part(BufFile *f, const char **mem, const char *mem_end, StringInfo out)
+{
+	uint32		n;
+
+	resetStringInfo(out);
+	if (f)
+	{
+		if (BufFileRead(f, &n, sizeof(n)) != sizeof(n))
+			return false;
+		enlargeStringInfo(out, n);
+		if (BufFileRead(f, out->data, n) != n)
+			return false;
+	}
+	else
+	{
+		if (mem_end - *mem < (long) sizeof(n))
+			return false;
+		memcpy(&n, *mem, sizeof(n));
+		*mem += sizeof(n);
+		enlargeStringInfo(out, n);
+		memcpy(out->data, *mem, n);
+		*mem += n;
+	}
+	out->len = n;
+	out->data[n] = '\0';
+	return true;
+}
+
+static void
+emit_entries(BufFile *f, off_t file_len, const char *mem, const char *mem_end)
+{
+	StringInfoData line,
+				content;
+	off_t		done = 0;
+
+	initStringInfo(&line);
+	initStringInfo(&content);
+	if (f && BufFileSeek(f, 0, 0, SEEK_SET) != 0)
+		elog(ERROR, "recon: could not rewind the audit log-copy file");
+	for (;;)
+	{
+		if (f && done >= file_len)
+			break;
+		if (!read_entry_part(f, &mem, mem_end, &line) ||
+			!read_entry_part(f, &mem, mem_end, &content))
+			break;
+		if (f)
+			done += 2 * sizeof(uint32) + line.len + content.len;
+		ereport(recon_audit_log_level,
+				(errmsg_internal("%s", line.data),
+				 errdetail_log("%s", content.data),
+				 errhidestmt(true), errhidecontext(true)));
+	}
+}
 
 /* ---------------------------------------------------------------------
  * Writing audit rows
@@ -257,20 +384,18 @@ PG_FUNCTION_INFO_V1(recon_audit_queue);
 Datum
 recon_audit_queue(PG_FUNCTION_ARGS)
 {
-	MemoryContext old;
-	PendingAudit *p;
+	char	   *line;
+	char	   *content;
 
 	if (recon_audit_log_level == 0)
 		PG_RETURN_VOID();
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	p = palloc(sizeof(PendingAudit));
-	p->subxact_level = GetCurrentTransactionNestLevel();
-	p->line = psprintf("recon audit: %s", text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	p->content = psprintf("seq=%lld row_hash=%s content=%s", (long long) PG_GETARG_INT64(0),
-						  text_to_cstring(PG_GETARG_TEXT_PP(1)),
-						  text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	pending = lappend(pending, p);
-	MemoryContextSwitchTo(old);
+	line = psprintf("recon audit: %s", text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	content = psprintf("seq=%lld row_hash=%s content=%s", (long long) PG_GETARG_INT64(0),
+					   text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					   text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	pending_append(line, content);
+	pfree(line);
+	pfree(content);
 	PG_RETURN_VOID();
 }
 
@@ -285,27 +410,45 @@ recon_audit_emit(PG_FUNCTION_ARGS)
 static void
 audit_xact_callback(XactEvent event, void *arg)
 {
-	ListCell   *lc;
-
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			foreach(lc, pending)
+			if (pending_len() > 0)
 			{
-				PendingAudit *p = lfirst(lc);
+				MemoryContext cxt = CurrentMemoryContext;
 
-				ereport(recon_audit_log_level,
-						(errmsg_internal("%s", p->line),
-						 errdetail_log("%s", p->content),
-						 errhidestmt(true), errhidecontext(true)));
+				/* committed already: a failure here loses the copies, never the commit */
+				PG_TRY();
+				{
+					if (pending_file)
+						emit_entries(pending_file, pending_file_len, NULL, NULL);
+					if (pending_buf)
+						emit_entries(NULL, 0, pending_buf->data,
+									 pending_buf->data + pending_buf->len);
+					if (pending_file)
+						BufFileClose(pending_file);
+				}
+				PG_CATCH();
+				{
+					ErrorData  *e;
+
+					MemoryContextSwitchTo(cxt);
+					e = CopyErrorData();
+					FlushErrorState();
+					ereport(WARNING,
+							(errmsg("recon: the server-log copies of this transaction's audit rows were not all written"),
+							 errdetail("%s", e->message),
+							 errhint("The rows are in recon.audit_log; recon.verify_audit() checks them.")));
+				}
+				PG_END_TRY();
 			}
-			pending = NIL;		/* TopTransactionContext goes with the transaction */
+			pending_forget();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			pending = NIL;
+			pending_forget();
 			break;
 		default:
 			break;
@@ -317,24 +460,22 @@ audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
 {
 	int			level = GetCurrentTransactionNestLevel();
-	ListCell   *lc;
 
-	if (event == SUBXACT_EVENT_ABORT_SUB)
+	if (event == SUBXACT_EVENT_START_SUB)
 	{
-		foreach(lc, pending)
-			if (((PendingAudit *) lfirst(lc))->subxact_level >= level)
-				pending = foreach_delete_current(pending, lc);
-	}
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-	{
-		foreach(lc, pending)
+		if (level >= nmarks)
 		{
-			PendingAudit *p = lfirst(lc);
+			int			n = Max(16, level * 2);
 
-			if (p->subxact_level >= level)
-				p->subxact_level = level - 1;
+			marks = marks ? repalloc(marks, sizeof(off_t) * n)
+				: MemoryContextAlloc(TopMemoryContext, sizeof(off_t) * n);
+			nmarks = n;
 		}
+		marks[level] = pending_len();
 	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB && level < nmarks)
+		pending_truncate(marks[level]);
+	/* a committed subtransaction's entries simply stay in the stream */
 }
 
 /* ---------------------------------------------------------------------

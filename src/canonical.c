@@ -233,15 +233,19 @@ emit_decimal_text_tagged(StringInfo out, char tag, const char *s)
 	if (*p == '+' || *p == '-')
 		neg = (*p++ == '-');
 
-	if (pg_strcasecmp(p, "nan") == 0)
+	/* a digit or a point starts every finite rendering: skip the word tests */
+	if (!(*p >= '0' && *p <= '9') && *p != '.')
 	{
-		emit(out, tag, "NaN", 3);
-		return;
-	}
-	if (pg_strcasecmp(p, "inf") == 0 || pg_strcasecmp(p, "infinity") == 0)
-	{
-		emit(out, tag, neg ? "-Infinity" : "Infinity", neg ? 9 : 8);
-		return;
+		if (pg_strcasecmp(p, "nan") == 0)
+		{
+			emit(out, tag, "NaN", 3);
+			return;
+		}
+		if (pg_strcasecmp(p, "inf") == 0 || pg_strcasecmp(p, "infinity") == 0)
+		{
+			emit(out, tag, neg ? "-Infinity" : "Infinity", neg ? 9 : 8);
+			return;
+		}
 	}
 
 	/* every digit is kept: a numeric may have far more than a double */
@@ -1217,6 +1221,17 @@ canon_digest(const char *data, int len)
 	if (copy)
 		pfree(copy);
 	return d;
+}
+
+/*
+ * A digest is already a hash: dynahash tables keyed by one use its bits —
+ * the high half of h[0], which a sweep's partitioning (low bits of h[0],
+ * then of h[1]) leaves alike within no partition.
+ */
+uint32
+canon_digest_hash(const void *key, Size keysize)
+{
+	return (uint32) (((const CanonDigest *) key)->h[0] >> 32);
 }
 
 char *

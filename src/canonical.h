@@ -89,6 +89,7 @@ typedef struct CanonDigest
 } CanonDigest;
 
 extern CanonDigest canon_digest(const char *data, int len);
+extern uint32 canon_digest_hash(const void *key, Size keysize);
 extern char *canon_sha256_hex(const char *data, int len);
 extern void canon_hex_encode(const uint8 *bytes, int n, char *out);
 extern int	canon_hex_value(char c);

@@ -15,7 +15,6 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "portability/instr_time.h"
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -42,8 +41,9 @@ index_keys(ReconKeyed *items, int n)
 
 	ctl.keysize = sizeof(CanonDigest);
 	ctl.entrysize = sizeof(KeyIndex);
+	ctl.hash = canon_digest_hash;
 	ctl.hcxt = CurrentMemoryContext;
-	h = hash_create("recon keys", n * 2, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	h = hash_create("recon keys", n * 2, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 	for (i = 0; i < n; i++)
 	{
 		CanonDigest kh = canon_digest(items[i].key, items[i].keylen);
@@ -73,6 +73,7 @@ find_key(HTAB *h, ReconKeyed *items, const char *key, int keylen)
 static void
 read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const char *lock)
 {
+	MemoryContext cxt = CurrentMemoryContext;	/* SPI calls return in SPI's context */
 	int			ncols = m->nkeys + m->nfields;
 	int			i,
 				k;
@@ -125,6 +126,7 @@ read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const
 				SetUserIdAndSecContext(save_userid, save_sec | SECURITY_RESTRICTED_OPERATION);
 				rc = SPI_execute_with_args(recon_source_key_lock_sql(m, lock), m->nkeys, types,
 										   args, NULL, false, 0);
+				MemoryContextSwitchTo(cxt);
 				SetUserIdAndSecContext(save_userid, save_sec);
 				if (rc < 0)
 					elog(ERROR, "recon: source lock failed");
@@ -132,6 +134,7 @@ read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const
 			recon_source_enter(m, &as_owner);
 			rc = SPI_execute_with_args(recon_source_key_lookup_sql(m, NULL), m->nkeys, types, args,
 									   NULL, false, 0);
+			MemoryContextSwitchTo(cxt);
 			recon_source_exit(&as_owner);
 			if (rc < 0)
 				elog(ERROR, "recon: source re-read failed");
@@ -286,17 +289,12 @@ recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
 
 /*
  * A sweep's re-read: replies may take recon.recheck_timeout_ms (a server
- * that scans for $in answers late, not never); the first read is timed so
- * the sweep can choose how to re-read the next batches.
+ * that scans for $in answers late, not never).
  */
 static void
 sweep_reread(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n,
-			 ReconRereadMode mode, double *elapsed_ms)
+			 ReconRereadMode mode)
 {
-	instr_time	start,
-				end;
-
-	INSTR_TIME_SET_CURRENT(start);
 	recon_mongo_long_reads(true);
 	PG_TRY();
 	{
@@ -307,10 +305,61 @@ sweep_reread(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int
 		recon_mongo_long_reads(false);
 	}
 	PG_END_TRY();
-	INSTR_TIME_SET_CURRENT(end);
-	INSTR_TIME_SUBTRACT(end, start);
-	if (elapsed_ms)
-		*elapsed_ms = INSTR_TIME_GET_MILLISEC(end);
+}
+
+/*
+ * Does a keyed look-up of this candidate take longer than limit_ms?  On a
+ * server that serves $in from the _id index it answers in milliseconds;
+ * one that scans the collection for it runs into maxTimeMS (or the socket
+ * timeout, if it ignores maxTimeMS).
+ */
+bool
+recon_keyed_read_costs_a_scan(const ReconMapping *m, const ReconTarget *t,
+							  const ReconCandidate *c, int limit_ms)
+{
+	mongoc_collection_t *coll = recon_mongo_collection(t, m->collection);
+	bson_t		filter = BSON_INITIALIZER;
+	bson_t		idf,
+				in;
+	bson_t		opts = BSON_INITIALIZER;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	bson_error_t err;
+	bool		failed;
+	int			ni = 0;
+	bson_iter_t it;
+
+	bson_append_document_begin(&filter, "_id", 3, &idf);
+	bson_append_array_begin(&idf, "$in", 3, &in);
+	if (c->id && bson_iter_init_find(&it, c->id, "_id"))
+		bson_append_iter(&in, "0", 1, &it);
+	else
+		recon_append_id_candidates_from_canon(m, &in, &ni, c->key, c->keylen);
+	bson_append_array_end(&idf, &in);
+	bson_append_document_end(&filter, &idf);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", limit_ms);
+	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	PG_TRY();
+	{
+		while (mongoc_cursor_next(cursor, &doc))
+			CHECK_FOR_INTERRUPTS();
+		failed = mongoc_cursor_error(cursor, &err);
+	}
+	PG_FINALLY();
+	{
+		mongoc_cursor_destroy(cursor);
+		mongoc_collection_destroy(coll);
+		bson_destroy(&filter);
+		bson_destroy(&opts);
+	}
+	PG_END_TRY();
+	if (!failed)
+		return false;
+	/* MaxTimeMSExpired (50), or a reply later than the socket timeout */
+	if ((err.domain == MONGOC_ERROR_SERVER && err.code == 50) ||
+		(err.domain == MONGOC_ERROR_STREAM && err.code == MONGOC_ERROR_STREAM_SOCKET))
+		return true;
+	recon_mongo_raise(&err, "timing a keyed look-up");
 }
 
 /* The source rows of n keys only (items[].doc is left as the caller set it). */
@@ -355,14 +404,25 @@ recon_document_reason(const ReconMapping *m, const ReconKeyed *it)
  * Canonical forms of both sides of one item and the differing paths.
  * Returns true when they agree (both absent counts as agreeing).
  */
+static void
+init_small_stringinfo(StringInfo s)
+{
+	s->maxlen = 128;
+	s->data = palloc(s->maxlen);
+	s->data[0] = '\0';
+	s->len = 0;
+	s->cursor = 0;
+}
+
 bool
 recon_compare_item(const ReconMapping *m, ReconKeyed *it, List **paths, bool *mask)
 {
 	bool	   *sd = palloc0(sizeof(bool) * (m->nfields + 1));
 	bool	   *dd = palloc0(sizeof(bool) * (m->nfields + 1));
 
-	initStringInfo(&it->src_canon);
-	initStringInfo(&it->doc_canon);
+	/* small to begin with: a batch holds thousands of these */
+	init_small_stringinfo(&it->src_canon);
+	init_small_stringinfo(&it->doc_canon);
 	appendBinaryStringInfo(&it->src_canon, it->key, it->keylen);
 	appendBinaryStringInfo(&it->doc_canon, it->key, it->keylen);
 	if (it->src_present)
@@ -666,6 +726,7 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 	stats->divergences++;
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 		stats->new_divergences++;
+	SPI_freetuptable(SPI_tuptable); /* else each one is kept until SPI_finish */
 	plan_repair(m, run_id, divergence_id, it, mask, stats);
 }
 
@@ -676,6 +737,8 @@ recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_
 {
 	ReconKeyed *items = palloc0(sizeof(ReconKeyed) * ncands);
 	bool	   *mask = palloc0(sizeof(bool) * (m->nfields + 1));
+	MemoryContext itemcxt = AllocSetContextCreate(CurrentMemoryContext, "recon re-check item",
+												  ALLOCSET_DEFAULT_SIZES);
 	int			n = ncands;
 	int			round,
 				i;
@@ -700,7 +763,7 @@ recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_
 			recon_settle_sleep((long) m->settle_ms << (round - 1));
 		else
 			recon_debug_pause(PAUSE_BEFORE_RECHECK);
-		sweep_reread(m, t, items, n, mode, round == 0 ? &stats->reread_ms : NULL);
+		sweep_reread(m, t, items, n, mode);
 		for (i = 0; i < n; i++)
 		{
 			ReconKeyed *it = &items[i];
@@ -729,8 +792,16 @@ recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_
 				k->doc_digest = dd;
 				continue;
 			}
-			recon_record_divergence(m, run_id, it, paths, mask, stats);
+			/* images, the planned operation, SQL: freed item by item */
+			{
+				MemoryContext old = MemoryContextSwitchTo(itemcxt);
+
+				recon_record_divergence(m, run_id, it, paths, mask, stats);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(itemcxt);
+			}
 		}
 		n = keep;
 	}
+	MemoryContextDelete(itemcxt);
 }

@@ -513,8 +513,11 @@ void
 recon_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 			   const char *nulls, int expected)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 
+	/* SPI returns in its procedure context: allocations would pile up there until SPI_finish */
+	MemoryContextSwitchTo(cxt);
 	if (rc != expected)
 		elog(ERROR, "recon: SPI returned %d for \"%s\"", rc, sql);
 }
@@ -530,10 +533,15 @@ recon_spi_int64_nulls(const char *sql, int nargs, Oid *types, Datum *values, con
 {
 	bool		isnull;
 	Datum		d;
+	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 1);
+
+	MemoryContextSwitchTo(cxt);
 
 	if (rc < 0 || SPI_processed != 1)
 		elog(ERROR, "recon: expected one row from \"%s\"", sql);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	/* a result set lives until SPI_finish: per-divergence calls must not pile them up */
+	SPI_freetuptable(SPI_tuptable);
 	return isnull ? 0 : DatumGetInt64(d);
 }

@@ -237,7 +237,6 @@ typedef struct ReconRunStats
 	int64		repairs_planned;
 	int64		duplicate_keys; /* source keys seen more than once (sweep) */
 	char	   *duplicate_key;	/* the first of them, as JSON text */
-	double		reread_ms;		/* the last re-check's first read of the documents */
 } ReconRunStats;
 
 /* how a re-check reads documents back */
@@ -275,6 +274,12 @@ extern char *recon_item_source_hash(const ReconKeyed *it);
 extern char *recon_item_target_hash(const ReconKeyed *it);
 extern void recon_unexpected_key(const bson_t *doc, StringInfo out);
 
+typedef void (*ReconRowFn) (void *arg, Datum *values, bool *nulls);
+extern int64 recon_source_rows(const ReconMapping *m, const char *sql_suffix, int nargs,
+							   Oid *argtypes, Datum *args, ReconRowFn fn, void *arg);
+extern void recon_lock_mapping_for_run(const ReconMapping *m);
+extern void recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows,
+							 int64 docs, ReconRunStats *stats, bool partial);
 extern int64 recon_sweep_mapping(const char *name, const char *actor, int64 run_id);
 extern bool recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 							const char *actor, int64 *verified, int64 *conflicts, int64 *failed);
@@ -292,6 +297,8 @@ extern void recon_workers_init(void);
 extern void recon_wake_launcher(Oid dboid);
 extern void recon_mark_db_idle(Oid dboid);
 
+extern bool recon_keyed_read_costs_a_scan(const ReconMapping *m, const ReconTarget *t,
+										  const ReconCandidate *c, int limit_ms);
 extern void recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t,
 									 int64 run_id, ReconCandidate *cands, int ncands,
 									 ReconRereadMode mode, ReconRunStats *stats);

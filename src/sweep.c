@@ -14,8 +14,12 @@
 #include "recon.h"
 
 #include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -23,8 +27,10 @@
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #define SIDE_SOURCE 0
 #define SIDE_TARGET 1
@@ -113,10 +119,79 @@ progress(const ReconMapping *m, const char *what, int64 n)
  * Pass over the source
  * --------------------------------------------------------------------- */
 
+/*
+ * Run a query over the source as the mapping's owner (every execution
+ * step: prepare, each fetch, close) and hand each row to fn, batch by
+ * batch in a memory context reset between batches.  sql_suffix follows
+ * "SELECT <mapped columns> FROM <source> t".
+ */
+/*
+ * Every row of a plain table, read with a heap scan into a slot, deformed
+ * only up to the last mapped column: no executor, no tuple copies.  No
+ * user-written code runs in a heap scan; the owner's privileges are
+ * checked (recon_source_enter) as for a query, and a table whose row
+ * security applies to the owner is refused there.
+ */
 static int64
-pass_source(const ReconMapping *m, Spill *spill)
+scan_table_rows(const ReconMapping *m, ReconRowFn fn, void *arg)
 {
-	char	   *sql = psprintf("SELECT %s FROM %s t", recon_source_select_list(m), m->relname);
+	int			ncols = m->nkeys + m->nfields;
+	AttrNumber *attnos = palloc(sizeof(AttrNumber) * ncols);
+	Datum	   *values = palloc(sizeof(Datum) * ncols);
+	bool	   *nulls = palloc(sizeof(bool) * ncols);
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "recon source rows",
+												 ALLOCSET_DEFAULT_SIZES);
+	ReconSourceSave as_owner;
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int			maxatt = 0;
+	int64		rows = 0;
+	int			i;
+
+	for (i = 0; i < ncols; i++)
+	{
+		attnos[i] = i < m->nkeys ? m->keys[i].attnum : m->fields[i - m->nkeys].attnum;
+		maxatt = Max(maxatt, attnos[i]);
+	}
+	recon_source_enter(m, &as_owner);
+	rel = table_open(m->relid, AccessShareLock);
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getsomeattrs(slot, maxatt);
+		for (i = 0; i < ncols; i++)
+		{
+			values[i] = slot->tts_values[attnos[i] - 1];
+			nulls[i] = slot->tts_isnull[attnos[i] - 1];
+		}
+		old = MemoryContextSwitchTo(rowcxt);
+		fn(arg, values, nulls);
+		MemoryContextSwitchTo(old);
+		if (++rows % recon_batch_size == 0)
+			MemoryContextReset(rowcxt);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, NoLock);	/* the lock is held to the end of the run */
+	recon_source_exit(&as_owner);
+	MemoryContextDelete(rowcxt);
+	return rows;
+}
+
+int64
+recon_source_rows(const ReconMapping *m, const char *sql_suffix, int nargs, Oid *argtypes,
+				  Datum *args, ReconRowFn fn, void *arg)
+{
+	char	   *sql;
+	MemoryContext cxt = CurrentMemoryContext;	/* SPI calls return in SPI's context */
 	SPIPlanPtr	plan;
 	Portal		portal;
 	ReconSourceSave as_owner;
@@ -126,15 +201,17 @@ pass_source(const ReconMapping *m, Spill *spill)
 	Datum	   *values = palloc(sizeof(Datum) * ncols);
 	bool	   *nulls = palloc(sizeof(bool) * ncols);
 	int64		rows = 0;
-	StringInfoData key,
-				row;
 
-	/* every execution step of the source query runs as the mapping's owner */
+	if (sql_suffix == NULL && get_rel_relkind(m->relid) == RELKIND_RELATION)
+		return scan_table_rows(m, fn, arg);
+	sql = psprintf("SELECT %s FROM %s t%s", recon_source_select_list(m), m->relname,
+				   sql_suffix ? sql_suffix : "");
 	recon_source_enter(m, &as_owner);
-	plan = SPI_prepare(sql, 0, NULL);
+	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "recon: could not prepare \"%s\"", sql);
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+	MemoryContextSwitchTo(cxt);
 	recon_source_exit(&as_owner);
 	for (;;)
 	{
@@ -144,28 +221,16 @@ pass_source(const ReconMapping *m, Spill *spill)
 		CHECK_FOR_INTERRUPTS();
 		recon_source_enter(m, &as_owner);
 		SPI_cursor_fetch(portal, true, recon_batch_size);
+		MemoryContextSwitchTo(cxt);
 		recon_source_exit(&as_owner);
 		if (SPI_processed == 0)
 			break;
 		old = MemoryContextSwitchTo(batch);
-		initStringInfo(&key);
-		initStringInfo(&row);
 		for (i = 0; i < SPI_processed; i++)
 		{
-			SpillEntry	e;
-
 			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
-			resetStringInfo(&key);
-			resetStringInfo(&row);
-			recon_key_canon_datums(m, values, nulls, &key);
-			recon_row_canon(m, values, nulls, &row, NULL);
-			e.side = SIDE_SOURCE;
-			e.key = key.data;
-			e.keylen = key.len;
-			e.digest = canon_digest(row.data, row.len);
-			e.idlen = 0;
-			spill_write(spill, &e);
-			progress(m, "rows", ++rows);
+			fn(arg, values, nulls);
+			rows++;
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(batch);
@@ -173,9 +238,51 @@ pass_source(const ReconMapping *m, Spill *spill)
 	}
 	recon_source_enter(m, &as_owner);
 	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
 	recon_source_exit(&as_owner);
 	MemoryContextDelete(batch);
 	return rows;
+}
+
+typedef struct SpillRowArgs
+{
+	const ReconMapping *m;
+	Spill	   *spill;
+	StringInfoData key;
+	StringInfoData row;
+	int64		rows;
+} SpillRowArgs;
+
+static void
+spill_row(void *arg, Datum *values, bool *nulls)
+{
+	SpillRowArgs *a = arg;
+	SpillEntry	e;
+
+	resetStringInfo(&a->key);
+	resetStringInfo(&a->row);
+	recon_key_canon_datums(a->m, values, nulls, &a->key);
+	recon_row_canon(a->m, values, nulls, &a->row, NULL);
+	e.side = SIDE_SOURCE;
+	e.key = a->key.data;
+	e.keylen = a->key.len;
+	e.digest = canon_digest(a->row.data, a->row.len);
+	e.idlen = 0;
+	spill_write(a->spill, &e);
+	progress(a->m, "rows", ++a->rows);
+}
+
+static int64
+pass_source(const ReconMapping *m, Spill *spill)
+{
+	SpillRowArgs a;
+
+	a.m = m;
+	a.spill = spill;
+	a.rows = 0;
+	initStringInfo(&a.key);
+	initStringInfo(&a.row);
+	return recon_source_rows(m, NULL, 0, NULL, NULL, spill_row, &a);
 }
 
 /* ---------------------------------------------------------------------
@@ -319,26 +426,34 @@ typedef struct CandidateBatch
 } CandidateBatch;
 
 /*
- * After the first keyed re-read: when it cost about what a pass over the
- * whole collection costs, the server scans for $in (FerretDB does), and
- * one streaming pass per recon.recheck_scan_keys candidates is cheaper
- * than one scan per recon.batch_size.  On MongoDB the $in is an index
- * look-up and stays.
+ * Choose how this sweep re-reads its candidates, before the first re-read.
+ * A keyed look-up of one candidate is tried with a time limit of 1 % of
+ * the pass over the collection: on MongoDB it is an index look-up and
+ * answers at once; a server that scans the collection for it (FerretDB)
+ * does not, and then candidates are re-read by passes over the
+ * collection, recon.recheck_scan_keys at a time — one pass instead of one
+ * scan per recon.batch_size keys.
  */
 static void
-choose_reread_mode(const ReconMapping *m, CandidateBatch *b, const ReconRunStats *stats)
+choose_reread_mode(const ReconMapping *m, const ReconTarget *t, CandidateBatch *b)
 {
+	int			limit_ms = (int) Min(5000.0, Max(50.0, b->pass_ms / 100));
+	int			i;
+
 	b->chosen = true;
-	if (recon_recheck_reads != RECHECK_READS_AUTO ||
-		b->pass_ms < 1000 || stats->reread_ms < 0.25 * b->pass_ms ||
+	if (recon_recheck_reads != RECHECK_READS_AUTO || b->pass_ms < 1000 ||
 		recon_recheck_scan_keys <= b->cap)
+		return;
+	for (i = 0; i < b->n; i++)
+		if (b->cands[i].id != NULL || b->cands[i].key[0] != CT_OTHER)
+			break;
+	if (i == b->n || !recon_keyed_read_costs_a_scan(m, t, &b->cands[i], limit_ms))
 		return;
 	ereport(LOG,
 			(errmsg("recon: sweep of \"%s\" re-reads candidates by passes over the collection",
 					m->name),
-			 errdetail("Re-reading %d keys took %.0f ms, the pass over the collection %.0f ms:"
-					   " the server scans the collection for keyed look-ups.",
-					   b->n, stats->reread_ms, b->pass_ms)));
+			 errdetail("A keyed look-up took over %d ms (the pass over the collection %.0f ms):"
+					   " the server scans the collection for it.", limit_ms, b->pass_ms)));
 	b->mode = REREAD_SCAN;
 	b->cap = recon_recheck_scan_keys;
 	b->cands = repalloc(b->cands, sizeof(ReconCandidate) * b->cap);
@@ -352,13 +467,16 @@ flush_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 
 	if (b->n == 0)
 		return;
+	if (!b->chosen)
+		choose_reread_mode(m, t, b);
 	old = MemoryContextSwitchTo(b->work);
-	recon_recheck_candidates(m, t, run_id, b->cands, b->n, b->mode, stats);
+	/* one $in is cheaper than a pass, even where $in scans */
+	recon_recheck_candidates(m, t, run_id, b->cands, b->n,
+							 (recon_recheck_reads == RECHECK_READS_AUTO && b->n <= recon_batch_size) ?
+							 REREAD_KEYED : b->mode, stats);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(b->work);
 	MemoryContextReset(b->copies);
-	if (!b->chosen)
-		choose_reread_mode(m, b, stats);
 	b->n = 0;
 }
 
@@ -389,7 +507,15 @@ add_candidate(const ReconMapping *m, const ReconTarget *t, int64 run_id, Candida
 			c->id = NULL;
 	}
 	if (b->n == b->cap)
+	{
+		if (!b->chosen)
+		{
+			choose_reread_mode(m, t, b);
+			if (b->n < b->cap)
+				return;			/* passes take more keys: keep collecting */
+		}
 		flush_candidates(m, t, run_id, b, stats);
+	}
 }
 
 static void
@@ -404,8 +530,9 @@ match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFi
 
 	ctl.keysize = sizeof(CanonDigest);
 	ctl.entrysize = sizeof(MatchEntry);
+	ctl.hash = canon_digest_hash;
 	ctl.hcxt = CurrentMemoryContext;
-	h = hash_create("recon sweep partition", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	h = hash_create("recon sweep partition", 1024, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 
 	if (BufFileSeek(f, 0, 0, SEEK_SET) != 0)
 		elog(ERROR, "recon: could not rewind sweep spill file");
@@ -542,9 +669,14 @@ choose_partitions(const ReconMapping *m, const ReconTarget *t)
  * The run
  * --------------------------------------------------------------------- */
 
-static void
-finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, int64 docs,
-		   ReconRunStats *stats)
+/*
+ * End a run: resolve what it no longer sees (a sweep; a sample saw only
+ * part of the mapping and resolves nothing), apply the quality gate,
+ * write its audit rows and its counts.
+ */
+void
+recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, int64 docs,
+				 ReconRunStats *stats, bool partial)
 {
 	Oid			t3[3] = {INT8OID, INT8OID, TEXTOID};
 	Datum		v3[3] = {Int64GetDatum(m->id), Int64GetDatum(run_id), CStringGetTextDatum(actor)};
@@ -564,7 +696,9 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 						  (long long) stats->duplicate_keys, stats->duplicate_key);
 
 	/* open divergences this run no longer sees have resolved themselves */
-	if (failed)
+	if (partial)
+		;						/* a sample: what it did not draw is not known */
+	else if (failed)
 		recon_spi_exec("UPDATE recon.repairs SET status = 'superseded' WHERE run_id = $2"
 					   " AND status = 'planned'", 2, t3, v3, NULL, SPI_OK_UPDATE);
 	else
@@ -578,7 +712,7 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 	 * Only what this run could have re-read: a divergence recorded after the
 	 * run started (by a change check, say) is not this run's to resolve.
 	 */
-	resolved = failed ? 0 : recon_spi_int64("WITH c AS (UPDATE recon.divergences SET status = 'resolved',"
+	resolved = (failed || partial) ? 0 : recon_spi_int64("WITH c AS (UPDATE recon.divergences SET status = 'resolved',"
 							   " closed_at = now() WHERE mapping_id = $1 AND status = 'open'"
 							   " AND last_run_id <> $2"
 							   " AND last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
@@ -603,7 +737,8 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 	/* audit rows of the run, written at its end so the chain lock is held briefly */
 	recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
 				   " reason, detail, after_hash)"
-				   " SELECT $3, 'divergence.opened', m.name, $2, d.divergence_id, 'sweep',"
+				   " SELECT $3, 'divergence.opened', m.name, $2, d.divergence_id,"
+				   " (SELECT kind FROM recon.runs WHERE run_id = $2),"
 				   " jsonb_build_object('kind', d.kind, 'key', d.key, 'fields', d.fields,"
 				   " 'source_hash', d.source_hash, 'target_hash', d.target_hash), d.target_hash"
 				   " FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
@@ -688,8 +823,8 @@ try_lock_nowait(void *arg)
  * end (as long as lock_timeout allows), so two runs never plan repairs of
  * one divergence against each other.
  */
-static void
-lock_mapping_for_run(const ReconMapping *m)
+void
+recon_lock_mapping_for_run(const ReconMapping *m)
 {
 	int64		id = m->id;
 	Oid			t[1] = {INT8OID};
@@ -722,7 +857,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	int			i;
 
 	m = recon_mapping_load(name);
-	lock_mapping_for_run(m);
+	recon_lock_mapping_for_run(m);
 	if (m->new_columns != NIL)
 	{
 		StringInfoData cols;
@@ -800,7 +935,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 		a.reason = "recon.sweep";
 		recon_audit(&a);
 	}
-	finish_run(m, run_id, actor, rows, docs, &stats);
+	recon_finish_run(m, run_id, actor, rows, docs, &stats, false);
 	return run_id;
 }
 

@@ -336,15 +336,7 @@ recon_start_sweep(PG_FUNCTION_ARGS)
 	SPI_connect();
 	recon_pin_search_path();
 	m = recon_mapping_load(name);
-	{
-		Oid			ty[3] = {INT8OID, TEXTOID, TEXTOID};
-		Datum		v[3] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
-		CStringGetTextDatum(priv.caller_name)};
-
-		run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
-								 " started_by) VALUES ($1, $2, 'sweep', 'running', $3) RETURNING run_id",
-								 3, ty, v);
-	}
+	run_id = recon_create_run(m, "sweep", priv.caller_name);
 	SPI_finish();
 
 	memset(&bgw, 0, sizeof(bgw));

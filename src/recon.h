@@ -277,6 +277,7 @@ extern void recon_unexpected_key(const bson_t *doc, StringInfo out);
 typedef void (*ReconRowFn) (void *arg, Datum *values, bool *nulls);
 extern int64 recon_source_rows(const ReconMapping *m, const char *sql_suffix, int nargs,
 							   Oid *argtypes, Datum *args, ReconRowFn fn, void *arg);
+extern int64 recon_create_run(const ReconMapping *m, const char *kind, const char *actor);
 extern void recon_lock_mapping_for_run(const ReconMapping *m);
 extern void recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows,
 							 int64 docs, ReconRunStats *stats, bool partial);

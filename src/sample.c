@@ -328,15 +328,7 @@ recon_sample(PG_FUNCTION_ARGS)
 	recon_lock_mapping_for_run(m);
 	t = recon_target_lookup(m->serverid, m->owner);
 	(void) recon_mongo_client(t);
-	{
-		Oid			ty[3] = {INT8OID, TEXTOID, TEXTOID};
-		Datum		v[3] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
-		CStringGetTextDatum(priv.caller_name)};
-
-		run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
-								 " started_by) VALUES ($1, $2, 'sample', 'running', $3) RETURNING run_id",
-								 3, ty, v);
-	}
+	run_id = recon_create_run(m, "sample", priv.caller_name);
 
 	keys.cxt = AllocSetContextCreate(CurrentMemoryContext, "recon sample keys", ALLOCSET_DEFAULT_SIZES);
 	keys.cap = 1024;

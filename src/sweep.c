@@ -839,6 +839,19 @@ recon_lock_mapping_for_run(const ReconMapping *m)
 				   1, t, v, NULL, SPI_OK_SELECT);
 }
 
+/* A run row of this kind, running, started by actor. */
+int64
+recon_create_run(const ReconMapping *m, const char *kind, const char *actor)
+{
+	Oid			ty[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[4] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
+		CStringGetTextDatum(actor), CStringGetTextDatum(kind)};
+
+	return recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
+						   " started_by) VALUES ($1, $2, $4, 'running', $3) RETURNING run_id",
+						   4, ty, v);
+}
+
 /*
  * Sweep one mapping.  SPI must be connected and the search_path pinned.
  * run_id 0 creates the run row; a background sweep passes the row its
@@ -875,15 +888,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	(void) recon_mongo_client(t);	/* fail early and clearly when unreachable */
 
 	if (run_id == 0)
-	{
-		Oid			ty[3] = {INT8OID, TEXTOID, TEXTOID};
-		Datum		v[3] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
-		CStringGetTextDatum(actor)};
-
-		run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
-								 " started_by) VALUES ($1, $2, 'sweep', 'running', $3) RETURNING run_id",
-								 3, ty, v);
-	}
+		run_id = recon_create_run(m, "sweep", actor);
 
 	spill.nparts = choose_partitions(m, t);
 	spill.level = 0;

@@ -56,6 +56,12 @@ SELECT recon.sweep('vr');
 
 CALL recon.apply_repairs(4);
 
+SELECT * FROM recon.sample('vt', 100, 50, 1);
+
+SELECT * FROM recon.compare_document('vt', '{"_id": 1, "name": "n1", "v": "a", "v": "b"}');
+
+SELECT * FROM recon.compare_document('vt', '\\x1a000000105f696400010000000276000500000061fffe620000'::bytea);
+
 SELECT recon.audit_head();
 
 SELECT * FROM recon.verify_audit();

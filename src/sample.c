@@ -282,8 +282,9 @@ wilson(int64 x, int64 n, double *rate, double *low, double *high)
 	centre = (p + z * z / (2.0 * n)) / denom;
 	half = z * sqrt(p * (1 - p) / n + z * z / (4.0 * n * n)) / denom;
 	*rate = p;
-	*low = Max(0.0, centre - half);
-	*high = Min(1.0, centre + half);
+	/* exact at the ends: rounding would say 3e-18 for "none seen" */
+	*low = x == 0 ? 0.0 : Max(0.0, centre - half);
+	*high = x == n ? 1.0 : Min(1.0, centre + half);
 }
 
 PG_FUNCTION_INFO_V1(recon_sample);

@@ -120,12 +120,6 @@ progress(const ReconMapping *m, const char *what, int64 n)
  * --------------------------------------------------------------------- */
 
 /*
- * Run a query over the source as the mapping's owner (every execution
- * step: prepare, each fetch, close) and hand each row to fn, batch by
- * batch in a memory context reset between batches.  sql_suffix follows
- * "SELECT <mapped columns> FROM <source> t".
- */
-/*
  * Every row of a plain table, read with a heap scan into a slot, deformed
  * only up to the last mapped column: no executor, no tuple copies.  No
  * user-written code runs in a heap scan; the owner's privileges are
@@ -186,6 +180,13 @@ scan_table_rows(const ReconMapping *m, ReconRowFn fn, void *arg)
 	return rows;
 }
 
+/*
+ * Hand each row of the source to fn.  A plain table with no sql_suffix is
+ * heap-scanned; anything else runs "SELECT <mapped columns> FROM <source>
+ * t<sql_suffix>" as the mapping's owner (every execution step: prepare,
+ * each fetch, close), batch by batch in a memory context reset between
+ * batches.
+ */
 int64
 recon_source_rows(const ReconMapping *m, const char *sql_suffix, int nargs, Oid *argtypes,
 				  Datum *args, ReconRowFn fn, void *arg)
@@ -421,7 +422,7 @@ typedef struct CandidateBatch
 	int			n;
 	int			cap;			/* candidates per re-check batch */
 	ReconRereadMode mode;
-	bool		chosen;			/* the mode was chosen from a timed first batch */
+	bool		chosen;			/* the mode is chosen (probe or setting) */
 	double		pass_ms;		/* the pass over the collection took this long */
 } CandidateBatch;
 

@@ -266,6 +266,49 @@ CREATE FUNCTION recon.sample(mapping text, "rows" integer DEFAULT 1000, document
                              OUT extra_rate float8, OUT extra_low float8, OUT extra_high float8)
     AS 'MODULE_PATHNAME', 'recon_sample' LANGUAGE C;
 
+-- One row per mapping: is it healthy, and if not, why (for dashboards and
+-- postgres_exporter: see monitoring/postgres_exporter.yml).
+CREATE VIEW recon.health AS
+SELECT m.name AS mapping,
+       r.run_id AS last_run_id,
+       r.kind AS last_run_kind,
+       r.status AS last_run_status,
+       r.finished_at AS last_run_at,
+       extract(epoch FROM pg_catalog.clock_timestamp() - r.finished_at)::bigint AS last_run_age_seconds,
+       (SELECT count(*) FROM recon.divergences d
+         WHERE d.mapping_id = m.mapping_id AND d.status = 'open') AS open_divergences,
+       (SELECT count(*) FROM recon.repairs p
+         WHERE p.mapping_id = m.mapping_id AND p.status = 'planned' AND p.needs_approval) AS awaiting_approval,
+       (SELECT count(*) FROM recon.repairs p
+         WHERE p.mapping_id = m.mapping_id AND p.status = 'applying') AS in_doubt_repairs,
+       (SELECT count(*) FROM recon.repairs p
+         WHERE p.mapping_id = m.mapping_id AND p.status = 'failed') AS failed_repairs,
+       (SELECT count(*) FROM recon.schema_drift s WHERE s.mapping = m.name) AS drifted_columns,
+       m.cdc_enabled,
+       c.lag_seconds AS cdc_lag_seconds,
+       c.retained_wal_bytes AS cdc_retained_wal_bytes,
+       c.broken AS cdc_broken,
+       COALESCE(c.quarantined, 0) AS cdc_quarantined,
+       ARRAY(SELECT p FROM pg_catalog.unnest(ARRAY[
+           CASE WHEN r.run_id IS NULL THEN 'never checked' END,
+           CASE WHEN r.status = 'failed' THEN 'last run failed' END,
+           CASE WHEN r.status = 'gated' THEN 'last run tripped the quality gate' END,
+           CASE WHEN EXISTS (SELECT 1 FROM recon.schema_drift s WHERE s.mapping = m.name)
+                THEN 'schema drift' END,
+           CASE WHEN c.broken IS NOT NULL THEN 'change checks suspended' END,
+           CASE WHEN COALESCE(c.quarantined, 0) > 0 THEN 'quarantined keys' END,
+           CASE WHEN EXISTS (SELECT 1 FROM recon.repairs p WHERE p.mapping_id = m.mapping_id
+                                AND p.status = 'applying') THEN 'repairs in doubt' END
+         ]) AS p WHERE p IS NOT NULL) AS problems
+  FROM recon.mappings m
+  LEFT JOIN LATERAL (SELECT run_id, kind, status, finished_at FROM recon.runs x
+                      WHERE x.mapping_id = m.mapping_id AND x.kind IN ('sweep', 'sample')
+                        AND x.status <> 'running'
+                      ORDER BY x.run_id DESC LIMIT 1) r ON true
+  LEFT JOIN recon.cdc_status c ON c.mapping = m.name;
+COMMENT ON VIEW recon.health IS
+    'one row per mapping: last sweep or sample, open divergences, repairs waiting or in doubt, drift, change checks; problems is empty when healthy';
+
 -- What a sweep would say of one document (raw BSON, or extended JSON),
 -- compared with its row read as the mapping's owner.
 CREATE FUNCTION recon.compare_document(mapping text, document bytea,
@@ -296,6 +339,8 @@ REVOKE ALL ON FUNCTION recon.bson_of(anyelement, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recon.bson_of(anyelement, jsonb)
     TO recon_admin, recon_operator, recon_approver, recon_auditor;
 GRANT SELECT ON recon.schema_drift TO recon_admin, recon_operator, recon_auditor;
+REVOKE ALL ON recon.health FROM PUBLIC;
+GRANT SELECT ON recon.health TO recon_admin, recon_operator, recon_approver, recon_auditor;
 REVOKE ALL ON recon.cdc_quarantine FROM PUBLIC;
 GRANT SELECT ON recon.cdc_quarantine TO recon_admin, recon_operator, recon_auditor;
 GRANT DELETE ON recon.cdc_quarantine TO recon_admin, recon_operator;

@@ -179,7 +179,7 @@ draw_documents(const ReconMapping *m, const ReconTarget *t, int n, double seed, 
 	mongoc_collection_t *coll = recon_mongo_collection(t, m->collection);
 	bson_t	   *pipeline = BCON_NEW("pipeline", "[", "{", "$sample", "{", "size", BCON_INT32(n), "}", "}",
 									"{", "$project", "{", "_id", BCON_INT32(1), "}", "}", "]");
-	mongoc_cursor_t *cursor = NULL;
+	mongoc_cursor_t *volatile cursor = NULL;	/* set inside PG_TRY, read by PG_FINALLY */
 	const bson_t *doc;
 	bson_error_t err;
 	bool		failed = false;

@@ -8,7 +8,7 @@ OBJS        = src/recon.o src/canonical.o src/target.o src/mongo_client.o \
               src/mapping.o src/docshape.o src/sweep.o src/recheck.o \
               src/repair.o src/diagnostics.o \
               src/decoder.o src/worker.o src/cdc.o src/audit.o src/cdcmsg.o \
-              src/jsonbson.o src/sample.o
+              src/jsonbson.o src/sample.o src/coltype.o
 
 PG_CONFIG  ?= pg_config
 
@@ -39,4 +39,4 @@ test/mongo_tool: test/mongo_tool.c
 
 
 # every subsystem includes the shared headers
-$(OBJS): src/recon.h src/canonical.h
+$(OBJS): src/recon.h src/canonical.h src/coltype.h

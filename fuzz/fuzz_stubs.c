@@ -70,6 +70,15 @@ BACKEND_ONLY(text_to_cstring)
 BACKEND_ONLY(timestamptz_to_str)
 BACKEND_ONLY(format_type_be)
 BACKEND_ONLY(float8out_internal)
+BACKEND_ONLY(str_tolower)
+BACKEND_ONLY(SearchSysCache1)
+BACKEND_ONLY(ReleaseSysCache)
+BACKEND_ONLY(deconstruct_array)
+BACKEND_ONLY(lookup_rowtype_tupdesc)
+BACKEND_ONLY(DecrTupleDescRefCount)
+BACKEND_ONLY(heap_deform_tuple)
+BACKEND_ONLY(cash_numeric)
+BACKEND_ONLY(DatumGetHeapTupleHeader)
 
 /* Julian day numbers (Fliegel & Van Flandern), as the server computes them. */
 int

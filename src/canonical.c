@@ -13,9 +13,14 @@
 #include "canonical.h"
 
 #include <math.h>
+#include <arpa/inet.h>
 
+#include "access/htup_details.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
+#include "miscadmin.h"
 #include "common/hashfn.h"
 #include "common/int.h"
 #include "common/shortest_dec.h"
@@ -23,10 +28,15 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/array.h"
 #include "utils/fmgrprotos.h"
+#include "utils/formatting.h"
+#include "utils/inet.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 #include "utils/uuid.h"
 
 /*
@@ -47,67 +57,6 @@
  * CT_NUMBER, so a tree whose numbers render alike still hashes alike.
  */
 #define CT_JSON_DOUBLE 'n'
-
-/* ---------------------------------------------------------------------
- * Types
- * --------------------------------------------------------------------- */
-
-CanonKind
-canon_kind_for_type(Oid typid)
-{
-	switch (typid)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			return CK_INT;
-		case NUMERICOID:
-			return CK_NUMERIC;
-		case FLOAT4OID:
-		case FLOAT8OID:
-			return CK_FLOAT;
-		case TEXTOID:
-		case VARCHAROID:
-		case BPCHAROID:
-		case NAMEOID:
-			return CK_TEXT;
-		case BOOLOID:
-			return CK_BOOL;
-		case TIMESTAMPTZOID:
-			return CK_TIMESTAMPTZ;
-		case TIMESTAMPOID:
-			return CK_TIMESTAMP;
-		case DATEOID:
-			return CK_DATE;
-		case UUIDOID:
-			return CK_UUID;
-		case BYTEAOID:
-			return CK_BYTEA;
-		case JSONOID:
-		case JSONBOID:
-			return CK_JSON;
-		default:
-			return CK_UNSUPPORTED;
-	}
-}
-
-const char *
-canon_kind_name(CanonKind kind)
-{
-	static const char *const names[] = {
-		"unsupported", "integer", "numeric", "float", "text", "boolean",
-		"timestamptz", "timestamp", "date", "uuid", "bytea", "json"
-	};
-
-	return names[kind];
-}
-
-/* Key columns must have exact, unambiguous equality (no time truncation). */
-bool
-canon_kind_is_key_capable(CanonKind kind)
-{
-	return kind == CK_INT || kind == CK_TEXT || kind == CK_UUID;
-}
 
 int64
 canon_parse_precision(const char *s)
@@ -652,10 +601,507 @@ emit_bson_date(StringInfo out, int64 ms, int64 unit)
 	}
 }
 
+/* ---------------------------------------------------------------------
+ * Scalar types beyond the core ones
+ * --------------------------------------------------------------------- */
+
+/* char(n): trailing blanks are padding, as PostgreSQL compares them. */
+static void
+emit_char_text(StringInfo out, const char *s, int len)
+{
+	while (len > 0 && s[len - 1] == ' ')
+		len--;
+	emit(out, CT_TEXT, s, len);
+}
+
+/* citext: compared by its lower-case form, as citext's own equality is. */
+static void
+emit_citext(StringInfo out, const char *s, int len)
+{
+	char	   *lower = str_tolower(s, len, DEFAULT_COLLATION_OID);
+
+	emit(out, CT_TEXT, lower, strlen(lower));
+	pfree(lower);
+}
+
+/* A time of day in microseconds, with its zone (seconds west of UTC) if any. */
+static void
+emit_clock(StringInfo out, int64 us, bool has_zone, int32 zone)
+{
+	char		b[12];
+	uint64		u = (uint64) us;
+	int			i;
+
+	for (i = 7; i >= 0; i--)
+	{
+		b[i] = (char) (u & 0xff);
+		u >>= 8;
+	}
+	if (has_zone)
+	{
+		uint32		z = (uint32) zone;
+
+		b[8] = (char) (z >> 24);
+		b[9] = (char) (z >> 16);
+		b[10] = (char) (z >> 8);
+		b[11] = (char) z;
+	}
+	emit(out, CT_CLOCK, b, has_zone ? 12 : 8);
+}
+
+/*
+ * An interval as PostgreSQL compares it: one span with a month of 30 days
+ * and a day of 24 hours ('1 day' = '24 hours'), 128 bits wide.
+ */
+static void
+emit_span(StringInfo out, int32 months, int32 days, int64 us)
+{
+	int128		span = (int128) us + ((int128) days + (int128) months * 30) * USECS_PER_DAY;
+	uint128		u = (uint128) span ^ ((uint128) 1 << 127);
+	char		b[16];
+	int			i;
+
+	for (i = 15; i >= 0; i--)
+	{
+		b[i] = (char) (u & 0xff);
+		u >>= 8;
+	}
+	emit(out, CT_SPAN, b, 16);
+}
+
+static void
+emit_netaddr(StringInfo out, int family, int bits, const unsigned char *addr)
+{
+	char		b[18];
+	int			n = family == 4 ? 4 : 16;
+
+	b[0] = (char) family;
+	b[1] = (char) bits;
+	memcpy(b + 2, addr, n);
+	emit(out, CT_NETADDR, b, 2 + n);
+}
+
+/* Two decimal digits at s, or -1. */
+static int
+two_digits(const char *s)
+{
+	if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+		return -1;
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/*
+ * "HH:MM[:SS[.ffffff]]" then, for timetz, a zone "Z", "±HH", "±HHMM" or
+ * "±HH:MM[:SS]": what time_out/timetz_out print and applications store.
+ */
+static bool
+parse_clock(const char *s, uint32 len, bool want_zone, int64 *us, int32 *zone)
+{
+	const char *p = s,
+			   *end = s + len;
+	int			h,
+				m,
+				sec = 0;
+	int64		frac = 0;
+
+	if (len < 5 || (h = two_digits(p)) < 0 || p[2] != ':' || (m = two_digits(p + 3)) < 0)
+		return false;
+	p += 5;
+	if (end - p >= 3 && p[0] == ':')
+	{
+		if ((sec = two_digits(p + 1)) < 0)
+			return false;
+		p += 3;
+		if (p < end && *p == '.')
+		{
+			int			nd = 0;
+
+			p++;
+			while (p < end && *p >= '0' && *p <= '9')
+			{
+				if (nd == 6)
+					return false;	/* finer than PostgreSQL keeps */
+				frac = frac * 10 + (*p++ - '0');
+				nd++;
+			}
+			if (nd == 0)
+				return false;
+			while (nd++ < 6)
+				frac *= 10;
+		}
+	}
+	if (h > 24 || m > 59 || sec > 59 || (h == 24 && (m || sec || frac)))
+		return false;
+	*us = ((int64) h * 3600 + m * 60 + sec) * USECS_PER_SEC + frac;
+	if (!want_zone)
+		return p == end;
+	if (p == end)
+		return false;
+	if (*p == 'Z' && p + 1 == end)
+	{
+		*zone = 0;
+		return true;
+	}
+	if (*p == '+' || *p == '-')
+	{
+		int			sign = (*p == '-') ? 1 : -1;	/* PostgreSQL: seconds west */
+		int			zh,
+					zm = 0,
+					zs = 0;
+
+		p++;
+		if (end - p < 2 || (zh = two_digits(p)) < 0)
+			return false;
+		p += 2;
+		if (end - p == 2)
+		{
+			if ((zm = two_digits(p)) < 0)
+				return false;
+			p += 2;
+		}
+		else
+		{
+			if (end - p >= 3 && p[0] == ':')
+			{
+				if ((zm = two_digits(p + 1)) < 0)
+					return false;
+				p += 3;
+			}
+			if (end - p >= 3 && p[0] == ':')
+			{
+				if ((zs = two_digits(p + 1)) < 0)
+					return false;
+				p += 3;
+			}
+		}
+		if (p != end || zh > 15 || zm > 59 || zs > 59)
+			return false;
+		*zone = sign * (zh * 3600 + zm * 60 + zs);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * An ISO 8601 duration ("P1Y2M3DT4H5M6.5S", "P-1Y-2M", "PT0S", "P2W"), as
+ * IntervalStyle iso_8601 prints them: months, days and microseconds.
+ */
+static bool
+parse_iso_duration(const char *s, uint32 len, int32 *months, int32 *days, int64 *us)
+{
+	const char *p = s,
+			   *end = s + len;
+	bool		in_time = false,
+				any = false;
+	int64		mo = 0,
+				d = 0;
+	int128		t = 0;
+
+	if (len < 3 || *p++ != 'P')
+		return false;
+	while (p < end)
+	{
+		bool		neg = false;
+		int64		whole = 0;
+		int64		frac = 0;
+		int			nd = 0,
+					fd = 0;
+		char		unit;
+
+		if (*p == 'T')
+		{
+			if (in_time)
+				return false;
+			in_time = true;
+			p++;
+			continue;
+		}
+		if (*p == '-' || *p == '+')
+			neg = (*p++ == '-');
+		while (p < end && *p >= '0' && *p <= '9')
+		{
+			if (++nd > 15)
+				return false;
+			whole = whole * 10 + (*p++ - '0');
+		}
+		if (p < end && (*p == '.' || *p == ','))
+		{
+			p++;
+			while (p < end && *p >= '0' && *p <= '9')
+			{
+				if (++fd > 6)
+					return false;
+				frac = frac * 10 + (*p++ - '0');
+			}
+			if (fd == 0)
+				return false;
+		}
+		if (nd == 0 || p >= end)
+			return false;
+		unit = *p++;
+		if (fd > 0 && !(in_time && unit == 'S'))
+			return false;		/* fractions only on seconds */
+		while (fd++ < 6)
+			frac *= 10;
+		if (neg)
+		{
+			whole = -whole;
+			frac = -frac;
+		}
+		if (!in_time && unit == 'Y')
+			mo += whole * 12;
+		else if (!in_time && unit == 'M')
+			mo += whole;
+		else if (!in_time && unit == 'W')
+			d += whole * 7;
+		else if (!in_time && unit == 'D')
+			d += whole;
+		else if (in_time && unit == 'H')
+			t += (int128) whole * USECS_PER_HOUR;
+		else if (in_time && unit == 'M')
+			t += (int128) whole * USECS_PER_MINUTE;
+		else if (in_time && unit == 'S')
+			t += (int128) whole * USECS_PER_SEC + frac;
+		else
+			return false;
+		any = true;
+	}
+	if (!any || mo < PG_INT32_MIN || mo > PG_INT32_MAX || d < PG_INT32_MIN || d > PG_INT32_MAX ||
+		t < PG_INT64_MIN || t > PG_INT64_MAX)
+		return false;
+	*months = (int32) mo;
+	*days = (int32) d;
+	*us = (int64) t;
+	return true;
+}
+
+/* "addr" or "addr/bits", IPv4 or IPv6, as inet_out and cidr_out print them. */
+static bool
+parse_netaddr(const char *s, uint32 len, int *family, int *bits, unsigned char *addr)
+{
+	char		buf[INET6_ADDRSTRLEN + 8];
+	char	   *slash;
+	int			maxbits;
+
+	if (len == 0 || len >= sizeof(buf) || memchr(s, '\0', len))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, addr) == 1)
+		*family = 4;
+	else if (inet_pton(AF_INET6, buf, addr) == 1)
+		*family = 6;
+	else
+		return false;
+	maxbits = *family == 4 ? 32 : 128;
+	*bits = maxbits;
+	if (slash)
+	{
+		const char *q = slash + 1;
+		int			v = 0;
+
+		if (*q == '\0' || strlen(q) > 3)
+			return false;
+		for (; *q; q++)
+		{
+			if (*q < '0' || *q > '9')
+				return false;
+			v = v * 10 + (*q - '0');
+		}
+		if (v > maxbits)
+			return false;
+		*bits = v;
+	}
+	return true;
+}
+
+/* "08:00:2b:01:02:03", with '-' or ':' between pairs, or 12 hex digits. */
+static bool
+parse_mac(const char *s, uint32 len, unsigned char *mac)
+{
+	int			i,
+				step;
+
+	if (len == 17 && (s[2] == ':' || s[2] == '-'))
+		step = 3;
+	else if (len == 12)
+		step = 2;
+	else
+		return false;
+	for (i = 0; i < 6; i++)
+	{
+		const char *p = s + i * step;
+		int			hi = canon_hex_value(p[0]),
+					lo = canon_hex_value(p[1]);
+
+		if (hi < 0 || lo < 0 || (step == 3 && i < 5 && p[2] != s[2]))
+			return false;
+		mac[i] = (unsigned char) (hi << 4 | lo);
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Arrays and composites
+ * --------------------------------------------------------------------- */
+
+/*
+ * An element or attribute inside a container carries "came from a double"
+ * in its tag (CT_JSON_DOUBLE), as numbers inside JSON trees do.
+ */
+static void
+mark_double(StringInfo out, int at, bool from_double)
+{
+	if (from_double && out->data[at] == CT_NUMBER)
+		out->data[at] = CT_JSON_DOUBLE;
+}
+
+typedef struct ElemRef
+{
+	const char *p;
+	int			len;
+} ElemRef;
+
+static int
+elem_cmp(const void *x, const void *y)
+{
+	const ElemRef *a = x,
+			   *b = y;
+	char		ta = a->p[0] == CT_JSON_DOUBLE ? CT_NUMBER : a->p[0];
+	char		tb = b->p[0] == CT_JSON_DOUBLE ? CT_NUMBER : b->p[0];
+	int			c;
+
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	c = memcmp(a->p + 5, b->p + 5, a->len - 5);
+	return c;
+}
+
+/* Sort the elements of the array opened at `at`: a multiset compares alike in any order. */
+static void
+sort_elements(StringInfo out, int at)
+{
+	const char *p = out->data + at + 5,
+			   *end = out->data + out->len;
+	int			n = 0,
+				cap = 16,
+				i;
+	ElemRef    *refs = palloc(sizeof(ElemRef) * cap);
+	char	   *copy,
+			   *w;
+
+	while (p < end)
+	{
+		if (n == cap)
+		{
+			cap *= 2;
+			refs = repalloc(refs, sizeof(ElemRef) * cap);
+		}
+		refs[n].p = p;
+		refs[n].len = canon_value_len(p);
+		p += refs[n].len;
+		n++;
+	}
+	qsort(refs, n, sizeof(ElemRef), elem_cmp);
+	copy = palloc(out->len - at - 5 + 1);
+	w = copy;
+	for (i = 0; i < n; i++)
+	{
+		memcpy(w, refs[i].p, refs[i].len);
+		w += refs[i].len;
+	}
+	memcpy(out->data + at + 5, copy, w - copy);
+	pfree(copy);
+	pfree(refs);
+}
+
+static void
+emit_pg_array(StringInfo out, const CanonType *type, Datum value, const CanonOptions *opts)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(value);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i,
+				at;
+
+	if (ARR_NDIM(arr) > 1 || (ARR_NDIM(arr) == 1 && ARR_LBOUND(arr)[0] != 1))
+	{
+		/* no BSON array holds it: a value that compares equal to nothing */
+		emit_other(out, ARR_NDIM(arr) > 1 ? "multi-dimensional-array" : "array-lower-bound");
+		return;
+	}
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), type->elmlen, type->elmbyval, type->elmalign,
+					  &elems, &nulls, &n);
+	at = open_container(out, CT_ARRAY);
+	for (i = 0; i < n; i++)
+	{
+		int			el = out->len;
+		bool		dbl = false;
+
+		canon_datum(out, type->elem, elems[i], nulls[i], opts, &dbl);
+		mark_double(out, el, dbl);
+	}
+	close_container(out, at);
+	if (type->unordered)
+		sort_elements(out, at);
+	pfree(elems);
+	pfree(nulls);
+	if ((Pointer) arr != DatumGetPointer(value))
+		pfree(arr);
+}
+
+static void
+emit_pg_composite(StringInfo out, const CanonType *type, Datum value, const CanonOptions *opts)
+{
+	HeapTupleHeader td = DatumGetHeapTupleHeader(value);
+	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(td),
+											  HeapTupleHeaderGetTypMod(td));
+	HeapTupleData tuple;
+	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	int			i,
+				at;
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = td;
+	heap_deform_tuple(&tuple, desc, values, nulls);
+	at = open_container(out, CT_OBJECT);
+	for (i = 0; i < type->natts; i++)
+	{
+		AttrNumber	an = type->attnums[i];
+		int			el;
+		bool		dbl = false;
+
+		emit(out, CT_TEXT, type->attnames[i], strlen(type->attnames[i]));
+		el = out->len;
+		if (an > desc->natts || TupleDescAttr(desc, an - 1)->attisdropped)
+			emit_other(out, "attribute-dropped");
+		else
+			canon_datum(out, &type->atts[i], values[an - 1], nulls[an - 1], opts, &dbl);
+		mark_double(out, el, dbl);
+	}
+	close_container(out, at);
+	ReleaseTupleDesc(desc);
+	pfree(values);
+	pfree(nulls);
+	if ((Pointer) td != DatumGetPointer(value))
+		pfree(td);
+}
+
 void
-canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value, bool isnull,
+canon_datum(StringInfo out, const CanonType *type, Datum value, bool isnull,
 			const CanonOptions *opts, bool *from_double)
 {
+	Oid			typid = type->typid;
+
 	if (from_double)
 		*from_double = false;
 	if (isnull)
@@ -664,7 +1110,7 @@ canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value, bool isnull,
 		return;
 	}
 
-	switch (kind)
+	switch (type->kind)
 	{
 		case CK_INT:
 			emit_int(out, typid == INT2OID ? DatumGetInt16(value) :
@@ -680,6 +1126,8 @@ canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value, bool isnull,
 				*from_double = true;
 			break;
 		case CK_TEXT:
+		case CK_CHAR:
+		case CK_CITEXT:
 			if (typid == NAMEOID)
 			{
 				const char *s = NameStr(*DatumGetName(value));
@@ -690,9 +1138,25 @@ canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value, bool isnull,
 			{
 				text	   *t = DatumGetTextPP(value);
 
-				emit(out, CT_TEXT, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				if (type->kind == CK_CHAR)
+					emit_char_text(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				else if (type->kind == CK_CITEXT)
+					emit_citext(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				else
+					emit(out, CT_TEXT, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 				if ((Pointer) t != DatumGetPointer(value))
 					pfree(t);
+			}
+			break;
+		case CK_ENUM:
+			{
+				HeapTuple	tup = SearchSysCache1(ENUMOID, value);
+
+				if (!HeapTupleIsValid(tup))
+					elog(ERROR, "recon: enum value %u not found", DatumGetObjectId(value));
+				emit(out, CT_TEXT, NameStr(((Form_pg_enum) GETSTRUCT(tup))->enumlabel),
+					 strlen(NameStr(((Form_pg_enum) GETSTRUCT(tup))->enumlabel)));
+				ReleaseSysCache(tup);
 			}
 			break;
 		case CK_BOOL:
@@ -723,6 +1187,36 @@ canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value, bool isnull,
 					emit_int64(out, CT_DATE, (int64) d + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE));
 			}
 			break;
+		case CK_TIME:
+			emit_clock(out, DatumGetTimeADT(value), false, 0);
+			break;
+		case CK_TIMETZ:
+			{
+				TimeTzADT  *t = DatumGetTimeTzADTP(value);
+
+				emit_clock(out, t->time, true, t->zone);
+			}
+			break;
+		case CK_INTERVAL:
+			{
+				Interval   *iv = DatumGetIntervalP(value);
+
+				emit_span(out, iv->month, iv->day, iv->time);
+			}
+			break;
+		case CK_INET:
+			{
+				inet	   *ip = DatumGetInetPP(value);
+
+				emit_netaddr(out, ip_family(ip) == PGSQL_AF_INET ? 4 : 6, ip_bits(ip), ip_addr(ip));
+			}
+			break;
+		case CK_MACADDR:
+			emit(out, CT_MAC, (const char *) DatumGetMacaddrP(value), 6);
+			break;
+		case CK_MONEY:
+			emit_numeric(out, DirectFunctionCall1(cash_numeric, value));
+			break;
 		case CK_UUID:
 			emit(out, CT_UUID, DatumGetUUIDP(value)->data, UUID_LEN);
 			break;
@@ -743,6 +1237,12 @@ canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value, bool isnull,
 
 				emit_jsonb(out, DatumGetJsonbP(jb));
 			}
+			break;
+		case CK_ARRAY:
+			emit_pg_array(out, type, value, opts);
+			break;
+		case CK_COMPOSITE:
+			emit_pg_composite(out, type, value, opts);
 			break;
 		default:
 			elog(ERROR, "recon: no canonical form for type %u", typid);
@@ -856,8 +1356,75 @@ parse_date_text(const char *s, uint32 len, int64 *days)
 	return true;
 }
 
+/* A BSON array under an array column: element by element, by the element's rules. */
+static void
+emit_bson_array(StringInfo out, const CanonType *type, const bson_iter_t *iter,
+				const CanonOptions *opts)
+{
+	bson_iter_t child;
+	int			at;
+
+	if (!bson_iter_recurse(iter, &child))
+	{
+		emit_other(out, "corrupt-bson");
+		return;
+	}
+	at = open_container(out, CT_ARRAY);
+	while (bson_iter_next(&child))
+	{
+		int			el = out->len;
+		bool		dbl = false;
+
+		canon_bson(out, type->elem, &child, opts, &dbl);
+		mark_double(out, el, dbl);
+	}
+	close_container(out, at);
+	if (type->unordered)
+		sort_elements(out, at);
+}
+
+/* A subdocument under a composite column: each attribute by name, by its rules. */
+static void
+emit_bson_composite(StringInfo out, const CanonType *type, const bson_iter_t *iter,
+					const CanonOptions *opts)
+{
+	int			i,
+				at = open_container(out, CT_OBJECT);
+
+	for (i = 0; i < type->natts; i++)
+	{
+		bson_iter_t child;
+		const char *name = type->attnames[i];
+		int			el;
+		bool		dbl = false;
+		bool		found = false;
+		int			seen = 0;
+
+		emit(out, CT_TEXT, name, strlen(name));
+		el = out->len;
+		if (bson_iter_recurse(iter, &child))
+		{
+			bson_iter_t probe = child;
+
+			while (bson_iter_next(&probe))
+				if (strcmp(bson_iter_key(&probe), name) == 0)
+				{
+					if (seen++ == 0)
+						child = probe;
+					found = true;
+				}
+		}
+		if (seen > 1)
+			canon_ambiguous(out);
+		else
+			canon_bson(out, &type->atts[i], found ? &child : NULL, opts, &dbl);
+		mark_double(out, el, dbl);
+	}
+	close_container(out, at);
+}
+
 void
-canon_bson(StringInfo out, CanonKind kind, const bson_iter_t *iter,
+canon_bson(StringInfo out, const CanonType *type, const bson_iter_t *iter,
 		   const CanonOptions *opts, bool *from_double)
 {
 	bson_type_t t;
@@ -877,21 +1444,30 @@ canon_bson(StringInfo out, CanonKind kind, const bson_iter_t *iter,
 		return;
 	}
 
-	switch (kind)
+	switch (type->kind)
 	{
 		case CK_INT:
 		case CK_NUMERIC:
 		case CK_FLOAT:
+		case CK_MONEY:
 			if (emit_bson_number(out, iter, from_double))
 				return;
 			break;
 		case CK_TEXT:
+		case CK_CHAR:
+		case CK_CITEXT:
+		case CK_ENUM:
 			if (t == BSON_TYPE_UTF8)
 			{
 				uint32		len;
 				const char *s = bson_iter_utf8(iter, &len);
 
-				emit(out, CT_TEXT, s, len);
+				if (type->kind == CK_CHAR)
+					emit_char_text(out, s, len);
+				else if (type->kind == CK_CITEXT)
+					emit_citext(out, s, len);
+				else
+					emit(out, CT_TEXT, s, len);
 				return;
 			}
 			break;
@@ -933,6 +1509,38 @@ canon_bson(StringInfo out, CanonKind kind, const bson_iter_t *iter,
 					emit_int64(out, CT_DATE, days);
 				else
 					emit(out, CT_TEXT, s, len);
+				return;
+			}
+			break;
+		case CK_TIME:
+		case CK_TIMETZ:
+		case CK_INTERVAL:
+		case CK_INET:
+		case CK_MACADDR:
+			if (t == BSON_TYPE_UTF8)
+			{
+				uint32		len;
+				const char *s = bson_iter_utf8(iter, &len);
+				int64		us;
+				int32		zone,
+							months,
+							days;
+				int			family,
+							bits;
+				unsigned char addr[16];
+
+				if (type->kind == CK_TIME && parse_clock(s, len, false, &us, &zone))
+					emit_clock(out, us, false, 0);
+				else if (type->kind == CK_TIMETZ && parse_clock(s, len, true, &us, &zone))
+					emit_clock(out, us, true, zone);
+				else if (type->kind == CK_INTERVAL && parse_iso_duration(s, len, &months, &days, &us))
+					emit_span(out, months, days, us);
+				else if (type->kind == CK_INET && parse_netaddr(s, len, &family, &bits, addr))
+					emit_netaddr(out, family, bits, addr);
+				else if (type->kind == CK_MACADDR && parse_mac(s, len, addr))
+					emit(out, CT_MAC, addr, 6);
+				else
+					emit(out, CT_TEXT, s, len); /* not a rendering of the type */
 				return;
 			}
 			break;
@@ -981,6 +1589,20 @@ canon_bson(StringInfo out, CanonKind kind, const bson_iter_t *iter,
 		case CK_JSON:
 			emit_bson_json(out, iter, 0);
 			return;
+		case CK_ARRAY:
+			if (t == BSON_TYPE_ARRAY)
+			{
+				emit_bson_array(out, type, iter, opts);
+				return;
+			}
+			break;
+		case CK_COMPOSITE:
+			if (t == BSON_TYPE_DOCUMENT)
+			{
+				emit_bson_composite(out, type, iter, opts);
+				return;
+			}
+			break;
 		default:
 			break;
 	}
@@ -1068,6 +1690,199 @@ canon_values_equal(const char *a, int alen, bool a_double,
 	return values_equal(a, alen, a_double, b, blen, b_double);
 }
 
+/* ---------------------------------------------------------------------
+ * Where two values differ
+ * --------------------------------------------------------------------- */
+
+typedef struct DiffWalk
+{
+	char	  **found;			/* room for limit paths */
+	int			nfound;
+	int			limit;
+	bool		over;
+} DiffWalk;
+
+static void
+diff_report(DiffWalk *w, StringInfo path)
+{
+	if (w->nfound >= w->limit)
+	{
+		w->over = true;
+		return;
+	}
+	w->found[w->nfound++] = pstrdup(path->data);
+}
+
+/* Append ".<key>" (key as stored, not NUL-terminated) to path; returns the old length. */
+static int
+path_push(StringInfo path, const char *key, int len)
+{
+	int			was = path->len;
+
+	appendStringInfoChar(path, '.');
+	appendBinaryStringInfo(path, key, len);
+	return was;
+}
+
+static void
+path_pop(StringInfo path, int was)
+{
+	path->len = was;
+	path->data[was] = '\0';
+}
+
+/* jsonb and canonical BSON documents keep keys sorted by (length, bytes). */
+static int
+json_key_cmp(const char *a, const char *b)
+{
+	int			la = canon_value_len(a) - 5,
+				lb = canon_value_len(b) - 5;
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return memcmp(a + 5, b + 5, la);
+}
+
+static void diff_walk(DiffWalk *w, const char *a, int alen, const char *b, int blen,
+					  const CanonType *type, StringInfo path);
+
+static void
+diff_objects(DiffWalk *w, const char *a, int alen, const char *b, int blen,
+			 const CanonType *type, StringInfo path)
+{
+	const char *pa = a + 5,
+			   *pb = b + 5,
+			   *ea = a + alen,
+			   *eb = b + blen;
+	int			att = 0;
+
+	while ((pa < ea || pb < eb) && !w->over)
+	{
+		int			c;
+
+		CHECK_FOR_INTERRUPTS();
+		if (pa >= ea)
+			c = 1;
+		else if (pb >= eb)
+			c = -1;
+		else if (type && type->kind == CK_COMPOSITE)
+			c = 0;				/* attributes in the same order on both sides */
+		else
+			c = json_key_cmp(pa, pb);
+
+		if (c == 0)
+		{
+			int			kl = canon_value_len(pa);
+			const char *va = pa + kl,
+					   *vb = pb + canon_value_len(pb);
+			int			la = canon_value_len(va),
+						lb = canon_value_len(vb);
+			int			was = path_push(path, pa + 5, kl - 5);
+
+			diff_walk(w, va, la, vb, lb,
+					  type && type->kind == CK_COMPOSITE && att < type->natts ? &type->atts[att] : NULL,
+					  path);
+			path_pop(path, was);
+			pa = va + la;
+			pb = vb + lb;
+			att++;
+		}
+		else
+		{
+			/* a key on one side only */
+			const char *k = c < 0 ? pa : pb;
+			int			kl = canon_value_len(k);
+			int			vl = canon_value_len(k + kl);
+			int			was = path_push(path, k + 5, kl - 5);
+
+			diff_report(w, path);
+			path_pop(path, was);
+			if (c < 0)
+				pa += kl + vl;
+			else
+				pb += kl + vl;
+		}
+	}
+}
+
+static void
+diff_arrays(DiffWalk *w, const char *a, int alen, const char *b, int blen,
+			const CanonType *type, StringInfo path)
+{
+	const char *pa = a + 5,
+			   *pb = b + 5,
+			   *ea = a + alen,
+			   *eb = b + blen;
+	int			i = 0;
+
+	while ((pa < ea || pb < eb) && !w->over)
+	{
+		char		idx[16];
+		int			was;
+
+		CHECK_FOR_INTERRUPTS();
+		snprintf(idx, sizeof(idx), "%d", i++);
+		was = path_push(path, idx, strlen(idx));
+		if (pa < ea && pb < eb)
+		{
+			int			la = canon_value_len(pa),
+						lb = canon_value_len(pb);
+
+			diff_walk(w, pa, la, pb, lb, type ? type->elem : NULL, path);
+			pa += la;
+			pb += lb;
+		}
+		else
+		{
+			diff_report(w, path);	/* an element on one side only */
+			if (pa < ea)
+				pa += canon_value_len(pa);
+			else
+				pb += canon_value_len(pb);
+		}
+		path_pop(path, was);
+	}
+}
+
+static void
+diff_walk(DiffWalk *w, const char *a, int alen, const char *b, int blen,
+		  const CanonType *type, StringInfo path)
+{
+	if (w->over || values_equal(a, alen, false, b, blen, false))
+		return;
+	if (a[0] == CT_OBJECT && b[0] == CT_OBJECT)
+		diff_objects(w, a, alen, b, blen, type, path);
+	else if (a[0] == CT_ARRAY && b[0] == CT_ARRAY && !(type && type->unordered))
+		diff_arrays(w, a, alen, b, blen, type, path);
+	else
+		diff_report(w, path);
+}
+
+int
+canon_diff_paths(const char *a, int alen, const char *b, int blen, const CanonType *type,
+				 const char *prefix, char **paths, int limit)
+{
+	DiffWalk	w;
+	StringInfoData path;
+	int			i;
+
+	w.found = paths;
+	w.nfound = 0;
+	w.limit = limit;
+	w.over = false;
+	initStringInfo(&path);
+	appendStringInfoString(&path, prefix);
+	diff_walk(&w, a, alen, b, blen, type, &path);
+	pfree(path.data);
+	if (w.over)
+	{
+		for (i = 0; i < w.nfound; i++)
+			pfree(paths[i]);
+		return 0;
+	}
+	return w.nfound;
+}
+
 static void
 text_quoted(StringInfo out, const char *s, int len)
 {
@@ -1118,9 +1933,22 @@ canon_to_text(StringInfo out, const char *p, int len)
 			case CT_DATE:
 				appendStringInfo(out, "date:" INT64_FORMAT, read_int64(pl));
 				break;
+			case CT_CLOCK:
+				appendStringInfo(out, "clock:" INT64_FORMAT, read_int64(pl) ^ PG_INT64_MIN);
+				if (plen == 12)
+					appendStringInfo(out, " zone:%d",
+									 (int32) (((uint32) (unsigned char) pl[8] << 24) |
+											  ((uint32) (unsigned char) pl[9] << 16) |
+											  ((uint32) (unsigned char) pl[10] << 8) |
+											  (uint32) (unsigned char) pl[11]));
+				break;
+			case CT_SPAN:
+			case CT_NETADDR:
+			case CT_MAC:
 			case CT_UUID:
 			case CT_BINARY:
-				appendStringInfoString(out, p[0] == CT_UUID ? "uuid:" : "binary:");
+				appendStringInfoString(out, p[0] == CT_UUID ? "uuid:" : p[0] == CT_BINARY ? "binary:" :
+									   p[0] == CT_SPAN ? "interval:" : p[0] == CT_MAC ? "macaddr:" : "inet:");
 				for (i = 0; i < plen; i++)
 					appendStringInfo(out, "%02x", (unsigned char) pl[i]);
 				break;
@@ -1159,6 +1987,10 @@ is_canon_tag(char c)
 		case CT_BINARY:
 		case CT_OBJECT:
 		case CT_ARRAY:
+		case CT_CLOCK:
+		case CT_SPAN:
+		case CT_NETADDR:
+		case CT_MAC:
 		case CT_OTHER:
 			return true;
 		default:

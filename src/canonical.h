@@ -10,6 +10,7 @@
 #define RECON_CANONICAL_H
 
 #include "postgres.h"
+#include "access/attnum.h"
 #include "lib/stringinfo.h"
 
 #include <bson/bson.h>
@@ -28,8 +29,41 @@ typedef enum CanonKind
 	CK_DATE,
 	CK_UUID,
 	CK_BYTEA,
-	CK_JSON						/* json, jsonb */
+	CK_JSON,					/* json, jsonb */
+	CK_CHAR,					/* char(n): trailing blanks insignificant */
+	CK_CITEXT,					/* citext: compared case-insensitively */
+	CK_ENUM,					/* enum: by label, as a string */
+	CK_TIME,					/* time: "HH:MM:SS[.ffffff]" */
+	CK_TIMETZ,					/* timetz: time and zone */
+	CK_INTERVAL,				/* interval: ISO 8601 duration, PostgreSQL's equality */
+	CK_INET,					/* inet, cidr: address and prefix length */
+	CK_MACADDR,
+	CK_MONEY,					/* money: a number in the currency's units */
+	CK_ARRAY,					/* one-dimensional array of a supported type */
+	CK_COMPOSITE				/* composite: a subdocument */
 } CanonKind;
+
+/*
+ * How values of one column (or array element, or composite attribute) are
+ * converted: its kind and, for arrays and composites, the kinds inside.
+ * Built once per mapping by canon_type_for() (coltype.c).
+ */
+typedef struct CanonType
+{
+	CanonKind	kind;
+	Oid			typid;			/* domains resolved to their base type */
+	bool		unordered;		/* CK_ARRAY: compared as a multiset */
+	/* CK_ARRAY */
+	struct CanonType *elem;
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	/* CK_COMPOSITE: the live attributes, in attribute order */
+	int			natts;
+	struct CanonType *atts;
+	char	  **attnames;
+	AttrNumber *attnums;
+} CanonType;
 
 typedef struct CanonOptions
 {
@@ -49,19 +83,21 @@ typedef struct CanonOptions
 #define CT_BINARY	'B'
 #define CT_OBJECT	'o'
 #define CT_ARRAY	'a'
+#define CT_CLOCK	'h'			/* time of day (and zone) */
+#define CT_SPAN		'I'			/* interval, as PostgreSQL compares it */
+#define CT_NETADDR	'P'			/* inet/cidr: family, bits, address */
+#define CT_MAC		'M'
 #define CT_OTHER	'X'			/* a BSON type with no counterpart: never equal */
 
-extern CanonKind canon_kind_for_type(Oid typid);
-extern const char *canon_kind_name(CanonKind kind);
 extern bool canon_kind_is_key_capable(CanonKind kind);
 
 /*
  * Append the encoding of one value.  *from_double (may be NULL) reports a
  * number that came from a binary double, for the nearest-double rule.
  */
-extern void canon_datum(StringInfo out, CanonKind kind, Oid typid, Datum value,
+extern void canon_datum(StringInfo out, const CanonType *type, Datum value,
 						bool isnull, const CanonOptions *opts, bool *from_double);
-extern void canon_bson(StringInfo out, CanonKind kind, const bson_iter_t *iter,
+extern void canon_bson(StringInfo out, const CanonType *type, const bson_iter_t *iter,
 					   const CanonOptions *opts, bool *from_double);
 extern void canon_missing(StringInfo out, const CanonOptions *opts);
 extern void canon_ambiguous(StringInfo out);
@@ -78,6 +114,16 @@ canon_value_len(const char *p)
 	return 5 + (int) (((uint32) u[1] << 24) | ((uint32) u[2] << 16) |
 					  ((uint32) u[3] << 8) | (uint32) u[4]);
 }
+
+/*
+ * The deepest paths at which two encodings of one value differ (JSON trees,
+ * composites, ordered arrays), under prefix, palloc'd into paths[] (room
+ * for limit); returns how many, or 0 when there are more than limit (the
+ * caller then reports prefix alone).
+ */
+extern int	canon_diff_paths(const char *a, int alen, const char *b, int blen,
+							 const CanonType *type, const char *prefix,
+							 char **paths, int limit);
 
 /* Human-readable rendering of one canonical value (diagnostics, tests). */
 extern void canon_to_text(StringInfo out, const char *p, int len);

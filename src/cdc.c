@@ -635,7 +635,7 @@ key_from_line(CdcMapping *c, char **fields, int nfields, StringInfo key, StringI
 			return false;
 		val = recon_msg_unescape(raw);
 		d = OidInputFunctionCall(c->typinput[i], val, c->typioparam[i], -1);
-		canon_datum(key, c->m->keys[i].kind, c->m->keys[i].typid, d, false, &c->m->canon, NULL);
+		canon_datum(key, c->m->keys[i].type, d, false, &c->m->canon, NULL);
 		appendStringInfo(text, "%s%s", i ? "," : "", val);
 	}
 	return true;

@@ -46,19 +46,19 @@ diag_options(FunctionCallInfo fcinfo, int argno, CanonOptions *o)
 	}
 }
 
-static CanonKind
-diag_kind(Oid typid)
+static CanonType *
+diag_type(Oid typid)
 {
-	CanonKind	k = canon_kind_for_type(getBaseType(typid));
+	char	   *why = NULL;
+	CanonType  *t = canon_type_for(typid, &why);
 
-	if (k == CK_UNSUPPORTED)
+	if (t == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("recon cannot compare values of type %s", format_type_be(typid)),
-				 errdetail("Supported: integers, numeric, float, text, boolean, timestamptz, "
-						   "timestamp, date, uuid, bytea, json, jsonb."),
+				 errdetail("Unsupported: %s. Supported: %s.", why, canon_supported_types()),
 				 errhint("Cast the value to a supported type.")));
-	return k;
+	return t;
 }
 
 /* An extended-JSON document as a palloc'd BSON document: nothing to free on error. */
@@ -92,15 +92,15 @@ parse_extended_json(text *json, const char *example)
 
 /* Canonical form of the first field of an extended-JSON document ('{}' = missing). */
 static void
-diag_bson_canon(text *json, CanonKind kind, const CanonOptions *o, StringInfo out, bool *dbl)
+diag_bson_canon(text *json, const CanonType *type, const CanonOptions *o, StringInfo out, bool *dbl)
 {
 	bson_t	   *doc = parse_extended_json(json, "{\"v\": {\"$numberDecimal\": \"1.5\"}}");
 	bson_iter_t it;
 
 	if (bson_iter_init(&it, doc) && bson_iter_next(&it))
-		canon_bson(out, kind, &it, o, dbl);
+		canon_bson(out, type, &it, o, dbl);
 	else
-		canon_bson(out, kind, NULL, o, dbl);
+		canon_bson(out, type, NULL, o, dbl);
 }
 
 PG_FUNCTION_INFO_V1(recon_value_matches);
@@ -108,7 +108,7 @@ Datum
 recon_value_matches(PG_FUNCTION_ARGS)
 {
 	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	CanonKind	kind = diag_kind(typid);
+	CanonType  *type = diag_type(typid);
 	CanonOptions o;
 	StringInfoData a,
 				b;
@@ -120,8 +120,8 @@ recon_value_matches(PG_FUNCTION_ARGS)
 	diag_options(fcinfo, 2, &o);
 	initStringInfo(&a);
 	initStringInfo(&b);
-	canon_datum(&a, kind, getBaseType(typid), PG_GETARG_DATUM(0), PG_ARGISNULL(0), &o, &ad);
-	diag_bson_canon(PG_GETARG_TEXT_PP(1), kind, &o, &b, &bd);
+	canon_datum(&a, type, PG_GETARG_DATUM(0), PG_ARGISNULL(0), &o, &ad);
+	diag_bson_canon(PG_GETARG_TEXT_PP(1), type, &o, &b, &bd);
 	PG_RETURN_BOOL(canon_values_equal(a.data, a.len, ad, b.data, b.len, bd));
 }
 
@@ -130,7 +130,7 @@ Datum
 recon_canonical_form_datum(PG_FUNCTION_ARGS)
 {
 	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	CanonKind	kind = diag_kind(typid);
+	CanonType  *type = diag_type(typid);
 	CanonOptions o;
 	StringInfoData a,
 				out;
@@ -138,7 +138,7 @@ recon_canonical_form_datum(PG_FUNCTION_ARGS)
 	diag_options(fcinfo, 1, &o);
 	initStringInfo(&a);
 	initStringInfo(&out);
-	canon_datum(&a, kind, getBaseType(typid), PG_GETARG_DATUM(0), PG_ARGISNULL(0), &o, NULL);
+	canon_datum(&a, type, PG_GETARG_DATUM(0), PG_ARGISNULL(0), &o, NULL);
 	canon_to_text(&out, a.data, a.len);
 	PG_RETURN_TEXT_P(cstring_to_text(out.data));
 }
@@ -153,7 +153,7 @@ Datum
 recon_bson_of(PG_FUNCTION_ARGS)
 {
 	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	CanonKind	kind = diag_kind(typid);
+	CanonType  *type = diag_type(typid);
 	CanonOptions o;
 	bson_t		doc = BSON_INITIALIZER;
 	char	   *json = NULL;
@@ -164,7 +164,7 @@ recon_bson_of(PG_FUNCTION_ARGS)
 	{
 		char	   *s;
 
-		recon_append_value(&doc, "v", getBaseType(typid), kind, PG_GETARG_DATUM(0),
+		recon_append_value(&doc, "v", type, PG_GETARG_DATUM(0),
 						   PG_ARGISNULL(0), &o);
 		s = bson_as_canonical_extended_json(&doc, NULL);
 		json = pstrdup(s);
@@ -192,7 +192,7 @@ recon_canonical_form_bson(PG_FUNCTION_ARGS)
 	diag_options(fcinfo, 2, &o);
 	initStringInfo(&a);
 	initStringInfo(&out);
-	diag_bson_canon(PG_GETARG_TEXT_PP(0), diag_kind(PG_GETARG_OID(1)), &o, &a, NULL);
+	diag_bson_canon(PG_GETARG_TEXT_PP(0), diag_type(PG_GETARG_OID(1)), &o, &a, NULL);
 	canon_to_text(&out, a.data, a.len);
 	PG_RETURN_TEXT_P(cstring_to_text(out.data));
 }
@@ -235,7 +235,7 @@ recon_fetch_document(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("key has no value for column \"%s\"", m->keys[i].column),
 					 errhint("Composite keys are given as an object: {\"col\": value, ...}.")));
-		canon_datum(&kc, m->keys[i].kind, m->keys[i].typid, d, false, &m->canon, NULL);
+		canon_datum(&kc, m->keys[i].type, d, false, &m->canon, NULL);
 	}
 	memset(&item, 0, sizeof(item));
 	item.key = kc.data;

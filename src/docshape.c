@@ -11,6 +11,8 @@
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "access/htup_details.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -20,6 +22,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 #include "utils/uuid.h"
 
 #include <math.h>
@@ -38,7 +41,7 @@ recon_key_canon_datums(const ReconMapping *m, Datum *values, bool *nulls, String
 	int			i;
 
 	for (i = 0; i < m->nkeys; i++)
-		canon_datum(out, m->keys[i].kind, m->keys[i].typid, values[i], nulls[i],
+		canon_datum(out, m->keys[i].type, values[i], nulls[i],
 					&m->canon, NULL);
 }
 
@@ -49,7 +52,7 @@ recon_row_canon(const ReconMapping *m, Datum *values, bool *nulls, StringInfo ou
 	int			i;
 
 	for (i = 0; i < m->nfields; i++)
-		canon_datum(out, m->fields[i].kind, m->fields[i].typid, values[m->nkeys + i],
+		canon_datum(out, m->fields[i].type, values[m->nkeys + i],
 					nulls[m->nkeys + i], &m->canon, from_double ? &from_double[i] : NULL);
 }
 
@@ -145,12 +148,12 @@ recon_doc_key_canon(const ReconMapping *m, const bson_t *doc, StringInfo out)
 
 				bson_append_binary(&tmp, "v", 1, BSON_SUBTYPE_UUID, data, len);
 				bson_iter_init_find(&t2, &tmp, "v");
-				canon_bson(out, m->keys[0].kind, &t2, &m->canon, NULL);
+				canon_bson(out, m->keys[0].type, &t2, &m->canon, NULL);
 				bson_destroy(&tmp);
 				return key_value_ok(&m->keys[0], out->data + at);
 			}
 		}
-		canon_bson(out, m->keys[0].kind, &it, &m->canon, NULL);
+		canon_bson(out, m->keys[0].type, &it, &m->canon, NULL);
 		return key_value_ok(&m->keys[0], out->data + at);
 	}
 	if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub))
@@ -161,7 +164,7 @@ recon_doc_key_canon(const ReconMapping *m, const bson_t *doc, StringInfo out)
 
 		if (!bson_iter_next(&sub) || strcmp(bson_iter_key(&sub), m->keys[i].column) != 0)
 			return false;
-		canon_bson(out, m->keys[i].kind, &sub, &m->canon, NULL);
+		canon_bson(out, m->keys[i].type, &sub, &m->canon, NULL);
 		if (!key_value_ok(&m->keys[i], out->data + at))
 			return false;
 	}
@@ -329,7 +332,7 @@ recon_doc_canon(const ReconMapping *m, const bson_t *doc, StringInfo out, bool *
 		if (r == PATH_AMBIGUOUS)
 			canon_ambiguous(out);
 		else
-			canon_bson(out, m->fields[i].kind, r == PATH_FOUND ? &v : NULL,
+			canon_bson(out, m->fields[i].type, r == PATH_FOUND ? &v : NULL,
 					   &m->canon, from_double ? &from_double[i] : NULL);
 	}
 	if (!local)
@@ -349,6 +352,9 @@ recon_doc_canon(const ReconMapping *m, const bson_t *doc, StringInfo out, bool *
 			}
 	}
 }
+
+/* Differing paths reported inside one column before its own path stands for them. */
+#define RECON_MAX_FIELD_PATHS 32
 
 /*
  * Compare a row's and a document's canonical fields; append differing
@@ -375,7 +381,21 @@ recon_diff_fields(const ReconMapping *m, const char *a, const bool *a_dbl,
 			mask[i] = differs;
 		if (differs)
 		{
-			*paths = lappend(*paths, m->fields[i].path);
+			const ReconField *f = &m->fields[i];
+			char	   *deep[RECON_MAX_FIELD_PATHS];
+			int			ndeep = 0,
+						j;
+
+			/*
+			 * Inside trees, the deepest differing paths (a redacted column's
+			 * keys may be data: only its own path); the parent beyond the cap.
+			 */
+			if (!f->redacted && (f->kind == CK_JSON || f->kind == CK_ARRAY || f->kind == CK_COMPOSITE))
+				ndeep = canon_diff_paths(a, la, b, lb, f->type, f->path, deep, RECON_MAX_FIELD_PATHS);
+			for (j = 0; j < ndeep; j++)
+				*paths = lappend(*paths, deep[j]);
+			if (ndeep == 0)
+				*paths = lappend(*paths, f->path);
 			ndiff++;
 		}
 		a += la;
@@ -395,29 +415,127 @@ recon_diff_fields(const ReconMapping *m, const char *a, const bool *a_dbl,
  * Row -> BSON
  * --------------------------------------------------------------------- */
 
-/* MongoDB refuses documents nested deeper than this. */
-/* Append one column value under key, as an application would store it. */
+static void append_datum(bson_t *dst, const char *key, const CanonType *type,
+						 const char *column, Datum v, bool isnull, const CanonOptions *copts);
+
+/* A value no BSON type can hold: refused, never approximated. */
 static void
-append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool isnull,
-			 const CanonOptions *copts)
+refuse_value(const char *column, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column \"%s\" holds %s, which no BSON value can hold", column, what),
+			 errhint("recon never writes a value nobody wrote: fix the row, or exclude the column.")));
+}
+
+/* The text output of a value (time, inet, macaddr...): what applications store. */
+static void
+append_output_text(bson_t *dst, const char *key, const CanonType *type, Datum v)
+{
+	Oid			out;
+	bool		varlena;
+	char	   *s;
+
+	getTypeOutputInfo(type->typid, &out, &varlena);
+	s = OidOutputFunctionCall(out, v);
+	bson_append_utf8(dst, key, -1, s, -1);
+	pfree(s);
+}
+
+/* A one-dimensional array as a BSON array (keys "0", "1", ...). */
+static void
+append_array(bson_t *dst, const char *key, const CanonType *type, const char *column,
+			 Datum v, const CanonOptions *copts)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(v);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	bson_t		child;
+
+	if (ARR_NDIM(arr) > 1)
+		refuse_value(column, "a multi-dimensional array");
+	if (ARR_NDIM(arr) == 1 && ARR_LBOUND(arr)[0] != 1)
+		refuse_value(column, "an array whose lower bound is not 1");
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), type->elmlen, type->elmbyval, type->elmalign,
+					  &elems, &nulls, &n);
+	bson_append_array_begin(dst, key, -1, &child);
+	for (i = 0; i < n; i++)
+	{
+		char		idx[16];
+		const char *ik;
+
+		CHECK_FOR_INTERRUPTS();
+		bson_uint32_to_string(i, &ik, idx, sizeof(idx));
+		append_datum(&child, ik, type->elem, column, elems[i], nulls[i], copts);
+	}
+	bson_append_array_end(dst, &child);
+	pfree(elems);
+	pfree(nulls);
+}
+
+/* A composite value as a subdocument, attributes by name, NULL ones as null. */
+static void
+append_composite(bson_t *dst, const char *key, const CanonType *type, const char *column,
+				 Datum v, const CanonOptions *copts)
+{
+	HeapTupleHeader td = DatumGetHeapTupleHeader(v);
+	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(td),
+											  HeapTupleHeaderGetTypMod(td));
+	HeapTupleData tuple;
+	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	bson_t		child;
+	int			i;
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = td;
+	heap_deform_tuple(&tuple, desc, values, nulls);
+	ReleaseTupleDesc(desc);
+	bson_append_document_begin(dst, key, -1, &child);
+	for (i = 0; i < type->natts; i++)
+	{
+		AttrNumber	an = type->attnums[i];
+
+		if (an <= desc->natts)
+			append_datum(&child, type->attnames[i], &type->atts[i], column,
+						 values[an - 1], nulls[an - 1], copts);
+	}
+	bson_append_document_end(dst, &child);
+	pfree(values);
+	pfree(nulls);
+}
+
+/* Append one value under key, as an application would store it. */
+static void
+append_datum(bson_t *dst, const char *key, const CanonType *type, const char *column,
+			 Datum v, bool isnull, const CanonOptions *copts)
 {
 	if (isnull)
 	{
 		bson_append_null(dst, key, -1);
 		return;
 	}
-	switch (f->kind)
+	switch (type->kind)
 	{
 		case CK_INT:
-			if (f->typid == INT8OID)
+			if (type->typid == INT8OID)
 				bson_append_int64(dst, key, -1, DatumGetInt64(v));
 			else
-				bson_append_int32(dst, key, -1, f->typid == INT2OID ? DatumGetInt16(v) : DatumGetInt32(v));
+				bson_append_int32(dst, key, -1, type->typid == INT2OID ? DatumGetInt16(v) : DatumGetInt32(v));
 			break;
 		case CK_NUMERIC:
+		case CK_MONEY:
 			{
 				/* integral values as int64, others as their nearest double */
-				Numeric		num = DatumGetNumeric(v);
+				Numeric		num;
+
+				if (type->kind == CK_MONEY)
+					v = DirectFunctionCall1(cash_numeric, v);
+				num = DatumGetNumeric(v);
 				bool		have_error = true;
 				int64		i64 = 0;
 
@@ -453,11 +571,13 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 			}
 			break;
 		case CK_FLOAT:
-			bson_append_double(dst, key, -1, f->typid == FLOAT4OID ? (double) DatumGetFloat4(v)
+			bson_append_double(dst, key, -1, type->typid == FLOAT4OID ? (double) DatumGetFloat4(v)
 							   : DatumGetFloat8(v));
 			break;
 		case CK_TEXT:
-			if (f->typid == NAMEOID)
+		case CK_CHAR:
+		case CK_CITEXT:
+			if (type->typid == NAMEOID)
 				bson_append_utf8(dst, key, -1, NameStr(*DatumGetName(v)), -1);
 			else
 			{
@@ -465,6 +585,29 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 
 				bson_append_utf8(dst, key, -1, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 			}
+			break;
+		case CK_ENUM:
+		case CK_TIME:
+		case CK_TIMETZ:
+		case CK_INET:
+		case CK_MACADDR:
+			append_output_text(dst, key, type, v);
+			break;
+		case CK_INTERVAL:
+			{
+				struct pg_itm itm;
+				char		buf[MAXDATELEN + 1];
+
+				interval2itm(*DatumGetIntervalP(v), &itm);
+				EncodeInterval(&itm, INTSTYLE_ISO_8601, buf);
+				bson_append_utf8(dst, key, -1, buf, -1);
+			}
+			break;
+		case CK_ARRAY:
+			append_array(dst, key, type, column, v, copts);
+			break;
+		case CK_COMPOSITE:
+			append_composite(dst, key, type, column, v, copts);
 			break;
 		case CK_BOOL:
 			bson_append_bool(dst, key, -1, DatumGetBool(v));
@@ -478,7 +621,7 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 					ereport(ERROR,
 							(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 							 errmsg("column \"%s\" holds an infinite timestamp, which no BSON Date can hold",
-									f->column),
+									column),
 							 errhint("recon never writes a value nobody wrote: fix the row, or exclude the column.")));
 				us = DatumGetTimestamp(v) + EPOCH_SHIFT_US;
 				int64		ms = us / 1000 - ((us % 1000 != 0 && us < 0) ? 1 : 0);
@@ -491,7 +634,7 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 				ereport(ERROR,
 						(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 						 errmsg("column \"%s\" holds an infinite date, which no BSON Date can hold",
-								f->column),
+								column),
 						 errhint("recon never writes a value nobody wrote: fix the row, or exclude the column.")));
 			bson_append_date_time(dst, key, -1,
 								  ((int64) DatumGetDateADT(v) + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE)) * INT64CONST(86400000));
@@ -508,14 +651,14 @@ append_datum(bson_t *dst, const char *key, const ReconField *f, Datum v, bool is
 			}
 			break;
 		case CK_JSON:
-			if (f->typid == JSONBOID)
+			if (type->typid == JSONBOID)
 				recon_append_jsonb(dst, key, DatumGetJsonbP(v));
 			else
 				recon_append_jsonb(dst, key, DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																		  CStringGetDatum(TextDatumGetCString(v)))));
 			break;
 		default:
-			elog(ERROR, "recon: cannot write type %u", f->typid);
+			elog(ERROR, "recon: cannot write type %u", type->typid);
 	}
 }
 
@@ -547,11 +690,11 @@ append_field(bson_t *dst, const char *key, const ReconMapping *m, int fi,
 		StringInfoData c;
 
 		initStringInfo(&c);
-		canon_datum(&c, f->kind, f->typid, v, isnull, &m->canon, NULL);
+		canon_datum(&c, f->type, v, isnull, &m->canon, NULL);
 		append_redacted(dst, key, c.data, c.len);
 	}
 	else
-		append_datum(dst, key, f, v, isnull, &m->canon);
+		append_datum(dst, key, f->type, f->column, v, isnull, &m->canon);
 }
 
 void
@@ -562,12 +705,12 @@ recon_append_id(const ReconMapping *m, bson_t *dst, const char *key, Datum *valu
 
 	if (m->nkeys == 1)
 	{
-		append_datum(dst, key, &m->keys[0], values[0], nulls[0], &m->canon);
+		append_datum(dst, key, m->keys[0].type, m->keys[0].column, values[0], nulls[0], &m->canon);
 		return;
 	}
 	bson_append_document_begin(dst, key, -1, &sub);
 	for (i = 0; i < m->nkeys; i++)
-		append_datum(&sub, m->keys[i].column, &m->keys[i], values[i], nulls[i], &m->canon);
+		append_datum(&sub, m->keys[i].column, m->keys[i].type, m->keys[i].column, values[i], nulls[i], &m->canon);
 	bson_append_document_end(dst, &sub);
 }
 
@@ -845,7 +988,7 @@ redacted_copy_level(const ReconMapping *m, bson_iter_t *it, bson_t *out, const c
 				StringInfoData c;
 
 				initStringInfo(&c);
-				canon_bson(&c, f->kind, it, &m->canon, NULL);
+				canon_bson(&c, f->type, it, &m->canon, NULL);
 				append_redacted(out, key, c.data, c.len);
 				done = true;
 			}
@@ -1342,14 +1485,8 @@ recon_bson_to_jsonb_safe(const bson_t *doc)
 
 /* One value as recon writes it, under key (diagnostics: recon.bson_of). */
 void
-recon_append_value(bson_t *dst, const char *key, Oid typid, CanonKind kind, Datum v,
+recon_append_value(bson_t *dst, const char *key, const CanonType *type, Datum v,
 				   bool isnull, const CanonOptions *copts)
 {
-	ReconField	f;
-
-	memset(&f, 0, sizeof(f));
-	f.typid = typid;
-	f.kind = kind;
-	f.column = "value";
-	append_datum(dst, key, &f, v, isnull, copts);
+	append_datum(dst, key, type, "value", v, isnull, copts);
 }

@@ -31,7 +31,7 @@
 static const char *const known_options[] = {
 	"fields", "exclude", "extra_fields", "null_equals_missing", "timestamp_precision",
 	"repair", "repair_mode", "delete_extra", "max_divergence_ratio",
-	"max_repairs_per_second", "max_write_errors", "settle_ms", "redact", NULL
+	"max_repairs_per_second", "max_write_errors", "settle_ms", "redact", "unordered", NULL
 };
 
 /* ---------------------------------------------------------------------
@@ -179,7 +179,7 @@ check_unknown_options(Jsonb *opts)
 					 errdetail("Known options: fields, exclude, extra_fields, null_equals_missing, "
 							   "timestamp_precision, repair, repair_mode, delete_extra, "
 							   "max_divergence_ratio, max_repairs_per_second, max_write_errors, "
-							   "settle_ms, redact."),
+							   "settle_ms, redact, unordered."),
 					 errhint("Check the spelling; unknown options are refused rather than ignored.")));
 	}
 }
@@ -292,7 +292,15 @@ fill_field(ReconField *f, Relation rel, const char *column)
 	f->attnum = att;
 	f->column = pstrdup(column);
 	f->typid = getBaseType(a->atttypid);
-	f->kind = canon_kind_for_type(f->typid);
+	f->unsupported_why = NULL;
+	f->type = canon_type_for(f->typid, &f->unsupported_why);
+	f->kind = f->type ? f->type->kind : CK_UNSUPPORTED;
+	if (f->type && f->kind == CK_ARRAY && a->attndims > 1)
+	{
+		f->kind = CK_UNSUPPORTED;
+		f->unsupported_why = psprintf("a %d-dimensional array (BSON arrays have one dimension)",
+									  a->attndims);
+	}
 	f->path = pstrdup(column);
 }
 
@@ -305,8 +313,9 @@ unsupported_type(Relation rel, const ReconField *f, bool as_key)
 					f->column, RelationGetRelationName(rel), format_type_be(f->typid),
 					as_key ? "use as a key" : "compare"),
 			 as_key ? errdetail("Key columns must be integer, text or uuid.")
-			 : errdetail("Supported: integers, numeric, float, text, boolean, timestamptz, "
-						 "timestamp, date, uuid, bytea, json, jsonb."),
+			 : f->unsupported_why ?
+			 errdetail("Unsupported: %s. Supported: %s.", f->unsupported_why, canon_supported_types())
+			 : errdetail("Supported: %s.", canon_supported_types()),
 			 errhint(as_key ? "Choose another key with the key argument."
 					 : "Leave the column out with options {\"exclude\": [\"%s\"]}.", f->column)));
 }
@@ -395,6 +404,12 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 			schema_drift(m, lfirst(lc), "was dropped or renamed");
 		fill_field(k, rel, lfirst(lc));
 		k->is_key = true;
+		if (k->kind == CK_CHAR)
+		{
+			/* a char(n) key is the _id exactly as PostgreSQL returns it */
+			k->type = canon_type_scalar(CK_TEXT, k->typid);
+			k->kind = CK_TEXT;
+		}
 		if (columns && stored_column_type(columns, k->column) != TupleDescAttr(RelationGetDescr(rel), k->attnum - 1)->atttypid)
 			schema_drift(m, k->column, "changed type");
 		for (j = 0; j < i; j++)
@@ -520,6 +535,35 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 							 errhint("The key is always stored as _id.")));
 				}
 			}
+		}
+	}
+	/* arrays compared as multisets */
+	foreach(lc, opt_string_array(opts, "unordered"))
+	{
+		const char *col = lfirst(lc);
+		bool		found = false;
+
+		for (i = 0; i < m->nfields; i++)
+			if (strcmp(m->fields[i].column, col) == 0)
+			{
+				if (m->fields[i].kind != CK_ARRAY)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("column \"%s\" in option \"unordered\" is not an array", col),
+							 errdetail("Only array columns can be compared without regard to order."),
+							 errhint("Remove it from option \"unordered\".")));
+				m->fields[i].type->unordered = true;
+				found = true;
+			}
+		if (!found)
+		{
+			ReconField	tmp;
+
+			fill_field(&tmp, rel, col); /* errors if it does not exist */
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" in option \"unordered\" is a key or excluded column", col),
+					 errhint("Remove it from option \"unordered\".")));
 		}
 	}
 	for (i = 0; i < m->nfields; i++)

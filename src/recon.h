@@ -10,6 +10,7 @@
 
 #include "access/attnum.h"
 #include "canonical.h"
+#include "coltype.h"
 #include "jsonbson.h"
 #include "nodes/pg_list.h"
 #include "lib/stringinfo.h"
@@ -137,11 +138,13 @@ typedef struct ReconField
 {
 	AttrNumber	attnum;
 	char	   *column;
-	Oid			typid;
-	CanonKind	kind;
+	Oid			typid;			/* base type (domains resolved) */
+	CanonKind	kind;			/* type->kind */
+	CanonType  *type;			/* how values are converted */
 	char	   *path;			/* document path, dots for nesting */
 	bool		redacted;
 	bool		is_key;
+	char	   *unsupported_why;	/* when kind is CK_UNSUPPORTED: which part */
 } ReconField;
 
 typedef struct ReconMapping
@@ -207,7 +210,7 @@ extern void recon_redacted_copy(const ReconMapping *m, const bson_t *doc, bson_t
 extern Datum recon_bson_to_jsonb(const bson_t *doc);
 extern Datum recon_bson_to_jsonb_safe(const bson_t *doc);
 extern char *recon_reason_json(const char *tag, const char *why);
-extern void recon_append_value(bson_t *dst, const char *key, Oid typid, CanonKind kind, Datum v,
+extern void recon_append_value(bson_t *dst, const char *key, const CanonType *type, Datum v,
 							   bool isnull, const CanonOptions *copts);
 extern const char *recon_unexpected_key_type(const char *kc, int kclen);
 extern char *recon_bson_to_json_text(const bson_t *doc);

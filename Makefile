@@ -20,7 +20,7 @@ PG_CFLAGS   = -Wall -Werror -Wno-declaration-after-statement
 SHLIB_LINK  = $(MONGOC_LIBS)
 
 # pg_regress: temporary instance with wal_level=logical and recon preloaded.
-REGRESS      = setup canonical targets mappings sweep repair audit roles security integrity badinput monitoring
+REGRESS      = setup canonical targets mappings types sweep repair audit roles security integrity badinput monitoring
 REGRESS_OPTS = --inputdir=test --outputdir=test/results \
                --temp-instance=test/tmp_check_regress \
                --temp-config=test/recon.conf

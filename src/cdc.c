@@ -95,7 +95,8 @@ check_replica_identity(const ReconMapping *m)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("change checks need a plain table; \"%s\" is not one",
 						RelationGetRelationName(rel)),
-				 errhint("Views cannot be decoded; for a partitioned table, map each partition.")));
+				 errdetail("Change checks follow the WAL of a table; a view has none, so a change of the rows it shows cannot be traced to its key."),
+				 errhint("Map the base table instead (fields renamed with option \"fields\"), and sweep the view-based mapping on a schedule; for a partitioned table, map each partition.")));
 	if (ident == REPLICA_IDENTITY_NOTHING)
 		problem = "REPLICA IDENTITY NOTHING";
 	else if (ident != REPLICA_IDENTITY_FULL)
@@ -202,6 +203,10 @@ recon_enable_cdc(PG_FUNCTION_ARGS)
 	/* no row lock here: the slot must be created before this transaction has an XID */
 	recon_check_mapping_owner(recon_mapping_load_catalog(name), &priv,
 							  "enable change checks of");
+	/* what the mapping itself lacks (a view, no replica identity) first */
+	m = recon_mapping_load(name);
+	recon_source_check(m);
+	check_replica_identity(m);
 	if (!recon_preloaded)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -214,9 +219,6 @@ recon_enable_cdc(PG_FUNCTION_ARGS)
 				 errmsg("recon.enable_cdc requires wal_level = logical"),
 				 errhint("Set wal_level = logical and restart PostgreSQL.")));
 	check_output_plugin_allowed();
-	m = recon_mapping_load(name);
-	recon_source_check(m);
-	check_replica_identity(m);
 	if (!slot_exists(slot))
 	{
 		create_slot(slot);

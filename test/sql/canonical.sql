@@ -425,7 +425,7 @@ SELECT t.comparison, t.expected, t.result FROM (VALUES
   ('varchar abc = "abc"',                     true,  recon.value_matches('abc'::varchar(10), '{"v": "abc"}')),
   ('name abc = "abc"',                        true,  recon.value_matches('abc'::name, '{"v": "abc"}')),
   ('char(5) abc = "abc  " (padded bytes)',    true,  recon.value_matches('abc'::char(5), '{"v": "abc  "}')),
-  ('char(5) abc <> "abc"',                    false, recon.value_matches('abc'::char(5), '{"v": "abc"}'))
+  ('char(5) abc = "abc" (blanks are padding)', true, recon.value_matches('abc'::char(5), '{"v": "abc"}'))
 ) AS t(comparison, expected, result);
 
 --
@@ -553,9 +553,9 @@ SELECT recon.value_matches(1, 'not json');
 SELECT recon.canonical_form_bson('{"v": {"$date": {"$numberLong": "x"}}}', 'timestamptz');
 SELECT recon.value_matches(point(1, 2), '{"v": [1, 2]}');
 SELECT recon.value_matches(int4range(1, 5), '{"v": {"lo": 1, "hi": 5}}');
-SELECT recon.value_matches(ARRAY[1, 2], '{"v": [1, 2]}');
-SELECT recon.value_matches('1 day'::interval, '{"v": 86400}');
-SELECT recon.value_matches('12:00'::time, '{"v": "12:00"}');
+SELECT recon.value_matches(ARRAY[point(1, 2)], '{"v": [[1, 2]]}');
+SELECT recon.value_matches('a b'::tsvector, '{"v": "a b"}');
+SELECT recon.value_matches('0/16B6C50'::pg_lsn, '{"v": "0/16B6C50"}');
 SELECT recon.canonical_form(point(1, 2));
 SELECT recon.canonical_form_bson('{"v": [1, 2]}', 'int4range');
 SELECT recon.value_matches(now(), '{"v": {"$date": {"$numberLong": "0"}}}', '{"timestamp_precision": "ns"}');

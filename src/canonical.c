@@ -1106,7 +1106,10 @@ canon_datum(StringInfo out, const CanonType *type, Datum value, bool isnull,
 		*from_double = false;
 	if (isnull)
 	{
-		emit(out, CT_NULL, NULL, 0);
+		if (type->null_is_empty)
+			emit(out, CT_ARRAY, NULL, 0);	/* no children: an empty array */
+		else
+			emit(out, CT_NULL, NULL, 0);
 		return;
 	}
 
@@ -1432,6 +1435,11 @@ canon_bson(StringInfo out, const CanonType *type, const bson_iter_t *iter,
 
 	if (from_double)
 		*from_double = false;
+	if (type->null_is_empty && (iter == NULL || bson_iter_type(iter) == BSON_TYPE_NULL))
+	{
+		emit(out, CT_ARRAY, NULL, 0);	/* no children: field absent, null or [] */
+		return;
+	}
 	if (iter == NULL)
 	{
 		canon_missing(out, opts);
@@ -1844,6 +1852,182 @@ diff_arrays(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 	}
 }
 
+/* The elements of an encoded array. */
+static int
+array_elements(const char *a, int alen, ElemRef **out)
+{
+	const char *p = a + 5,
+			   *end = a + alen;
+	int			n = 0,
+				cap = 8;
+	ElemRef    *refs = palloc(sizeof(ElemRef) * cap);
+
+	while (p < end)
+	{
+		if (n == cap)
+		{
+			cap *= 2;
+			refs = repalloc(refs, sizeof(ElemRef) * cap);
+		}
+		refs[n].p = p;
+		refs[n].len = canon_value_len(p);
+		p += refs[n].len;
+		n++;
+	}
+	*out = refs;
+	return n;
+}
+
+/* A value of an element's identity, as it reads in a path (3, abc). */
+static void
+label_value(StringInfo out, const char *p)
+{
+	int			len = canon_value_len(p);
+
+	if (p[0] == CT_TEXT)
+		appendBinaryStringInfo(out, p + 5, len - 5);
+	else if (p[0] == CT_NUMBER || p[0] == CT_JSON_DOUBLE)
+	{
+		/* "digits e exp" as plain decimal when it is a whole number */
+		const char *e = memchr(p + 5, 'e', len - 5);
+		int			exp = e ? atoi(pnstrdup(e + 1, len - 5 - (e + 1 - (p + 5)))) : 0;
+
+		if (e && exp >= 0 && exp < 20)
+		{
+			appendBinaryStringInfo(out, p + 5, e - (p + 5));
+			while (exp-- > 0)
+				appendStringInfoChar(out, '0');
+		}
+		else
+			canon_to_text(out, p, len);
+	}
+	else
+		canon_to_text(out, p, len);
+}
+
+/*
+ * An element's identity: its label "line_no=3" (into label) and the bytes
+ * of its identity values (into key).  False when it is no object.
+ */
+static bool
+element_identity(const char *el, const CanonType *type, StringInfo label, StringInfo key)
+{
+	const CanonType *elem = type->elem;
+	const char *p = el + 5,
+			   *end = el + canon_value_len(el);
+	int			att = 0,
+				k;
+
+	resetStringInfo(label);
+	resetStringInfo(key);
+	if (el[0] != CT_OBJECT)
+		return false;
+	for (; p < end && att < elem->natts; att++)
+	{
+		const char *v = p + canon_value_len(p);
+
+		for (k = 0; k < type->nident; k++)
+			if (type->ident[k] == att)
+			{
+				appendStringInfo(label, "%s%s=", label->len ? "," : "", elem->attnames[att]);
+				label_value(label, v);
+				appendBinaryStringInfo(key, v, canon_value_len(v));
+			}
+		p = v + canon_value_len(v);
+	}
+	return true;
+}
+
+/*
+ * Embedded children: elements matched by their identity, so a lost,
+ * extra or changed child reads items[line_no=3], items[line_no=3].qty.
+ * Elements alike in another order (an ordered array) read as the array.
+ */
+static bool
+diff_keyed(DiffWalk *w, const char *a, int alen, const char *b, int blen,
+		   const CanonType *type, StringInfo path)
+{
+	ElemRef    *ea,
+			   *eb;
+	int			na = array_elements(a, alen, &ea),
+				nb = array_elements(b, blen, &eb);
+	char	  **ka = palloc(sizeof(char *) * Max(na, 1)),
+			  **kb = palloc(sizeof(char *) * Max(nb, 1));
+	int		   *kla = palloc(sizeof(int) * Max(na, 1)),
+			   *klb = palloc(sizeof(int) * Max(nb, 1));
+	char	  **la = palloc(sizeof(char *) * Max(na, 1)),
+			  **lb = palloc(sizeof(char *) * Max(nb, 1));
+	bool	   *matched = palloc0(sizeof(bool) * Max(nb, 1));
+	StringInfoData label,
+				key;
+	int			i,
+				j,
+				before = w->nfound;
+
+	initStringInfo(&label);
+	initStringInfo(&key);
+	for (i = 0; i < na + nb; i++)
+	{
+		bool		side_a = i < na;
+		const ElemRef *r = side_a ? &ea[i] : &eb[i - na];
+
+		if (!element_identity(r->p, type, &label, &key))
+			return false;		/* not objects: compare by position */
+		if (side_a)
+		{
+			ka[i] = memcpy(palloc(key.len + 1), key.data, key.len);	/* bytes, NULs included */
+			kla[i] = key.len;
+			la[i] = pstrdup(label.data);
+		}
+		else
+		{
+			kb[i - na] = memcpy(palloc(key.len + 1), key.data, key.len);
+			klb[i - na] = key.len;
+			lb[i - na] = pstrdup(label.data);
+		}
+	}
+	/* an identity named twice on one side identifies nothing */
+	for (i = 0; i < na; i++)
+		for (j = i + 1; j < na; j++)
+			if (kla[i] == kla[j] && memcmp(ka[i], ka[j], kla[i]) == 0)
+				return false;
+	for (i = 0; i < nb; i++)
+		for (j = i + 1; j < nb; j++)
+			if (klb[i] == klb[j] && memcmp(kb[i], kb[j], klb[i]) == 0)
+				return false;
+
+	for (i = 0; i < na && !w->over; i++)
+	{
+		int			was = path->len;
+
+		CHECK_FOR_INTERRUPTS();
+		appendStringInfo(path, "[%s]", la[i]);
+		for (j = 0; j < nb; j++)
+			if (!matched[j] && kla[i] == klb[j] && memcmp(ka[i], kb[j], kla[i]) == 0)
+				break;
+		if (j == nb)
+			diff_report(w, path);	/* a child the document lacks */
+		else
+		{
+			matched[j] = true;
+			diff_walk(w, ea[i].p, ea[i].len, eb[j].p, eb[j].len, type->elem, path);
+		}
+		path_pop(path, was);
+	}
+	for (j = 0; j < nb && !w->over; j++)
+		if (!matched[j])
+		{
+			int			was = path->len;
+
+			appendStringInfo(path, "[%s]", lb[j]);
+			diff_report(w, path);	/* a child the document has in excess */
+			path_pop(path, was);
+		}
+	if (w->nfound == before && !w->over)
+		diff_report(w, path);	/* the same children in another order */
+	return true;
+}
+
 static void
 diff_walk(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 		  const CanonType *type, StringInfo path)
@@ -1852,6 +2036,10 @@ diff_walk(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 		return;
 	if (a[0] == CT_OBJECT && b[0] == CT_OBJECT)
 		diff_objects(w, a, alen, b, blen, type, path);
+	else if (a[0] == CT_ARRAY && b[0] == CT_ARRAY && type && type->nident > 0 &&
+			 type->elem && type->elem->kind == CK_COMPOSITE &&
+			 diff_keyed(w, a, alen, b, blen, type, path))
+		return;
 	else if (a[0] == CT_ARRAY && b[0] == CT_ARRAY && !(type && type->unordered))
 		diff_arrays(w, a, alen, b, blen, type, path);
 	else

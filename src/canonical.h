@@ -53,8 +53,11 @@ typedef struct CanonType
 	CanonKind	kind;
 	Oid			typid;			/* domains resolved to their base type */
 	bool		unordered;		/* CK_ARRAY: compared as a multiset */
+	bool		null_is_empty;	/* CK_ARRAY: NULL, missing and [] alike (embedded children) */
 	/* CK_ARRAY */
 	struct CanonType *elem;
+	int			nident;			/* elements' identity: attributes (of a composite elem) */
+	int		   *ident;			/* that name an element in paths, items[line_no=3] */
 	int16		elmlen;
 	bool		elmbyval;
 	char		elmalign;

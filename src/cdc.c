@@ -82,11 +82,15 @@ wake_launcher_at_commit(void)
 	wake_at_commit = true;
 }
 
-/* The old key of UPDATE/DELETE must contain the mapping key. */
+/*
+ * The old key of UPDATE/DELETE must contain the mapping key (for a child
+ * relation of embedded children: the columns joined to it).
+ */
 static void
-check_replica_identity(const ReconMapping *m)
+check_replica_identity_of(const ReconMapping *m, Oid relid, const char *relname,
+						  const AttrNumber *attnums, char *const *columns)
 {
-	Relation	rel = relation_open(m->relid, AccessShareLock);
+	Relation	rel = relation_open(relid, AccessShareLock);
 	char		ident = rel->rd_rel->relreplident;
 	const char *problem = NULL;
 
@@ -96,7 +100,7 @@ check_replica_identity(const ReconMapping *m)
 				 errmsg("change checks need a plain table; \"%s\" is not one",
 						RelationGetRelationName(rel)),
 				 errdetail("Change checks follow the WAL of a table; a view has none, so a change of the rows it shows cannot be traced to its key."),
-				 errhint("Map the base table instead (fields renamed with option \"fields\"), and sweep the view-based mapping on a schedule; for a partitioned table, map each partition.")));
+				 errhint("Map the base table instead: renamed fields with option \"fields\", children embedded in their parent's document with option \"embed\"; sweep the view-based mapping on a schedule. For a partitioned table, map each partition.")));
 	if (ident == REPLICA_IDENTITY_NOTHING)
 		problem = "REPLICA IDENTITY NOTHING";
 	else if (ident != REPLICA_IDENTITY_FULL)
@@ -116,10 +120,10 @@ check_replica_identity(const ReconMapping *m)
 				bool		found = false;
 
 				for (j = 0; j < ir->rd_index->indnkeyatts; j++)
-					found |= (ir->rd_index->indkey.values[j] == m->keys[i].attnum);
+					found |= (ir->rd_index->indkey.values[j] == attnums[i]);
 				if (!found)
 					problem = psprintf("replica identity index %s does not contain key column \"%s\"",
-									   RelationGetRelationName(ir), m->keys[i].column);
+									   RelationGetRelationName(ir), columns[i]);
 			}
 			index_close(ir, AccessShareLock);
 		}
@@ -128,10 +132,10 @@ check_replica_identity(const ReconMapping *m)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the replica identity of %s does not cover the key of mapping \"%s\"",
-						m->relname, m->name),
+						relname, m->name),
 				 errdetail("Deleted and re-keyed rows are decoded with their replica identity: %s.", problem),
 				 errhint("ALTER TABLE %s REPLICA IDENTITY USING INDEX <a unique index on the key>, or REPLICA IDENTITY FULL.",
-						 m->relname)));
+						 relname)));
 	relation_close(rel, AccessShareLock);
 }
 
@@ -143,6 +147,24 @@ slot_exists(const char *slot)
 
 	return recon_spi_int64("SELECT count(*) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
 						   1, t, v) > 0;
+}
+
+static void
+check_replica_identity(const ReconMapping *m)
+{
+	AttrNumber	att[INDEX_MAX_KEYS];
+	char	   *col[INDEX_MAX_KEYS];
+	int			i;
+
+	for (i = 0; i < m->nkeys; i++)
+	{
+		att[i] = m->keys[i].attnum;
+		col[i] = m->keys[i].column;
+	}
+	check_replica_identity_of(m, m->relid, m->relname, att, col);
+	for (i = 0; i < m->nembeds; i++)
+		check_replica_identity_of(m, m->embeds[i].relid, m->embeds[i].relname,
+								  m->embeds[i].join_attnums, m->embeds[i].join_columns);
 }
 
 static void
@@ -479,14 +501,26 @@ typedef struct QueueEntry
 	int			settle_ms;
 } QueueEntry;
 
+/*
+ * The mapping a decoded line is for: its relation field reads
+ * "<relid>.<entry>", entry n of the relations spec, which names either a
+ * mapping's table or the child relation of one of its embedded children
+ * (whose join columns are the parent's key).
+ */
 static CdcMapping *
-find_by_relid(CdcMapping *maps, int n, Oid relid)
+find_by_entry(CdcMapping *maps, int n, const char *field)
 {
-	int			i;
+	char	   *dot;
+	Oid			relid = (Oid) strtoul(field, &dot, 10);
+	int			entry = (*dot == '.') ? atoi(dot + 1) : -1;
+	int			i,
+				e,
+				k = 0;
 
 	for (i = 0; i < n; i++)
-		if (maps[i].m->relid == relid)
-			return &maps[i];
+		for (e = -1; e < maps[i].m->nembeds; e++, k++)
+			if (k == entry)
+				return (e < 0 ? maps[i].m->relid : maps[i].m->embeds[e].relid) == relid ? &maps[i] : NULL;
 	return NULL;
 }
 
@@ -612,9 +646,19 @@ relations_spec(CdcMapping *maps, int n)
 	initStringInfo(&s);
 	for (i = 0; i < n; i++)
 	{
-		appendStringInfo(&s, "%s%u:", i ? ";" : "", maps[i].m->relid);
-		for (j = 0; j < maps[i].m->nkeys; j++)
-			appendStringInfo(&s, "%s%d", j ? "," : "", maps[i].m->keys[j].attnum);
+		const ReconMapping *m = maps[i].m;
+		int			e;
+
+		appendStringInfo(&s, "%s%u:", i ? ";" : "", m->relid);
+		for (j = 0; j < m->nkeys; j++)
+			appendStringInfo(&s, "%s%d", j ? "," : "", m->keys[j].attnum);
+		/* a changed child re-checks its parent: the join columns are its key */
+		for (e = 0; e < m->nembeds; e++)
+		{
+			appendStringInfo(&s, ";%u:", m->embeds[e].relid);
+			for (j = 0; j < m->nkeys; j++)
+				appendStringInfo(&s, "%s%d", j ? "," : "", m->embeds[e].join_attnums[j]);
+		}
 	}
 	return s.data;
 }
@@ -799,7 +843,7 @@ decode_changes(const char *slot, CdcMapping *maps, int nmaps)
 
 				if (nf < 2)
 					continue;
-				c = find_by_relid(maps, nmaps, (Oid) strtoul(fields[1], NULL, 10));
+				c = find_by_entry(maps, nmaps, fields[1]);
 				if (c == NULL)
 					continue;
 				initStringInfo(&key);

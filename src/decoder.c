@@ -2,14 +2,17 @@
  * decoder.c — recon's logical decoding output plugin ("recon", in recon.so).
  *
  * It emits only the keys of changed rows of the relations the change
- * worker names in the "relations" option ("relid:attnum,attnum;..."), one
- * line per change, tab-separated, key values in their text form:
+ * worker names in the "relations" option ("relid:attnum,attnum;..."; the
+ * n-th entry is entry n, from 0), one line per change and entry naming the
+ * relation (a relation may be named by several entries: a mapped table
+ * that is also the child of another mapping), tab-separated, key values in
+ * their text form:
  *
- *   I|U|D <relid> <key>...   a row with this key changed (for an UPDATE that
- *                            moves the key, the old key comes as a D line)
- *   T <relid>                the relation was truncated: sweep it
- *   S <relid>                a key could not be read: sweep it
- *   X <commit time µs>       end of a transaction that emitted lines
+ *   I|U|D <relid>.<entry> <key>...   a row with this key changed (for an UPDATE
+ *                                    that moves the key, the old key comes as a D line)
+ *   T <relid>.<entry>                the relation was truncated: sweep it
+ *   S <relid>.<entry>                a key could not be read: sweep it
+ *   X <commit time µs>               end of a transaction that emitted lines
  *
  * Values that are NULL print as \N; tabs, newlines and backslashes are
  * escaped.  Unchanged TOAST values are never fetched: a key stored out of
@@ -32,6 +35,7 @@
 typedef struct DecodedRel
 {
 	Oid			relid;
+	int			entry;			/* its position in the "relations" option */
 	int			nkeys;
 	AttrNumber	keys[INDEX_MAX_KEYS];
 } DecodedRel;
@@ -71,7 +75,8 @@ parse_relations(DecoderState *st, const char *spec)
 			cap *= 2;
 			st->rels = repalloc(st->rels, sizeof(DecodedRel) * cap);
 		}
-		r = &st->rels[st->nrels++];
+		r = &st->rels[st->nrels];
+		r->entry = st->nrels++;
 		*colon = '\0';
 		r->relid = (Oid) strtoul(item, NULL, 10);
 		r->nkeys = 0;
@@ -104,12 +109,13 @@ startup_cb(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	ctx->output_plugin_private = st;
 }
 
+/* The next entry naming relid after *from (start with NULL), or NULL. */
 static DecodedRel *
-find_rel(DecoderState *st, Oid relid)
+next_rel(DecoderState *st, Oid relid, DecodedRel *from)
 {
 	int			i;
 
-	for (i = 0; i < st->nrels; i++)
+	for (i = from ? from->entry + 1 : 0; i < st->nrels; i++)
 		if (st->rels[i].relid == relid)
 			return &st->rels[i];
 	return NULL;
@@ -166,28 +172,25 @@ emit_key(LogicalDecodingContext *ctx, Relation rel, DecodedRel *dr, char op, Hea
 		 StringInfo scratch)
 {
 	resetStringInfo(scratch);
-	appendStringInfo(scratch, "%c\t%u", op, dr->relid);
+	appendStringInfo(scratch, "%c\t%u.%d", op, dr->relid, dr->entry);
 	if (!append_key(scratch, rel, dr, tuple))
 	{
 		resetStringInfo(scratch);
-		appendStringInfo(scratch, "S\t%u", dr->relid);
+		appendStringInfo(scratch, "S\t%u.%d", dr->relid, dr->entry);
 	}
 	emit_line(ctx, scratch->data, scratch->len);
 }
 
 static void
-change_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
-		  ReorderBufferChange *change)
+change_for_entry(LogicalDecodingContext *ctx, Relation rel, DecodedRel *dr,
+				 ReorderBufferChange *change)
 {
 	DecoderState *st = ctx->output_plugin_private;
-	DecodedRel *dr = find_rel(st, RelationGetRelid(rel));
 	MemoryContext old;
 	StringInfoData line;
 	HeapTuple	newtup = NULL,
 				oldtup = NULL;
 
-	if (dr == NULL)
-		return;
 	old = MemoryContextSwitchTo(st->cxt);
 	initStringInfo(&line);
 	if (change->data.tp.newtuple)
@@ -225,7 +228,7 @@ change_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 			{
 				/* no old key (REPLICA IDENTITY NOTHING): only a sweep can tell */
 				resetStringInfo(&line);
-				appendStringInfo(&line, "S\t%u", dr->relid);
+				appendStringInfo(&line, "S\t%u.%d", dr->relid, dr->entry);
 				emit_line(ctx, line.data, line.len);
 			}
 			break;
@@ -238,6 +241,17 @@ change_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 }
 
 static void
+change_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
+		  ReorderBufferChange *change)
+{
+	DecoderState *st = ctx->output_plugin_private;
+	DecodedRel *dr = NULL;
+
+	while ((dr = next_rel(st, RelationGetRelid(rel), dr)) != NULL)
+		change_for_entry(ctx, rel, dr, change);
+}
+
+static void
 truncate_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations,
 			Relation relations[], ReorderBufferChange *change)
 {
@@ -246,14 +260,15 @@ truncate_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations,
 
 	for (i = 0; i < nrelations; i++)
 	{
-		DecodedRel *dr = find_rel(st, RelationGetRelid(relations[i]));
-		char		buf[32];
+		DecodedRel *dr = NULL;
+		char		buf[48];
 
-		if (dr == NULL)
-			continue;
-		snprintf(buf, sizeof(buf), "T\t%u", dr->relid);
-		emit_line(ctx, buf, strlen(buf));
-		st->txn_wrote = true;
+		while ((dr = next_rel(st, RelationGetRelid(relations[i]), dr)) != NULL)
+		{
+			snprintf(buf, sizeof(buf), "T\t%u.%d", dr->relid, dr->entry);
+			emit_line(ctx, buf, strlen(buf));
+			st->txn_wrote = true;
+		}
 	}
 }
 

@@ -514,6 +514,15 @@ static void
 append_datum(bson_t *dst, const char *key, const CanonType *type, const char *column,
 			 Datum v, bool isnull, const CanonOptions *copts)
 {
+	if (isnull && type->null_is_empty)
+	{
+		bson_t		none;
+
+		/* no children: an empty array, as applications write it */
+		bson_append_array_begin(dst, key, -1, &none);
+		bson_append_array_end(dst, &none);
+		return;
+	}
 	if (isnull)
 	{
 		bson_append_null(dst, key, -1);
@@ -1343,18 +1352,50 @@ recon_append_id_candidates_from_canon(const ReconMapping *m, bson_t *in_array, i
  * SQL text for reading the source
  * --------------------------------------------------------------------- */
 
-char *
-recon_source_select_list(const ReconMapping *m)
+/*
+ * The mapped columns over alias t; embedded children as correlated
+ * sub-selects, or (joined) as the columns recon_embed_joins() provides.
+ */
+static char *
+select_list(const ReconMapping *m, bool joined, bool columns_only)
 {
 	StringInfoData s;
-	int			i;
+	int			i,
+				e = 0;
 
 	initStringInfo(&s);
 	for (i = 0; i < m->nkeys; i++)
 		appendStringInfo(&s, "%st.%s", i ? ", " : "", quote_identifier(m->keys[i].column));
 	for (i = 0; i < m->nfields; i++)
-		appendStringInfo(&s, ", t.%s", quote_identifier(m->fields[i].column));
+	{
+		if (!m->fields[i].embed)
+			appendStringInfo(&s, ", t.%s", quote_identifier(m->fields[i].column));
+		else if (!columns_only)
+			appendStringInfo(&s, ", %s", recon_embed_select_item(m, e++, joined));
+	}
 	return s.data;
+}
+
+char *
+recon_source_select_list(const ReconMapping *m)
+{
+	return select_list(m, false, false);
+}
+
+/*
+ * The whole source (rows narrowed by sql_suffix: TABLESAMPLE, LIMIT...):
+ * "SELECT <mapped columns> FROM <source> t<suffix>", embedded children
+ * joined to the rows the suffix leaves, each child grouped in one pass.
+ */
+char *
+recon_source_scan_sql(const ReconMapping *m, const char *sql_suffix)
+{
+	if (m->nembeds == 0)
+		return psprintf("SELECT %s FROM %s t%s", select_list(m, false, false), m->relname,
+						sql_suffix ? sql_suffix : "");
+	return psprintf("SELECT %s FROM (SELECT %s FROM %s t%s) t%s", select_list(m, true, false),
+					select_list(m, false, true), m->relname, sql_suffix ? sql_suffix : "",
+					recon_embed_joins(m));
 }
 
 /* Rows whose keys are given as parallel text[] parameters $1..$nkeys. */

@@ -31,7 +31,7 @@
 static const char *const known_options[] = {
 	"fields", "exclude", "extra_fields", "null_equals_missing", "timestamp_precision",
 	"repair", "repair_mode", "delete_extra", "max_divergence_ratio",
-	"max_repairs_per_second", "max_write_errors", "settle_ms", "redact", "unordered", NULL
+	"max_repairs_per_second", "max_write_errors", "settle_ms", "redact", "unordered", "embed", NULL
 };
 
 /* ---------------------------------------------------------------------
@@ -179,7 +179,7 @@ check_unknown_options(Jsonb *opts)
 					 errdetail("Known options: fields, exclude, extra_fields, null_equals_missing, "
 							   "timestamp_precision, repair, repair_mode, delete_extra, "
 							   "max_divergence_ratio, max_repairs_per_second, max_write_errors, "
-							   "settle_ms, redact, unordered."),
+							   "settle_ms, redact, unordered, embed."),
 					 errhint("Check the spelling; unknown options are refused rather than ignored.")));
 	}
 }
@@ -537,6 +537,9 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 			}
 		}
 	}
+	/* embedded children: one array field each, after the columns */
+	recon_embeds_resolve(m, opts);
+
 	/* arrays compared as multisets */
 	foreach(lc, opt_string_array(opts, "unordered"))
 	{
@@ -658,6 +661,8 @@ columns_json(const ReconMapping *m)
 	{
 		const ReconField *f = i < m->nkeys ? &m->keys[i] : &m->fields[i - m->nkeys];
 
+		if (f->embed)
+			continue;			/* not a column of the source */
 		if (i > 0)
 			appendStringInfoString(&j, ", ");
 		escape_json(&j, f->column);

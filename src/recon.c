@@ -412,11 +412,14 @@ recon_source_check(const ReconMapping *m)
 		{
 			const ReconField *f = i < m->nkeys ? &m->keys[i] : &m->fields[i - m->nkeys];
 
+			if (f->embed)
+				continue;		/* checked with its child relation below */
 			if (pg_attribute_aclcheck(m->relid, f->attnum, m->owner, ACL_SELECT) != ACLCHECK_OK)
 				source_denied(m, psprintf("Role \"%s\" may not read column \"%s\" of %s.",
 										  owner_name, f->column, m->relname));
 		}
 	}
+	recon_embeds_check(m, owner_name);
 	if (check_enable_rls(m->relid, m->owner, true) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -11,6 +11,7 @@
 #include "access/attnum.h"
 #include "canonical.h"
 #include "coltype.h"
+#include "embed.h"
 #include "jsonbson.h"
 #include "nodes/pg_list.h"
 #include "lib/stringinfo.h"
@@ -145,6 +146,7 @@ typedef struct ReconField
 	bool		redacted;
 	bool		is_key;
 	char	   *unsupported_why;	/* when kind is CK_UNSUPPORTED: which part */
+	ReconEmbed *embed;			/* embedded children: not a column (attnum 0) */
 } ReconField;
 
 typedef struct ReconMapping
@@ -176,6 +178,8 @@ typedef struct ReconMapping
 	List	   *key_names;		/* key column names as stored */
 	Jsonb	   *columns;		/* accepted column list (NULL: every column, 0.1.0) */
 	List	   *new_columns;	/* columns added to the source since, not compared */
+	int			nembeds;		/* embedded children, also the last nembeds fields */
+	ReconEmbed *embeds;
 } ReconMapping;
 
 extern ReconMapping *recon_mapping_load(const char *name);
@@ -217,6 +221,7 @@ extern char *recon_bson_to_json_text(const bson_t *doc);
 extern char *recon_key_canon_to_json(const ReconMapping *m, const char *kc, int kclen);
 extern List *recon_key_canon_to_texts(const ReconMapping *m, const char *kc, int kclen);
 extern char *recon_source_select_list(const ReconMapping *m);
+extern char *recon_source_scan_sql(const ReconMapping *m, const char *sql_suffix);
 extern char *recon_source_key_lookup_sql(const ReconMapping *m, const char *suffix);
 extern char *recon_source_key_lock_sql(const ReconMapping *m, const char *lock);
 

@@ -203,10 +203,9 @@ recon_source_rows(const ReconMapping *m, const char *sql_suffix, int nargs, Oid 
 	bool	   *nulls = palloc(sizeof(bool) * ncols);
 	int64		rows = 0;
 
-	if (sql_suffix == NULL && get_rel_relkind(m->relid) == RELKIND_RELATION)
+	if (sql_suffix == NULL && m->nembeds == 0 && get_rel_relkind(m->relid) == RELKIND_RELATION)
 		return scan_table_rows(m, fn, arg);
-	sql = psprintf("SELECT %s FROM %s t%s", recon_source_select_list(m), m->relname,
-				   sql_suffix ? sql_suffix : "");
+	sql = recon_source_scan_sql(m, sql_suffix);
 	recon_source_enter(m, &as_owner);
 	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)

@@ -18,6 +18,10 @@
 #   BENCH_MONGO_URI      measure this MongoDB instead of starting a FerretDB (its
 #                        bench.items collection is dropped and reloaded)
 #   BENCH_SKIP_BUILD=1   do not run install-deps / make / make install
+#   BENCH_SHAPE          flat (default) | array: two array columns more (text[] of 3
+#                        tags compared as a multiset, int4[] of 4 scores) | embed: 5
+#                        children per row in bench_children, embedded in the documents
+#                        as "children" (option "embed", ordered by n)
 #   BENCH_PERF=1         also record `perf record` of the sweep backend (last
 #                        sweep of each size) and print the top symbols
 #   RIG_KEEP=1           keep the rig's temp dir (see scripts/rig.sh)
@@ -110,7 +114,14 @@ SWEEP_RUNS=${BENCH_SWEEP_RUNS:-2}
 BATCH=${BENCH_BATCH_SIZE:-1000}
 DIVERGE_EVERY=${BENCH_DIVERGE_EVERY:-1000}
 SWEEP_SET=${BENCH_SWEEP_SET:-}
+SHAPE=${BENCH_SHAPE:-flat}
 FIELDS=name,amount,ts,flag,payload          # recon's projection: the mapped columns
+case $SHAPE in
+    flat) ;;
+    array) FIELDS=$FIELDS,tags,scores ;;
+    embed) FIELDS=$FIELDS,children ;;
+    *) echo "bench: BENCH_SHAPE must be flat, array or embed" >&2; exit 2 ;;
+esac
 NS=bench.items
 
 log() { echo "bench: $*" >&2; }
@@ -190,11 +201,29 @@ load_data() {                  # load_data N
     local n=$1 t0 t1 step ndiv count
     log "N=$n: creating table bench and collection $NS"
     sql "SELECT recon.drop_mapping('bench') FROM recon.mappings WHERE name = 'bench'" >/dev/null
-    sql "DROP TABLE IF EXISTS bench" >/dev/null
+    sql "DROP TABLE IF EXISTS bench, bench_children" >/dev/null
     "$MONGO_TOOL" drop "$NS"
     sql "CREATE TABLE bench (id int8 PRIMARY KEY, name text, amount numeric(12,2),
                              ts timestamptz, flag bool, payload jsonb)" >/dev/null
     sql "INSERT INTO bench SELECT * FROM bench_rows(1, $n)" >/dev/null
+    local shape_json= mapping_opts='{}'
+    case $SHAPE in
+        array)
+            sql "ALTER TABLE bench ADD COLUMN tags text[], ADD COLUMN scores int4[]" >/dev/null
+            sql "UPDATE bench SET tags = ARRAY['t' || id % 5, 't' || id % 7, 't' || id % 11],
+                                  scores = ARRAY[id % 100, id % 3, NULL, id % 1000]::int4[]" >/dev/null
+            shape_json=", 'tags', tags, 'scores', scores"
+            mapping_opts='{"unordered": ["tags"]}' ;;
+        embed)
+            sql "CREATE TABLE bench_children (parent_id int8, n int, sku text, qty int,
+                                              PRIMARY KEY (parent_id, n))" >/dev/null
+            sql "INSERT INTO bench_children SELECT id, k, 'sku-' || (id * 5 + k) % 9973, (id + k) % 50
+                   FROM bench, generate_series(1, 5) k" >/dev/null
+            sql "VACUUM (ANALYZE) bench_children" >/dev/null
+            shape_json=", 'children', coalesce(c.children, '[]')"
+            mapping_opts='{"embed": {"children": {"source": "public.bench_children",
+                "join": {"parent_id": "id"}, "columns": ["n", "sku", "qty"], "order_by": ["n"]}}}' ;;
+    esac
 
     # The same rows as extended JSON: amount a double (libbson reads "12.30"
     # as one), ts a Date at the row's millisecond, payload an object.
@@ -203,7 +232,10 @@ load_data() {                  # load_data N
     "${PSQL[@]}" -c "COPY (SELECT json_build_object('_id', id, 'name', name, 'amount', amount,
             'ts', json_build_object('\$date', json_build_object('\$numberLong',
                   (extract(epoch FROM ts) * 1000)::int8::text)),
-            'flag', flag, 'payload', payload) FROM bench ORDER BY id) TO STDOUT" |
+            'flag', flag, 'payload', payload $shape_json) FROM bench
+            $([ "$SHAPE" = embed ] && echo "LEFT JOIN (SELECT parent_id, json_agg(json_build_object('n', n, 'sku', sku,
+                  'qty', qty) ORDER BY n) AS children FROM bench_children GROUP BY parent_id) c ON c.parent_id = id")
+            ORDER BY id) TO STDOUT" |
         split -l 50000 --filter="\"$MONGO_TOOL\" insert $NS"
     t1=$(date +%s.%N)
     count=$("$MONGO_TOOL" count "$NS")
@@ -235,7 +267,7 @@ load_data() {                  # load_data N
     fi
     sql "VACUUM (ANALYZE) bench" >/dev/null
     sql "CHECKPOINT" >/dev/null
-    sql "SELECT recon.add_mapping('bench', 'public.bench', 'm', '$NS')" >/dev/null
+    sql "SELECT recon.add_mapping('bench', 'public.bench', 'm', '$NS', options => '$mapping_opts')" >/dev/null
     TABLE_MB=$(sql "SELECT round(pg_total_relation_size('bench') / 1048576.0)")
 }
 
@@ -410,7 +442,7 @@ if [ -n "$RECON_FERRETDB_PID" ]; then
 else
     echo "recon: git $recon_rev; target: $RECON_TEST_MONGO_URI (not started here: FDB CPU columns are 0)"
 fi
-echo "recon.batch_size=$BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS (fresh backend each);" \
+echo "shape: $SHAPE; recon.batch_size=$BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS (fresh backend each);" \
      "divergent keys: $([ "$DIVERGE_EVERY" -gt 0 ] && echo "1 per $DIVERGE_EVERY rows" || echo none)${SWEEP_SET:+; session: $SWEEP_SET}"
 echo
 fmt='%9s %9s %12s %11s %7s %11s %10s %10s %9s %10s %8s\n'

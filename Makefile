@@ -8,7 +8,7 @@ OBJS        = src/recon.o src/canonical.o src/target.o src/mongo_client.o \
               src/mapping.o src/docshape.o src/sweep.o src/recheck.o \
               src/repair.o src/diagnostics.o \
               src/decoder.o src/worker.o src/cdc.o src/audit.o src/cdcmsg.o \
-              src/jsonbson.o src/sample.o src/coltype.o src/embed.o
+              src/jsonbson.o src/sample.o src/coltype.o src/embed.o src/progress.o
 
 PG_CONFIG  ?= pg_config
 
@@ -23,7 +23,7 @@ SHLIB_LINK  = $(MONGOC_LIBS)
 REGRESS      = setup canonical targets mappings types embed sweep repair audit roles security integrity badinput monitoring
 REGRESS_OPTS = --inputdir=test --outputdir=test/results \
                --temp-instance=test/tmp_check_regress \
-               --temp-config=test/recon.conf
+               --temp-config=test/recon.conf --encoding=UTF8
 TAP_TESTS    = 1
 
 EXTRA_CLEAN = test/results test/tmp_check_regress tmp_check test/mongo_tool regression.diffs regression.out
@@ -39,4 +39,4 @@ test/mongo_tool: test/mongo_tool.c
 
 
 # every subsystem includes the shared headers
-$(OBJS): src/recon.h src/canonical.h src/coltype.h src/embed.h
+$(OBJS): src/recon.h src/canonical.h src/coltype.h src/embed.h src/progress.h

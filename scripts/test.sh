@@ -18,6 +18,8 @@
 # and RECON_TEST_MONGO_AUTH_PASSWORD (see scripts/rig.sh); tests needing it
 # should skip when RECON_TEST_MONGO_AUTH_URI is unset.
 set -euo pipefail
+# the clusters the tests create are UTF-8 whatever the caller's locale
+export LANG=${LANG:-C.UTF-8}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config

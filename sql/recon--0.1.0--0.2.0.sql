@@ -309,6 +309,56 @@ SELECT m.name AS mapping,
 COMMENT ON VIEW recon.health IS
     'one row per mapping: last sweep or sample, open divergences, repairs waiting or in doubt, drift, change checks; problems is empty when healthy';
 
+-- recon.health with what a pager alerts on: divergences by kind, the age of
+-- the oldest, and one status (ok, warning, critical).
+CREATE VIEW recon.mapping_health AS
+SELECT h.*,
+       d.open_missing, d.open_extra, d.open_mismatch,
+       extract(epoch FROM pg_catalog.clock_timestamp() - d.oldest_open)::bigint
+           AS oldest_open_divergence_age_seconds,
+       CASE WHEN h.last_run_status IN ('failed', 'gated') OR h.cdc_broken IS NOT NULL
+                 OR h.in_doubt_repairs > 0 THEN 'critical'
+            WHEN pg_catalog.cardinality(h.problems) > 0 OR h.open_divergences > 0
+                 OR h.awaiting_approval > 0 OR h.failed_repairs > 0 THEN 'warning'
+            ELSE 'ok' END AS status
+  FROM recon.health h
+  JOIN recon.mappings m ON m.name = h.mapping
+  LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE kind = 'missing') AS open_missing,
+                            count(*) FILTER (WHERE kind = 'extra') AS open_extra,
+                            count(*) FILTER (WHERE kind = 'mismatch') AS open_mismatch,
+                            min(first_seen) AS oldest_open
+                       FROM recon.divergences x
+                      WHERE x.mapping_id = m.mapping_id AND x.status = 'open') d ON true;
+COMMENT ON VIEW recon.mapping_health IS
+    'recon.health plus open divergences by kind, the age of the oldest, and status: critical (last run failed or gated, change checks suspended, repairs in doubt), warning (any other problem, open divergences, repairs waiting), ok';
+
+-- Running sweeps and samples (shared memory; needs recon in
+-- shared_preload_libraries), as pg_stat_progress_* show commands.
+CREATE FUNCTION recon.sweep_progress_slots(OUT pid integer, OUT mapping_id bigint, OUT mapping text,
+        OUT run_id bigint, OUT kind text, OUT phase text, OUT started_at timestamptz,
+        OUT phase_started_at timestamptz, OUT rows_read bigint, OUT docs_read bigint,
+        OUT rows_estimate double precision, OUT candidates bigint, OUT divergences bigint)
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'recon_sweep_progress_slots' LANGUAGE C;
+CREATE VIEW recon.sweep_progress AS
+SELECT s.pid, s.mapping, NULLIF(s.run_id, 0) AS run_id, s.kind, s.phase,
+       s.rows_read, s.docs_read, s.rows_estimate::bigint AS rows_estimate,
+       s.candidates, s.divergences,
+       pg_catalog.clock_timestamp() - s.started_at AS elapsed,
+       pg_catalog.clock_timestamp() - s.phase_started_at AS in_phase,
+       CASE WHEN s.rows_estimate > 0 THEN
+            least(100, round((100 * (s.rows_read + s.docs_read) / (2 * s.rows_estimate))::numeric, 1))
+       END AS read_percent,
+       -- the reading phases, extrapolated; re-checks and recording come after
+       CASE WHEN s.rows_estimate > 0 AND s.rows_read + s.docs_read > 0
+                 AND s.phase IN ('reading source', 'reading collection')
+                 AND s.rows_read + s.docs_read < 2 * s.rows_estimate THEN
+            (pg_catalog.clock_timestamp() - s.started_at)
+              * ((2 * s.rows_estimate - s.rows_read - s.docs_read) / (s.rows_read + s.docs_read))
+       END AS reading_eta
+  FROM recon.sweep_progress_slots() s;
+COMMENT ON VIEW recon.sweep_progress IS
+    'one row per running sweep or sample of this database: phase, rows and documents read, candidates and divergences so far, elapsed time and an estimate of the reading that remains';
+
 -- What a sweep would say of one document (raw BSON, or extended JSON),
 -- compared with its row read as the mapping's owner.
 CREATE FUNCTION recon.compare_document(mapping text, document bytea,
@@ -341,6 +391,11 @@ GRANT EXECUTE ON FUNCTION recon.bson_of(anyelement, jsonb)
 GRANT SELECT ON recon.schema_drift TO recon_admin, recon_operator, recon_auditor;
 REVOKE ALL ON recon.health FROM PUBLIC;
 GRANT SELECT ON recon.health TO recon_admin, recon_operator, recon_approver, recon_auditor;
+REVOKE ALL ON recon.mapping_health, recon.sweep_progress FROM PUBLIC;
+REVOKE ALL ON FUNCTION recon.sweep_progress_slots() FROM PUBLIC;
+GRANT SELECT ON recon.mapping_health TO recon_admin, recon_operator, recon_approver, recon_auditor;
+GRANT SELECT ON recon.sweep_progress TO recon_admin, recon_operator;
+GRANT EXECUTE ON FUNCTION recon.sweep_progress_slots() TO recon_admin, recon_operator;
 REVOKE ALL ON recon.cdc_quarantine FROM PUBLIC;
 GRANT SELECT ON recon.cdc_quarantine TO recon_admin, recon_operator, recon_auditor;
 GRANT DELETE ON recon.cdc_quarantine TO recon_admin, recon_operator;

@@ -12,6 +12,7 @@
 #include "canonical.h"
 #include "coltype.h"
 #include "embed.h"
+#include "progress.h"
 #include "jsonbson.h"
 #include "nodes/pg_list.h"
 #include "lib/stringinfo.h"

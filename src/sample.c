@@ -330,6 +330,8 @@ recon_sample(PG_FUNCTION_ARGS)
 	t = recon_target_lookup(m->serverid, m->owner);
 	(void) recon_mongo_client(t);
 	run_id = recon_create_run(m, "sample", priv.caller_name);
+	recon_progress_begin(m->id, m->name, "sample", run_id, (double) nrows);
+	recon_progress_phase(SWEEP_PHASE_SOURCE);
 
 	keys.cxt = AllocSetContextCreate(CurrentMemoryContext, "recon sample keys", ALLOCSET_DEFAULT_SIZES);
 	keys.cap = 1024;
@@ -340,6 +342,8 @@ recon_sample(PG_FUNCTION_ARGS)
 	if (nrows > 0)
 		draw_rows(m, nrows, seed, &keys);
 	rows_sampled = keys.n;
+	recon_progress_set(PROGRESS_ROWS, rows_sampled);
+	recon_progress_phase(SWEEP_PHASE_MATCHING);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(CanonDigest);
 	ctl.entrysize = sizeof(CanonDigest);
@@ -360,8 +364,14 @@ recon_sample(PG_FUNCTION_ARGS)
 	keys.cap = 1024;
 	keys.n = 0;
 	keys.cands = MemoryContextAlloc(keys.cxt, sizeof(ReconCandidate) * keys.cap);
+	recon_progress_phase(SWEEP_PHASE_COLLECTION);
 	docs_sampled = ndocs > 0 ? draw_documents(m, t, ndocs, seed, row_keys, &keys) : 0;
+	recon_progress_set(PROGRESS_DOCS, docs_sampled);
+	recon_progress_phase(SWEEP_PHASE_MATCHING);
 	(void) keys_recheck(m, t, run_id, &keys, &stats);
+	recon_progress_set(PROGRESS_CANDIDATES, stats.candidates);
+	recon_progress_set(PROGRESS_DIVERGENCES, stats.divergences);
+	recon_progress_phase(SWEEP_PHASE_RECORDING);
 	{
 		Oid			ty[1] = {INT8OID};
 		Datum		v[1] = {Int64GetDatum(run_id)};

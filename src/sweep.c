@@ -110,6 +110,8 @@ spill_read(BufFile *f, SpillEntry *e)
 static void
 progress(const ReconMapping *m, const char *what, int64 n)
 {
+	if ((n & 1023) == 0)		/* recon.sweep_progress, often enough, cheaply */
+		recon_progress_set(what[0] == 'r' ? PROGRESS_ROWS : PROGRESS_DOCS, n);
 	if (recon_progress_rows > 0 && n % recon_progress_rows == 0)
 		ereport(NOTICE,
 				(errmsg("recon: sweep of \"%s\": %lld %s read", m->name, (long long) n, what)));
@@ -478,6 +480,8 @@ flush_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 	MemoryContextReset(b->work);
 	MemoryContextReset(b->copies);
 	b->n = 0;
+	recon_progress_set(PROGRESS_CANDIDATES, stats->candidates);
+	recon_progress_set(PROGRESS_DIVERGENCES, stats->divergences);
 }
 
 static void
@@ -506,6 +510,7 @@ add_candidate(const ReconMapping *m, const ReconTarget *t, int64 run_id, Candida
 		if (!bson_init_static(c->id, (const uint8_t *) id, tgt->idlen))
 			c->id = NULL;
 	}
+	recon_progress_set(PROGRESS_CANDIDATES, stats->candidates + b->n);
 	if (b->n == b->cap)
 	{
 		if (!b->chosen)
@@ -634,7 +639,7 @@ match_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile
 }
 
 static int
-choose_partitions(const ReconMapping *m, const ReconTarget *t)
+choose_partitions(const ReconMapping *m, const ReconTarget *t, double *rows_estimate)
 {
 	Relation	rel = relation_open(m->relid, AccessShareLock);
 	double		est = rel->rd_rel->reltuples;
@@ -659,6 +664,7 @@ choose_partitions(const ReconMapping *m, const ReconTarget *t)
 		mongoc_collection_destroy(coll);
 		est = docs > 0 ? (double) docs : 0;
 	}
+	*rows_estimate = est;
 	/* both sides land in the partitions: ~2 entries per row */
 	while (n < 4096 && est * 2 / n > recon_partition_rows)
 		n *= 2;
@@ -866,10 +872,12 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 				docs;
 	Spill		spill;
 	ReconRunStats stats = {0};
-	double		pass_ms;
+	double		pass_ms,
+				estimate = -1;
 	int			i;
 
 	m = recon_mapping_load(name);
+	recon_progress_begin(m->id, m->name, "sweep", run_id, -1);
 	recon_lock_mapping_for_run(m);
 	if (m->new_columns != NIL)
 	{
@@ -890,7 +898,9 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	if (run_id == 0)
 		run_id = recon_create_run(m, "sweep", actor);
 
-	spill.nparts = choose_partitions(m, t);
+	spill.nparts = choose_partitions(m, t, &estimate);
+	recon_progress_begin(m->id, m->name, "sweep", run_id, estimate);
+	recon_progress_phase(SWEEP_PHASE_SOURCE);
 	spill.level = 0;
 	spill.rows = palloc0(sizeof(int64) * spill.nparts);
 	spill.files = palloc(sizeof(BufFile *) * spill.nparts);
@@ -898,6 +908,8 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 		spill.files[i] = BufFileCreateTemp(false);
 
 	rows = pass_source(m, &spill);
+	recon_progress_set(PROGRESS_ROWS, rows);
+	recon_progress_phase(SWEEP_PHASE_COLLECTION);
 	{
 		instr_time	start,
 					end;
@@ -908,6 +920,8 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 		INSTR_TIME_SUBTRACT(end, start);
 		pass_ms = INSTR_TIME_GET_MILLISEC(end);
 	}
+	recon_progress_set(PROGRESS_DOCS, docs);
+	recon_progress_phase(SWEEP_PHASE_MATCHING);
 
 	{
 		CandidateBatch batch;
@@ -930,6 +944,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 		MemoryContextDelete(batch.work);
 	}
 
+	recon_progress_phase(SWEEP_PHASE_RECORDING);
 	{
 		ReconAudit	a = {0};
 

@@ -72,6 +72,7 @@ shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(ReconShared)));
+	RequestAddinShmemSpace(MAXALIGN(recon_progress_shmem_size()));
 }
 
 static void
@@ -88,6 +89,7 @@ shmem_startup(void)
 		memset(shared, 0, sizeof(ReconShared));
 		SpinLockInit(&shared->mutex);
 	}
+	recon_progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -394,8 +394,8 @@ GRANT SELECT ON recon.health TO recon_admin, recon_operator, recon_approver, rec
 REVOKE ALL ON recon.mapping_health, recon.sweep_progress FROM PUBLIC;
 REVOKE ALL ON FUNCTION recon.sweep_progress_slots() FROM PUBLIC;
 GRANT SELECT ON recon.mapping_health TO recon_admin, recon_operator, recon_approver, recon_auditor;
-GRANT SELECT ON recon.sweep_progress TO recon_admin, recon_operator;
-GRANT EXECUTE ON FUNCTION recon.sweep_progress_slots() TO recon_admin, recon_operator;
+GRANT SELECT ON recon.sweep_progress TO recon_admin, recon_operator, recon_auditor;
+GRANT EXECUTE ON FUNCTION recon.sweep_progress_slots() TO recon_admin, recon_operator, recon_auditor;
 REVOKE ALL ON recon.cdc_quarantine FROM PUBLIC;
 GRANT SELECT ON recon.cdc_quarantine TO recon_admin, recon_operator, recon_auditor;
 GRANT DELETE ON recon.cdc_quarantine TO recon_admin, recon_operator;

@@ -4,6 +4,7 @@
 EXTENSION   = recon
 MODULE_big  = recon
 DATA        = $(wildcard sql/recon--*.sql)
+DOCS        = monitoring/postgres_exporter.yml monitoring/recon_alerts.yml
 OBJS        = src/recon.o src/canonical.o src/target.o src/mongo_client.o \
               src/mapping.o src/docshape.o src/sweep.o src/recheck.o \
               src/repair.o src/diagnostics.o \

@@ -22,18 +22,21 @@ SHLIB_LINK  = $(MONGOC_LIBS)
 
 # pg_regress: temporary instance with wal_level=logical and recon preloaded.
 REGRESS      = setup canonical targets mappings types embed sweep repair audit roles security integrity badinput monitoring
-REGRESS_OPTS = --inputdir=test --outputdir=test/results \
-               --temp-instance=test/tmp_check_regress \
+REGRESS_OPTS = --temp-instance=tmp_check_regress \
                --temp-config=test/recon.conf --encoding=UTF8
 TAP_TESTS    = 1
 
-EXTRA_CLEAN = test/results test/tmp_check_regress tmp_check test/mongo_tool regression.diffs regression.out
+EXTRA_CLEAN = results tmp_check_regress tmp_check test/mongo_tool regression.diffs regression.out
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# pg_regress's --temp-instance needs `make installcheck` to start it.
+# pg_regress's --temp-instance needs `make installcheck` to start it.  The
+# tests need only RECON_TEST_MONGO_URI (a MongoDB server to use) in the
+# environment; mongo_tool, which they run to seed and inspect collections,
+# is built here and put on PATH.
 installcheck: test/mongo_tool
+export PATH := $(CURDIR)/test:$(PATH)
 
 test/mongo_tool: test/mongo_tool.c
 	$(CC) -O2 -Wall -Werror -o $@ $< $(MONGOC_CFLAGS) $(MONGOC_LIBS)

@@ -57,7 +57,7 @@ if [ "$(id -u)" -eq 0 ]; then           # PostgreSQL refuses to run as root
     WORK=$RIG_TMP/src
     rig_as_user mkdir "$WORK"
     tar -C "$ROOT" --exclude=./.git --exclude=./.build --exclude=./tmp_check \
-        --exclude=./test/results --exclude=./test/tmp_check_regress -cf - . |
+        --exclude=./results --exclude=./tmp_check_regress -cf - . |
         rig_as_user tar -C "$WORK" -xf -
 fi
 export PATH=$WORK/test:$PATH RECON_MONGO_TOOL=$WORK/test/mongo_tool
@@ -69,11 +69,11 @@ if rig_as_user make -C "$WORK" installcheck PG_CONFIG=$PG_CONFIG "$@"; then
 fi
 
 mkdir -p "$OUT"
-for f in "$WORK"/test/results/regression.diffs "$WORK"/regression.diffs; do
+for f in "$WORK"/regression.diffs; do
     [ -f "$f" ] || continue
     echo "===== $f"; head -n 2000 "$f"; cp "$f" "$OUT/"
 done
-for f in "$WORK"/test/tmp_check_regress/log/* "$WORK"/tmp_check/log/* \
+for f in "$WORK"/tmp_check_regress/log/* "$WORK"/tmp_check/log/* \
          "${RECON_FERRETDB_DIR:+$RECON_FERRETDB_DIR.log}" \
          "${RECON_FERRETDB_AUTH_DIR:+$RECON_FERRETDB_AUTH_DIR.log}"; do
     [ -f "$f" ] || continue

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates sweep_users.ndjson: the MongoDB copy of test/sql/sweep.sql's
+"""Generates sweep_users.ndjson: the MongoDB copy of sql/sweep.sql's
 s_users rows, with benign representation differences (never reported) and
 real drift (reported exactly).  Run it from this directory after editing."""
 import base64, datetime, json

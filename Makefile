@@ -4,7 +4,6 @@
 EXTENSION   = recon
 MODULE_big  = recon
 DATA        = $(wildcard sql/recon--*.sql)
-DOCS        = monitoring/postgres_exporter.yml monitoring/recon_alerts.yml
 OBJS        = src/recon.o src/canonical.o src/target.o src/mongo_client.o \
               src/mapping.o src/docshape.o src/sweep.o src/recheck.o \
               src/repair.o src/diagnostics.o \
@@ -37,6 +36,19 @@ include $(PGXS)
 # is built here and put on PATH.
 installcheck: test/mongo_tool
 export PATH := $(CURDIR)/test:$(PATH)
+
+# The reference (doc/) and the monitoring files, in a directory of their own
+# under $(pg_config --docdir)/extension (their names are not recon-specific).
+RECON_DOCDIR = $(DESTDIR)$(docdir)/$(docmoduledir)/recon
+install: install-recon-docs
+install-recon-docs:
+	$(MKDIR_P) '$(RECON_DOCDIR)'
+	$(INSTALL_DATA) $(wildcard $(srcdir)/doc/*.md) $(srcdir)/monitoring/postgres_exporter.yml \
+		$(srcdir)/monitoring/recon_alerts.yml '$(RECON_DOCDIR)'
+uninstall: uninstall-recon-docs
+uninstall-recon-docs:
+	rm -rf '$(RECON_DOCDIR)'
+.PHONY: install-recon-docs uninstall-recon-docs
 
 test/mongo_tool: test/mongo_tool.c
 	$(CC) -O2 -Wall -Werror -o $@ $< $(MONGOC_CFLAGS) $(MONGOC_LIBS)

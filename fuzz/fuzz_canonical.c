@@ -32,7 +32,16 @@ static CanonType scalars[] = {
 };
 static char *attnames[] = {"a", "b"};
 static AttrNumber attnums[] = {1, 2};
+/* embedded children: elements {a: int, b: text} named by a */
+static CanonType line_atts[] = {SCALAR(CK_INT, 20), SCALAR(CK_TEXT, 25)};
+static CanonType line_elem = {.kind = CK_COMPOSITE, .typid = 2249, .natts = 2, .atts = line_atts,
+.attnames = attnames, .attnums = attnums};
+static int	ident0[] = {0};
 static CanonType containers[] = {
+	{.kind = CK_ARRAY, .typid = 2287, .elem = &line_elem, .nident = 1, .ident = ident0,
+	.null_is_empty = true},
+	{.kind = CK_ARRAY, .typid = 2287, .elem = &line_elem, .nident = 1, .ident = ident0,
+	.unordered = true, .null_is_empty = true},
 	{.kind = CK_ARRAY, .typid = 1016, .elem = &scalars[0]},
 	{.kind = CK_ARRAY, .typid = 1022, .elem = &scalars[2], .unordered = true},
 	{.kind = CK_ARRAY, .typid = 1009, .elem = &scalars[3], .unordered = true},
@@ -57,11 +66,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sigjmp_buf	jb;
 	unsigned	k;
 	int			p;
+	StringInfoData prev[NTYPES][2];	/* the previous element, under each type */
+	bool		have_prev = false;
 
 	if (!bson_init_static(&doc, data, size) || !bson_validate(&doc, BSON_VALIDATE_NONE, NULL))
 		return 0;
 	if (!bson_iter_init(&it, &doc))
 		return 0;
+	for (k = 0; k < NTYPES; k++)
+		for (p = 0; p < 2; p++)
+			initStringInfo(&prev[k][p]);
 	while (bson_iter_next(&it))
 	{
 		for (k = 0; k < NTYPES; k++)
@@ -97,6 +111,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						/* a value differs from itself nowhere */
 						if (canon_diff_paths(a.data, a.len, b.data, b.len, type_at(k), "v", paths, 4))
 							__builtin_trap();
+						/* from its neighbour: somewhere, or too many places, never when equal */
+						if (have_prev && prev[k][p].len > 0)
+						{
+							int			n = canon_diff_paths(prev[k][p].data, prev[k][p].len, a.data, a.len,
+															 type_at(k), "v", paths, 4);
+
+							if (n > 0 && canon_values_equal(prev[k][p].data, prev[k][p].len, false,
+															a.data, a.len, false))
+								__builtin_trap();
+						}
+						resetStringInfo(&prev[k][p]);
+						appendBinaryStringInfo(&prev[k][p], a.data, a.len);
 					}
 					(void) canon_digest(a.data, a.len);
 				}
@@ -105,6 +131,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				pfree(b.data);
 				pfree(t.data);
 			}
+		have_prev = true;
 	}
+	for (k = 0; k < NTYPES; k++)
+		for (p = 0; p < 2; p++)
+			pfree(prev[k][p].data);
 	return 0;
 }

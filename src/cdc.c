@@ -902,30 +902,39 @@ audit_new_rows(CdcMapping *c)
 				   " WHERE mapping_id = $1", 3, t, v, NULL, SPI_OK_UPDATE);
 }
 
-/* The divergence-ratio gate over a CDC run's checks so far. */
+/*
+ * The quality gate (recon_quality_gate: the sweep's formula) over a change
+ * run's checks so far — the keys it checked are the keys it compared —
+ * once at least 10 were checked.  A tripped run stays gated.
+ */
 static bool
 check_gate(CdcMapping *c)
 {
-	Oid			t[2] = {INT8OID, FLOAT8OID};
-	Datum		v[2] = {Int64GetDatum(c->run_id), Float8GetDatum(c->m->max_divergence_ratio)};
-	int64		tripped;
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(c->run_id)};
+	int64		divergences,
+				checked;
+	char	   *reason;
 
 	if (c->m->max_divergence_ratio < 0)
 		return false;
-	tripped = recon_spi_int64("WITH g AS (UPDATE recon.runs SET status = 'gated',"
-							  " gate_reason = format('divergence ratio %s exceeds max_divergence_ratio %s',"
-							  "   round(divergences::numeric / candidates, 4), $2)"
-							  " WHERE run_id = $1 AND status = 'running' AND candidates >= 10"
-							  " AND divergences::float8 / candidates > $2 RETURNING run_id, mapping_name, gate_reason),"
-							  " r AS (UPDATE recon.repairs SET needs_approval = true,"
-							  " approval_reason = 'quality gate: divergence ratio'"
-							  " WHERE run_id IN (SELECT run_id FROM g) AND status = 'planned' RETURNING 1),"
-							  " a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, reason)"
-							  " SELECT '" CDC_ACTOR "', 'gate.tripped', mapping_name, run_id, gate_reason FROM g RETURNING 1)"
-							  " SELECT count(*) FROM a", 2, t, v);
-	return tripped > 0 ||
-		recon_spi_int64("SELECT count(*) FROM recon.runs WHERE run_id = $1 AND status = 'gated'",
-						1, t, v) > 0;
+	if (recon_spi_int64("SELECT count(*) FROM recon.runs WHERE run_id = $1 AND status = 'gated'",
+						1, t, v) > 0)
+		return true;
+	divergences = recon_spi_int64("SELECT divergences FROM recon.runs WHERE run_id = $1", 1, t, v);
+	checked = recon_spi_int64("SELECT candidates FROM recon.runs WHERE run_id = $1", 1, t, v);
+	reason = recon_quality_gate(c->m, divergences, (double) checked, 10);
+	if (reason == NULL)
+		return false;
+	{
+		Oid			t2[2] = {INT8OID, TEXTOID};
+		Datum		v2[2] = {Int64GetDatum(c->run_id), CStringGetTextDatum(reason)};
+
+		recon_spi_exec("UPDATE recon.runs SET status = 'gated', gate_reason = $2"
+					   " WHERE run_id = $1 AND status = 'running'", 2, t2, v2, NULL, SPI_OK_UPDATE);
+	}
+	recon_quality_gate_trip(c->m, c->run_id, CDC_ACTOR, reason, divergences, (double) checked, true);
+	return true;
 }
 
 /* What checking a set of keys decided (kept only when the whole set succeeded). */

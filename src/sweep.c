@@ -676,6 +676,56 @@ choose_partitions(const ReconMapping *m, const ReconTarget *t, double *rows_esti
  * --------------------------------------------------------------------- */
 
 /*
+ * The quality gate, the one formula for sweeps, samples and change checks:
+ * the share of compared keys that diverge, against max_divergence_ratio.
+ * Returns why it trips, or NULL (no gate, too few keys compared yet, or
+ * under the ratio).
+ */
+char *
+recon_quality_gate(const ReconMapping *m, int64 divergences, double compared, double min_compared)
+{
+	if (m->max_divergence_ratio < 0 || compared <= 0 || compared < min_compared ||
+		divergences / compared <= m->max_divergence_ratio)
+		return NULL;
+	return psprintf("divergence ratio %.4f exceeds max_divergence_ratio %g",
+					divergences / compared, m->max_divergence_ratio);
+}
+
+static void
+audit_gate(const ReconMapping *m, int64 run_id, const char *actor, const char *reason,
+		   int64 divergences, double compared)
+{
+	ReconAudit	a = {0};
+
+	a.actor = actor;
+	a.action = "gate.tripped";
+	a.mapping = m->name;
+	a.run_id = run_id;
+	a.reason = reason;
+	a.detail = psprintf("{\"divergences\": %lld, \"compared\": %.0f, \"max_divergence_ratio\": %g}",
+						(long long) divergences, compared, m->max_divergence_ratio);
+	recon_audit(&a);
+}
+
+/*
+ * A tripped gate: every repair the run planned and has not applied needs
+ * an approval; the trip is audited now (audit) or by the caller later.
+ */
+void
+recon_quality_gate_trip(const ReconMapping *m, int64 run_id, const char *actor, const char *reason,
+						int64 divergences, double compared, bool audit)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(run_id)};
+
+	recon_spi_exec("UPDATE recon.repairs SET needs_approval = true,"
+				   " approval_reason = 'quality gate: divergence ratio'"
+				   " WHERE run_id = $1 AND status = 'planned'", 1, t, v, NULL, SPI_OK_UPDATE);
+	if (audit)
+		audit_gate(m, run_id, actor, reason, divergences, compared);
+}
+
+/*
  * End a run: resolve what it no longer sees (a sweep; a sample saw only
  * part of the mapping and resolves nothing), apply the quality gate,
  * write its audit rows and its counts.
@@ -730,15 +780,10 @@ recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 r
 							   " FROM c ORDER BY divergence_id RETURNING 1)"
 							   " SELECT count(*) FROM a", 3, t3, v3);
 
-	if (!failed && m->max_divergence_ratio >= 0 && compared > 0 &&
-		stats->divergences / compared > m->max_divergence_ratio)
-	{
-		gate = psprintf("divergence ratio %.4f exceeds max_divergence_ratio %g",
-						stats->divergences / compared, m->max_divergence_ratio);
-		recon_spi_exec("UPDATE recon.repairs SET needs_approval = true,"
-					   " approval_reason = 'quality gate: divergence ratio'"
-					   " WHERE run_id = $2 AND status = 'planned'", 2, t3, v3, NULL, SPI_OK_UPDATE);
-	}
+	if (!failed)
+		gate = recon_quality_gate(m, stats->divergences, compared, 0);
+	if (gate)					/* before the planned repairs are audited: they show it */
+		recon_quality_gate_trip(m, run_id, actor, gate, stats->divergences, compared, false);
 
 	/* audit rows of the run, written at its end so the chain lock is held briefly */
 	recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
@@ -760,16 +805,7 @@ recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 r
 				   " WHERE r.run_id = $2 ORDER BY r.repair_id",
 				   3, t3, v3, NULL, SPI_OK_INSERT);
 	if (gate)
-	{
-		a.actor = actor;
-		a.action = "gate.tripped";
-		a.mapping = m->name;
-		a.run_id = run_id;
-		a.reason = gate;
-		a.detail = psprintf("{\"divergences\": %lld, \"compared\": %.0f, \"max_divergence_ratio\": %g}",
-							(long long) stats->divergences, compared, m->max_divergence_ratio);
-		recon_audit(&a);
-	}
+		audit_gate(m, run_id, actor, gate, stats->divergences, compared);
 
 	{
 		Oid			t[10] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,

@@ -105,6 +105,23 @@ $sweep = $node->safe_psql('postgres', "SELECT recon.sweep('orders')");
 is($node->safe_psql('postgres', "SELECT divergences FROM recon.runs WHERE run_id = $sweep"), '0',
 	'after the repairs nothing diverges');
 
+# the quality gate of change checks (the sweep's formula, over the keys checked):
+# twelve parents diverge at once -> the change run is gated, its repairs wait
+$node->safe_psql('postgres',
+	"SELECT recon.alter_mapping('orders', '{\"repair\": \"auto\", \"max_divergence_ratio\": 0.2}')");
+$node->safe_psql('postgres', 'UPDATE items SET qty = qty + 500 WHERE order_id BETWEEN 9 AND 20 AND line_no = 1');
+ok($node->poll_query_until('postgres', "SELECT status = 'gated' FROM recon.runs WHERE run_id = $run"),
+	'the change run trips the quality gate');
+like($node->safe_psql('postgres', "SELECT gate_reason FROM recon.runs WHERE run_id = $run"),
+	qr/^divergence ratio \d\.\d{4} exceeds max_divergence_ratio 0\.2$/, 'with the ratio in its reason');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM recon.audit_log WHERE run_id = $run AND action = 'gate.tripped' AND actor = 'recon_cdc_worker'"),
+	'1', 'audited once, by the change worker');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM recon.repairs WHERE run_id = $run AND status IN ('applying', 'applied', 'verified')"
+	  . " AND divergence_id IN (SELECT divergence_id FROM recon.divergences WHERE key::text::int BETWEEN 9 AND 20)"),
+	'0', 'and none of its repairs of the twelve was applied');
+
 $node->stop;
 ReconTest::stop_ferretdb();
 done_testing();

@@ -13,6 +13,8 @@ rig_tmp
 make -s test/mongo_tool
 test/mongo_tool drop vg.vt
 test/mongo_tool drop vg.vr
+test/mongo_tool drop vg.vty
+test/mongo_tool drop vg.vo
 data=$RIG_TMP/vgdata
 rig_as_user "$RIG_PGBIN/initdb" -D "$data" --no-sync -A trust >/dev/null
 echo "shared_preload_libraries = 'recon'" >>"$data/postgresql.conf"
@@ -61,6 +63,52 @@ SELECT * FROM recon.sample('vt', 100, 50, 1);
 SELECT * FROM recon.compare_document('vt', '{"_id": 1, "name": "n1", "v": "a", "v": "b"}');
 
 SELECT * FROM recon.compare_document('vt', '\\x1a000000105f696400010000000276000500000061fffe620000'::bytea);
+
+CREATE TYPE vmood AS ENUM ('sad', 'ok');
+
+CREATE TYPE vaddr AS (street text, geo float8[]);
+
+CREATE TABLE vty (id int PRIMARY KEY, tags text[], nums numeric[], moods vmood[], addr vaddr, iv interval, t timetz, ip inet, mac macaddr, c char(5), m money, prefs jsonb);
+
+INSERT INTO vty SELECT g, ARRAY['a','b',NULL], ARRAY[1.5, g], ARRAY['ok']::vmood[], ROW('s'||g, ARRAY[1.5, g])::vaddr, g * interval '1 day 1 hour', '10:30+02', '10.0.0.1', '08:00:2b:01:02:03', 'x', g * 1.25, jsonb_build_object('n', jsonb_build_object('s', g)) FROM generate_series(1,50) g;
+
+SELECT recon.add_mapping('vty', 'public.vty', 'm', 'vg.vty', options => '{"repair": "auto", "unordered": ["tags"]}');
+
+SELECT recon.sweep('vty');
+
+CALL recon.apply_repairs(6);
+
+UPDATE vty SET tags = ARRAY['c'], addr = ROW('moved', ARRAY[2.5])::vaddr, prefs = '{"n": {"s": -1}}', nums = '{{1,2},{3,4}}' WHERE id <= 5;
+
+SELECT recon.sweep('vty');
+
+SELECT key, fields FROM recon.divergences WHERE last_run_id = 7 ORDER BY key::text;
+
+CREATE TABLE vo (id int PRIMARY KEY, c text);
+
+CREATE TABLE vl (oid int, n int, sku text, qty int, PRIMARY KEY (oid, n));
+
+INSERT INTO vo SELECT g, 'c'||g FROM generate_series(1,30) g;
+
+INSERT INTO vl SELECT o, n, 's'||n, n FROM generate_series(1,30) o, generate_series(1, 1 + o % 5) n;
+
+SELECT recon.add_mapping('vo', 'public.vo', 'm', 'vg.vo', options => '{"repair": "auto", "embed": {"lines": {"source": "public.vl", "join": {"oid": "id"}, "order_by": ["n"]}}}');
+
+SELECT recon.sweep('vo');
+
+CALL recon.apply_repairs(8);
+
+UPDATE vl SET qty = 99 WHERE oid = 3 AND n = 1;
+
+DELETE FROM vl WHERE oid = 4;
+
+SELECT recon.sweep('vo');
+
+SELECT key, fields FROM recon.divergences WHERE last_run_id = 9 ORDER BY key::text;
+
+SELECT * FROM recon.sweep_progress;
+
+SELECT mapping, status FROM recon.mapping_health;
 
 SELECT recon.audit_head();
 

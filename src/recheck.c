@@ -529,6 +529,24 @@ typedef struct PlanArgs
 static char *planned_operation(const ReconMapping *m, const ReconKeyed *it, const bool *mask,
 							   const char **action);
 
+/*
+ * The repair decision, one for planning and applying: what a key needs
+ * given where it is — "insert" (a row, no document), "update" or
+ * "replace" (both, by repair_mode), "delete" (a document, no row, when
+ * delete_extra), or NULL (nothing recon may write).
+ */
+const char *
+recon_repair_action(const ReconMapping *m, bool in_source, bool in_target)
+{
+	if (in_source && !in_target)
+		return "insert";
+	if (in_source)
+		return m->repair_replace ? "replace" : "update";
+	if (in_target && m->delete_extra)
+		return "delete";
+	return NULL;
+}
+
 static void
 planned_operation_cb(void *arg)
 {
@@ -547,31 +565,38 @@ planned_operation(const ReconMapping *m, const ReconKeyed *it, const bool *mask,
 	bson_iter_t idit;
 	char	   *json = NULL;
 
+	*action = recon_repair_action(m, it->src_present, it->doc != NULL);
 	PG_TRY();
 	{
-		if (it->src_present && !it->doc)
+		if (*action == NULL)
+			;
+		else if (strcmp(*action, "insert") == 0)
 		{
-			*action = "insert";
 			bson_append_document_begin(&op, "insert", -1, &sub);
 			recon_build_document(m, it->values, it->nulls, &sub, true);
 			bson_append_document_end(&op, &sub);
 		}
-		else if (it->src_present)
+		else if (strcmp(*action, "delete") == 0)
+		{
+			bson_append_document_begin(&op, "delete", -1, &sub);
+			if (bson_iter_init_find(&idit, it->doc, "_id"))
+				bson_append_iter(&sub, "_id", 3, &idit);
+			bson_append_document_end(&op, &sub);
+		}
+		else
 		{
 			bson_append_document_begin(&op, "filter", -1, &sub);
 			if (bson_iter_init_find(&idit, it->doc, "_id"))
 				bson_append_iter(&sub, "_id", 3, &idit);
 			bson_append_document_end(&op, &sub);
-			if (m->repair_replace)
+			if (strcmp(*action, "replace") == 0)
 			{
-				*action = "replace";
 				bson_append_document_begin(&op, "replacement", -1, &sub);
 				recon_build_document(m, it->values, it->nulls, &sub, true);
 				bson_append_document_end(&op, &sub);
 			}
 			else
 			{
-				*action = "update";
 				bson_append_document_begin(&op, "update", -1, &sub);
 				recon_build_update(m, it->values, it->nulls, &sub, true, mask);
 				bson_append_document_end(&op, &sub);
@@ -579,16 +604,6 @@ planned_operation(const ReconMapping *m, const ReconKeyed *it, const bool *mask,
 					*action = NULL;		/* only unmapped fields differ */
 			}
 		}
-		else if (m->delete_extra)
-		{
-			*action = "delete";
-			bson_append_document_begin(&op, "delete", -1, &sub);
-			if (bson_iter_init_find(&idit, it->doc, "_id"))
-				bson_append_iter(&sub, "_id", 3, &idit);
-			bson_append_document_end(&op, &sub);
-		}
-		else
-			*action = NULL;
 		if (*action)
 			json = recon_bson_to_json_text(&op);
 	}

@@ -288,6 +288,7 @@ extern int64 recon_source_rows(const ReconMapping *m, const char *sql_suffix, in
 							   Oid *argtypes, Datum *args, ReconRowFn fn, void *arg);
 extern int64 recon_create_run(const ReconMapping *m, const char *kind, const char *actor);
 extern void recon_lock_mapping_for_run(const ReconMapping *m);
+extern const char *recon_repair_action(const ReconMapping *m, bool in_source, bool in_target);
 extern char *recon_quality_gate(const ReconMapping *m, int64 divergences, double compared,
 								double min_compared);
 extern void recon_quality_gate_trip(const ReconMapping *m, int64 run_id, const char *actor,

@@ -96,21 +96,22 @@ build_write(const ReconMapping *m, RepairItem *r, mongoc_bulk_operation_t *bulk,
 		r->message = "the source row was deleted since the sweep; re-check with a new sweep";
 		return false;
 	}
-	/* what was planned (and approved) is what may be written, nothing else */
-	now_action = !r->k.src_present ? "delete" : r->k.doc == NULL ? "insert" :
-		m->repair_replace ? "replace" : "update";
-	if (strcmp(now_action, r->action) != 0)
-	{
-		r->outcome = OUT_CONFLICT;
-		r->message = psprintf("the repair would now be a%s %s, not the %s that was planned;"
-							  " a new sweep plans it again", strchr("aeiou", now_action[0]) ? "n" : "",
-							  now_action, r->action);
-		return false;
-	}
 	if (r->options_hash && strcmp(r->options_hash, m->options_hash) != 0)
 	{
 		r->outcome = OUT_CONFLICT;
 		r->message = "the mapping's options changed since this repair was planned; a new sweep plans it again";
+		return false;
+	}
+	/* what was planned (and approved) is what may be written, nothing else */
+	now_action = recon_repair_action(m, r->k.src_present, r->k.doc != NULL);
+	if (now_action == NULL || strcmp(now_action, r->action) != 0)
+	{
+		r->outcome = OUT_CONFLICT;
+		r->message = now_action == NULL ?
+			psprintf("the %s that was planned is no longer allowed; a new sweep plans again", r->action) :
+			psprintf("the repair would now be a%s %s, not the %s that was planned;"
+					 " a new sweep plans it again", strchr("aeiou", now_action[0]) ? "n" : "",
+					 now_action, r->action);
 		return false;
 	}
 

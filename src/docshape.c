@@ -487,20 +487,22 @@ append_composite(bson_t *dst, const char *key, const CanonType *type, const char
 	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
 	bson_t		child;
-	int			i;
+	int			i,
+				natts;
 
 	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = td;
 	heap_deform_tuple(&tuple, desc, values, nulls);
+	natts = desc->natts;
 	ReleaseTupleDesc(desc);
 	bson_append_document_begin(dst, key, -1, &child);
 	for (i = 0; i < type->natts; i++)
 	{
 		AttrNumber	an = type->attnums[i];
 
-		if (an <= desc->natts)
+		if (an <= natts)
 			append_datum(&child, type->attnames[i], &type->atts[i], column,
 						 values[an - 1], nulls[an - 1], copts);
 	}

@@ -79,6 +79,7 @@ BACKEND_ONLY(DecrTupleDescRefCount)
 BACKEND_ONLY(heap_deform_tuple)
 BACKEND_ONLY(cash_numeric)
 BACKEND_ONLY(DatumGetHeapTupleHeader)
+BACKEND_ONLY(pg_detoast_datum_copy)
 
 /* Julian day numbers (Fliegel & Van Flandern), as the server computes them. */
 int

@@ -1056,23 +1056,46 @@ emit_pg_array(StringInfo out, const CanonType *type, Datum value, const CanonOpt
 		pfree(arr);
 }
 
-static void
-emit_pg_composite(StringInfo out, const CanonType *type, Datum value, const CanonOptions *opts)
+/*
+ * The attributes of a composite value (named type or blessed record):
+ * values and nulls palloc'd, indexed by attnum - 1; returns how many.  The
+ * datums point into the returned *detoasted (free it after use).
+ */
+int
+canon_composite_deform(Datum value, Datum **values, bool **nulls, Pointer *detoasted)
 {
 	HeapTupleHeader td = DatumGetHeapTupleHeader(value);
 	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(td),
 											  HeapTupleHeaderGetTypMod(td));
 	HeapTupleData tuple;
-	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
-	int			i,
-				at;
+	int			natts = desc->natts;
 
+	*values = palloc(sizeof(Datum) * Max(natts, 1));
+	*nulls = palloc(sizeof(bool) * Max(natts, 1));
 	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = td;
-	heap_deform_tuple(&tuple, desc, values, nulls);
+	heap_deform_tuple(&tuple, desc, *values, *nulls);
+	/* a dropped attribute reads as NULL: nothing recon maps */
+	for (int i = 0; i < natts; i++)
+		if (TupleDescAttr(desc, i)->attisdropped)
+			(*nulls)[i] = true;
+	ReleaseTupleDesc(desc);
+	*detoasted = (Pointer) td != DatumGetPointer(value) ? (Pointer) td : NULL;
+	return natts;
+}
+
+static void
+emit_pg_composite(StringInfo out, const CanonType *type, Datum value, const CanonOptions *opts)
+{
+	Datum	   *values;
+	bool	   *nulls;
+	Pointer		detoasted;
+	int			natts = canon_composite_deform(value, &values, &nulls, &detoasted);
+	int			i,
+				at;
+
 	at = open_container(out, CT_OBJECT);
 	for (i = 0; i < type->natts; i++)
 	{
@@ -1082,18 +1105,17 @@ emit_pg_composite(StringInfo out, const CanonType *type, Datum value, const Cano
 
 		emit(out, CT_TEXT, type->attnames[i], strlen(type->attnames[i]));
 		el = out->len;
-		if (an > desc->natts || TupleDescAttr(desc, an - 1)->attisdropped)
+		if (an > natts)
 			emit_other(out, "attribute-dropped");
 		else
 			canon_datum(out, &type->atts[i], values[an - 1], nulls[an - 1], opts, &dbl);
 		mark_double(out, el, dbl);
 	}
 	close_container(out, at);
-	ReleaseTupleDesc(desc);
 	pfree(values);
 	pfree(nulls);
-	if ((Pointer) td != DatumGetPointer(value))
-		pfree(td);
+	if (detoasted)
+		pfree(detoasted);
 }
 
 void

@@ -108,6 +108,8 @@ extern void canon_ambiguous(StringInfo out);
 extern bool canon_values_equal(const char *a, int alen, bool a_double,
 							   const char *b, int blen, bool b_double);
 
+extern int	canon_composite_deform(Datum value, Datum **values, bool **nulls, Pointer *detoasted);
+
 /* Length of the encoded value starting at p. */
 static inline int
 canon_value_len(const char *p)

@@ -480,23 +480,13 @@ static void
 append_composite(bson_t *dst, const char *key, const CanonType *type, const char *column,
 				 Datum v, const CanonOptions *copts)
 {
-	HeapTupleHeader td = DatumGetHeapTupleHeader(v);
-	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(td),
-											  HeapTupleHeaderGetTypMod(td));
-	HeapTupleData tuple;
-	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	Datum	   *values;
+	bool	   *nulls;
+	Pointer		detoasted;
+	int			natts = canon_composite_deform(v, &values, &nulls, &detoasted);
 	bson_t		child;
-	int			i,
-				natts;
+	int			i;
 
-	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = td;
-	heap_deform_tuple(&tuple, desc, values, nulls);
-	natts = desc->natts;
-	ReleaseTupleDesc(desc);
 	bson_append_document_begin(dst, key, -1, &child);
 	for (i = 0; i < type->natts; i++)
 	{
@@ -509,6 +499,8 @@ append_composite(bson_t *dst, const char *key, const CanonType *type, const char
 	bson_append_document_end(dst, &child);
 	pfree(values);
 	pfree(nulls);
+	if (detoasted)
+		pfree(detoasted);
 }
 
 /* Append one value under key, as an application would store it. */

@@ -118,27 +118,6 @@ list_position(List *l, const char *s)
 	return -1;
 }
 
-/* The child's primary key columns, in index order (NIL when none). */
-static List *
-child_primary_key(Relation child)
-{
-	Oid			pk;
-	Relation	idx;
-	List	   *cols = NIL;
-	int			i;
-
-	(void) RelationGetIndexList(child);
-	pk = child->rd_pkindex;
-	if (!OidIsValid(pk))
-		return NIL;
-	idx = index_open(pk, AccessShareLock);
-	for (i = 0; i < idx->rd_index->indnkeyatts; i++)
-		cols = lappend(cols, get_attname(RelationGetRelid(child),
-										 idx->rd_index->indkey.values[i], false));
-	index_close(idx, AccessShareLock);
-	return cols;
-}
-
 static void
 resolve_one(ReconMapping *m, const char *path, JsonbContainer *spec, ReconEmbed *e, ReconField *f)
 {
@@ -303,7 +282,7 @@ resolve_one(ReconMapping *m, const char *path, JsonbContainer *spec, ReconEmbed 
 	/* identity in paths: given, else the child's primary key less the join columns */
 	ident = string_list(spec, path, "key");
 	if (ident == NIL)
-		foreach(lc, child_primary_key(child))
+		foreach(lc, recon_primary_key_columns(child))
 		{
 			bool		joined = false;
 

@@ -256,8 +256,9 @@ has_unique_index_on(Relation rel, AttrNumber *attnums, int n)
 	return found;
 }
 
-static List *
-primary_key_columns(Relation rel)
+/* The relation's primary key columns, in index order (NIL when none). */
+List *
+recon_primary_key_columns(Relation rel)
 {
 	Oid			pk;
 	Relation	idx;
@@ -895,7 +896,7 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 		}
 	}
 	else
-		key_cols = primary_key_columns(rel);
+		key_cols = recon_primary_key_columns(rel);
 	if (key_cols == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),

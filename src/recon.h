@@ -17,6 +17,7 @@
 #include "nodes/pg_list.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
+#include "utils/relcache.h"
 
 /* ---- GUCs (recon.c) ---- */
 extern int	recon_batch_size;
@@ -186,6 +187,7 @@ typedef struct ReconMapping
 extern ReconMapping *recon_mapping_load(const char *name);
 extern ReconMapping *recon_mapping_load_catalog(const char *name);
 extern void recon_mapping_lock(const char *name);
+extern List *recon_primary_key_columns(Relation rel);
 
 /* ---- document shape (docshape.c) ---- */
 extern void recon_key_canon_datums(const ReconMapping *m, Datum *values, bool *nulls,

@@ -95,18 +95,25 @@ emit(StringInfo out, char tag, const void *payload, int len)
 		appendBinaryStringInfo(out, payload, len);
 }
 
+/* v as 8 big-endian bytes at b. */
 static void
-emit_int64(StringInfo out, char tag, int64 v)
+put_be64(char *b, uint64 v)
 {
-	char		b[8];
-	uint64		u = (uint64) v ^ UINT64CONST(0x8000000000000000);	/* sortable */
 	int			i;
 
 	for (i = 7; i >= 0; i--)
 	{
-		b[i] = (char) (u & 0xff);
-		u >>= 8;
+		b[i] = (char) (v & 0xff);
+		v >>= 8;
 	}
+}
+
+static void
+emit_int64(StringInfo out, char tag, int64 v)
+{
+	char		b[8];
+
+	put_be64(b, (uint64) v ^ UINT64CONST(0x8000000000000000));	/* sortable */
 	emit(out, tag, b, 8);
 }
 
@@ -629,14 +636,8 @@ static void
 emit_clock(StringInfo out, int64 us, bool has_zone, int32 zone)
 {
 	char		b[12];
-	uint64		u = (uint64) us;
-	int			i;
 
-	for (i = 7; i >= 0; i--)
-	{
-		b[i] = (char) (u & 0xff);
-		u >>= 8;
-	}
+	put_be64(b, (uint64) us);
 	if (has_zone)
 	{
 		uint32		z = (uint32) zone;
@@ -657,15 +658,11 @@ static void
 emit_span(StringInfo out, int32 months, int32 days, int64 us)
 {
 	int128		span = (int128) us + ((int128) days + (int128) months * 30) * USECS_PER_DAY;
-	uint128		u = (uint128) span ^ ((uint128) 1 << 127);
+	uint128		u = (uint128) span ^ ((uint128) 1 << 127);	/* sortable */
 	char		b[16];
-	int			i;
 
-	for (i = 15; i >= 0; i--)
-	{
-		b[i] = (char) (u & 0xff);
-		u >>= 8;
-	}
+	put_be64(b, (uint64) (u >> 64));
+	put_be64(b + 8, (uint64) u);
 	emit(out, CT_SPAN, b, 16);
 }
 

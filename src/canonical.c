@@ -979,18 +979,15 @@ elem_cmp(const void *x, const void *y)
 	return c;
 }
 
-/* Sort the elements of the array opened at `at`: a multiset compares alike in any order. */
-static void
-sort_elements(StringInfo out, int at)
+/* The elements of an encoded array. */
+static int
+array_elements(const char *a, int alen, ElemRef **out)
 {
-	const char *p = out->data + at + 5,
-			   *end = out->data + out->len;
+	const char *p = a + 5,
+			   *end = a + alen;
 	int			n = 0,
-				cap = 16,
-				i;
+				cap = 8;
 	ElemRef    *refs = palloc(sizeof(ElemRef) * cap);
-	char	   *copy,
-			   *w;
 
 	while (p < end)
 	{
@@ -1004,6 +1001,20 @@ sort_elements(StringInfo out, int at)
 		p += refs[n].len;
 		n++;
 	}
+	*out = refs;
+	return n;
+}
+
+/* Sort the elements of the (closed) array at `at`: a multiset compares alike in any order. */
+static void
+sort_elements(StringInfo out, int at)
+{
+	ElemRef    *refs;
+	int			n = array_elements(out->data + at, out->len - at, &refs),
+				i;
+	char	   *copy,
+			   *w;
+
 	qsort(refs, n, sizeof(ElemRef), elem_cmp);
 	copy = palloc(out->len - at - 5 + 1);
 	w = copy;
@@ -1041,6 +1052,7 @@ emit_pg_array(StringInfo out, const CanonType *type, Datum value, const CanonOpt
 		int			el = out->len;
 		bool		dbl = false;
 
+		CHECK_FOR_INTERRUPTS();
 		canon_datum(out, type->elem, elems[i], nulls[i], opts, &dbl);
 		mark_double(out, el, dbl);
 	}
@@ -1397,6 +1409,7 @@ emit_bson_array(StringInfo out, const CanonType *type, const bson_iter_t *iter,
 		int			el = out->len;
 		bool		dbl = false;
 
+		CHECK_FOR_INTERRUPTS();
 		canon_bson(out, type->elem, &child, opts, &dbl);
 		mark_double(out, el, dbl);
 	}
@@ -1871,32 +1884,6 @@ diff_arrays(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 	}
 }
 
-/* The elements of an encoded array. */
-static int
-array_elements(const char *a, int alen, ElemRef **out)
-{
-	const char *p = a + 5,
-			   *end = a + alen;
-	int			n = 0,
-				cap = 8;
-	ElemRef    *refs = palloc(sizeof(ElemRef) * cap);
-
-	while (p < end)
-	{
-		if (n == cap)
-		{
-			cap *= 2;
-			refs = repalloc(refs, sizeof(ElemRef) * cap);
-		}
-		refs[n].p = p;
-		refs[n].len = canon_value_len(p);
-		p += refs[n].len;
-		n++;
-	}
-	*out = refs;
-	return n;
-}
-
 /* A value of an element's identity, as it reads in a path (3, abc). */
 static void
 label_value(StringInfo out, const char *p)
@@ -2007,13 +1994,19 @@ diff_keyed(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 	}
 	/* an identity named twice on one side identifies nothing */
 	for (i = 0; i < na; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		for (j = i + 1; j < na; j++)
 			if (kla[i] == kla[j] && memcmp(ka[i], ka[j], kla[i]) == 0)
 				return false;
+	}
 	for (i = 0; i < nb; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		for (j = i + 1; j < nb; j++)
 			if (klb[i] == klb[j] && memcmp(kb[i], kb[j], klb[i]) == 0)
 				return false;
+	}
 
 	for (i = 0; i < na && !w->over; i++)
 	{

@@ -2,19 +2,20 @@
  * cdc.c — change-driven checks: enable_cdc / disable_cdc, start_sweep,
  * and the change worker that follows logical decoding.
  *
- * One logical slot per database ("recon_<dboid>", plugin "recon") is read
- * with pg_logical_slot_peek_binary_changes.  Changed keys go to the
- * durable queue recon.cdc_queue (one row per key), and only after that
- * commit is the slot advanced, so a crash re-reads changes instead of
- * losing them (duplicates collapse on the queue's key).  Queued keys are
- * checked settle_ms after their commit, re-checked with backoff while
- * they differ, and recorded as divergences only if they still differ;
+ * One logical slot per database ("recon_<dboid>", plugin "recon"), which
+ * the worker holds and decodes in process (cdc_decode.c): changed keys go
+ * to the durable queue recon.cdc_queue (one row per key), and only after
+ * that commit is the slot confirmed, so a crash re-reads changes instead
+ * of losing them (duplicates collapse on the queue's key).  Queued keys
+ * are checked settle_ms after their commit, together with every key due
+ * in the same short window (recon.cdc_batch_window_ms) whatever its round,
+ * re-checked on the recon.cdc_recheck_ms schedule while they differ, and
+ * recorded as divergences only if they still differ at the last re-check;
  * with repair = auto the worker applies the planned repairs itself.
  */
 #include "postgres.h"
 
-#include "recon.h"
-#include "cdcmsg.h"
+#include "cdc.h"
 
 #include "access/genam.h"
 #include "access/relation.h"
@@ -42,9 +43,6 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#define RECHECK_ATTEMPTS 3
-#define RECHECK_BASE_MS 200
-#define CDC_ACTOR "recon_cdc_worker"
 
 PGDLLEXPORT void recon_change_worker_main(Datum arg);
 PGDLLEXPORT void recon_sweep_worker_main(Datum arg);
@@ -476,54 +474,6 @@ recon_sweep_worker_main(Datum arg)
  * The change worker
  * --------------------------------------------------------------------- */
 
-typedef struct CdcMapping
-{
-	ReconMapping *m;
-	ReconTarget *t;
-	int64		run_id;
-	Oid		   *typinput;
-	Oid		   *typioparam;
-} CdcMapping;
-
-typedef struct QueueKey
-{
-	int64		mapping_id;
-	CanonDigest keyhash;
-} QueueKey;
-
-typedef struct QueueEntry
-{
-	QueueKey	k;
-	char	   *key;
-	int			keylen;
-	char	   *keytext;
-	TimestampTz committed_at;
-	int			settle_ms;
-} QueueEntry;
-
-/*
- * The mapping a decoded line is for: its relation field reads
- * "<relid>.<entry>", entry n of the relations spec, which names either a
- * mapping's table or the child relation of one of its embedded children
- * (whose join columns are the parent's key).
- */
-static CdcMapping *
-find_by_entry(CdcMapping *maps, int n, const char *field)
-{
-	char	   *dot;
-	Oid			relid = (Oid) strtoul(field, &dot, 10);
-	int			entry = (*dot == '.') ? atoi(dot + 1) : -1;
-	int			i,
-				e,
-				k = 0;
-
-	for (i = 0; i < n; i++)
-		for (e = -1; e < maps[i].m->nembeds; e++, k++)
-			if (k == entry)
-				return (e < 0 ? maps[i].m->relid : maps[i].m->embeds[e].relid) == relid ? &maps[i] : NULL;
-	return NULL;
-}
-
 typedef struct LoadArgs
 {
 	const char *name;
@@ -535,17 +485,12 @@ load_one_mapping(void *arg)
 {
 	LoadArgs   *la = arg;
 	CdcMapping *c = la->c;
-	int			j;
 	Oid			t[3] = {INT8OID, INT4OID, TEXTOID};
 	Datum		v[3];
 
 	c->m = recon_mapping_load(la->name);
 	recon_source_check(c->m);	/* an owner that lost SELECT suspends its mapping only */
 	c->t = recon_target_lookup(c->m->serverid, c->m->owner);
-	c->typinput = palloc(sizeof(Oid) * c->m->nkeys);
-	c->typioparam = palloc(sizeof(Oid) * c->m->nkeys);
-	for (j = 0; j < c->m->nkeys; j++)
-		getTypeInputInfo(c->m->keys[j].typid, &c->typinput[j], &c->typioparam[j]);
 
 	v[0] = Int64GetDatum(c->m->id);
 	v[1] = Int32GetDatum(MyProcPid);
@@ -634,244 +579,6 @@ load_cdc_mappings(int *n)
 	}
 	*n = k;
 	return maps;
-}
-
-static char *
-relations_spec(CdcMapping *maps, int n)
-{
-	StringInfoData s;
-	int			i,
-				j;
-
-	initStringInfo(&s);
-	for (i = 0; i < n; i++)
-	{
-		const ReconMapping *m = maps[i].m;
-		int			e;
-
-		appendStringInfo(&s, "%s%u:", i ? ";" : "", m->relid);
-		for (j = 0; j < m->nkeys; j++)
-			appendStringInfo(&s, "%s%d", j ? "," : "", m->keys[j].attnum);
-		/* a changed child re-checks its parent: the join columns are its key */
-		for (e = 0; e < m->nembeds; e++)
-		{
-			appendStringInfo(&s, ";%u:", m->embeds[e].relid);
-			for (j = 0; j < m->nkeys; j++)
-				appendStringInfo(&s, "%s%d", j ? "," : "", m->embeds[e].join_attnums[j]);
-		}
-	}
-	return s.data;
-}
-
-/* One decoded key line "op relid k1 k2..." -> canonical key; false for NULL keys. */
-static bool
-key_from_line(CdcMapping *c, char **fields, int nfields, StringInfo key, StringInfo text)
-{
-	int			i;
-
-	if (nfields - 2 != c->m->nkeys)
-		return false;
-	for (i = 0; i < c->m->nkeys; i++)
-	{
-		char	   *raw = fields[i + 2];
-		char	   *val;
-		Datum		d;
-
-		if (strcmp(raw, "\\N") == 0)
-			return false;
-		val = recon_msg_unescape(raw);
-		d = OidInputFunctionCall(c->typinput[i], val, c->typioparam[i], -1);
-		canon_datum(key, c->m->keys[i].type, d, false, &c->m->canon, NULL);
-		appendStringInfo(text, "%s%s", i ? "," : "", val);
-	}
-	return true;
-}
-
-static void
-queue_put(HTAB *h, CdcMapping *c, const char *key, int keylen, const char *keytext,
-		  TimestampTz committed_at)
-{
-	QueueKey	qk;
-	QueueEntry *e;
-	bool		found;
-
-	memset(&qk, 0, sizeof(qk));
-	qk.mapping_id = c->m->id;
-	qk.keyhash = canon_digest(key, keylen);
-	e = hash_search(h, &qk, HASH_ENTER, &found);
-	if (!found)
-	{
-		e->key = palloc(keylen + 1);
-		memcpy(e->key, key, keylen);
-		e->keylen = keylen;
-		e->keytext = pstrdup(keytext);
-		e->settle_ms = c->m->settle_ms;
-		e->committed_at = committed_at;
-	}
-	else if (committed_at > e->committed_at)
-		e->committed_at = committed_at;
-}
-
-/* Write the collected keys to the durable queue. */
-static void
-queue_flush(HTAB *h)
-{
-	HASH_SEQ_STATUS seq;
-	QueueEntry *e;
-	ArrayBuildState *ids = NULL,
-			   *keys = NULL,
-			   *texts = NULL,
-			   *commits = NULL,
-			   *dues = NULL;
-	int			n = 0;
-
-	hash_seq_init(&seq, h);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		bytea	   *kb = palloc(VARHDRSZ + e->keylen);
-
-		CHECK_FOR_INTERRUPTS();
-		SET_VARSIZE(kb, VARHDRSZ + e->keylen);
-		memcpy(VARDATA(kb), e->key, e->keylen);
-		ids = accumArrayResult(ids, Int64GetDatum(e->k.mapping_id), false, INT8OID, CurrentMemoryContext);
-		keys = accumArrayResult(keys, PointerGetDatum(kb), false, BYTEAOID, CurrentMemoryContext);
-		texts = accumArrayResult(texts, CStringGetTextDatum(e->keytext), false, TEXTOID, CurrentMemoryContext);
-		commits = accumArrayResult(commits, TimestampTzGetDatum(e->committed_at), false,
-								   TIMESTAMPTZOID, CurrentMemoryContext);
-		dues = accumArrayResult(dues, TimestampTzGetDatum(TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms)),
-								false, TIMESTAMPTZOID, CurrentMemoryContext);
-		n++;
-	}
-	if (n == 0)
-		return;
-	{
-		Oid			t[5] = {INT8ARRAYOID, BYTEAARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-		TIMESTAMPTZARRAYOID};
-		Datum		v[5] = {makeArrayResult(ids, CurrentMemoryContext),
-			makeArrayResult(keys, CurrentMemoryContext),
-			makeArrayResult(texts, CurrentMemoryContext),
-			makeArrayResult(commits, CurrentMemoryContext),
-		makeArrayResult(dues, CurrentMemoryContext)};
-
-		recon_spi_exec("INSERT INTO recon.cdc_queue AS q (mapping_id, key_canon, key, committed_at, due_at)"
-					   " SELECT * FROM unnest($1, $2, $3, $4, $5)"
-					   " ON CONFLICT (mapping_id, key_canon) DO UPDATE SET"
-					   " committed_at = greatest(q.committed_at, EXCLUDED.committed_at),"
-					   " due_at = greatest(q.due_at, EXCLUDED.due_at), attempts = 0",
-					   5, t, v, NULL, SPI_OK_INSERT);
-		recon_spi_exec("UPDATE recon.cdc_state s SET changes = s.changes + c.n,"
-					   " last_commit_at = greatest(s.last_commit_at, c.last)"
-					   " FROM (SELECT id, count(*) AS n, max(ts) AS last"
-					   "       FROM unnest($1, $4) AS u(id, ts) GROUP BY id) c"
-					   " WHERE s.mapping_id = c.id",
-					   5, t, v, NULL, SPI_OK_UPDATE);
-	}
-}
-
-/*
- * Read decoded changes into the queue.  Returns true when more are
- * waiting.  The slot is advanced only after the queue rows are committed.
- */
-static bool
-decode_changes(const char *slot, CdcMapping *maps, int nmaps)
-{
-	char	   *spec = relations_spec(maps, nmaps);
-	XLogRecPtr	upto = GetFlushRecPtr(NULL);
-	XLogRecPtr	advance_to = InvalidXLogRecPtr;
-	XLogRecPtr	confirmed;
-	int			limit = recon_batch_size * 10;
-	uint64		nrows,
-				i;
-	HASHCTL		ctl;
-	HTAB	   *pending;
-	List	   *txn_lines = NIL;
-
-	/* no new WAL since the last look: nothing to decode (and nothing to log) */
-	{
-		Oid			t[1] = {TEXTOID};
-		Datum		v[1] = {CStringGetTextDatum(slot)};
-		bool		isnull;
-
-		recon_spi_exec("SELECT confirmed_flush_lsn FROM pg_catalog.pg_replication_slots"
-					   " WHERE slot_name = $1", 1, t, v, NULL, SPI_OK_SELECT);
-		if (SPI_processed != 1)
-			elog(ERROR, "recon: replication slot %s disappeared", slot);
-		confirmed = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		if (!isnull && confirmed >= upto)
-			return false;
-	}
-	{
-		Oid			t[4] = {TEXTOID, LSNOID, INT4OID, TEXTOID};
-		Datum		v[4] = {CStringGetTextDatum(slot), LSNGetDatum(upto), Int32GetDatum(limit),
-		CStringGetTextDatum(spec)};
-
-		recon_spi_exec("SELECT lsn, data FROM pg_catalog.pg_logical_slot_peek_binary_changes("
-					   "$1, $2, $3, 'relations', $4)", 4, t, v, NULL, SPI_OK_SELECT);
-	}
-	nrows = SPI_processed;
-	ctl.keysize = sizeof(QueueKey);
-	ctl.entrysize = sizeof(QueueEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	pending = hash_create("recon cdc keys", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-
-	for (i = 0; i < nrows; i++)
-	{
-		bool		isnull;
-		XLogRecPtr	lsn = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		bytea	   *data = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		char	   *line = text_to_cstring((text *) data);
-
-		CHECK_FOR_INTERRUPTS();
-		if (line[0] != 'X')
-		{
-			txn_lines = lappend(txn_lines, line);
-			continue;
-		}
-		/* end of a transaction: its keys are checked settle_ms after this commit */
-		{
-			TimestampTz commit_time = (TimestampTz) strtoll(line + 2, NULL, 10);
-			ListCell   *lc;
-
-			foreach(lc, txn_lines)
-			{
-				char	   *l = lfirst(lc);
-				char	   *fields[RECON_MSG_MAX_FIELDS];
-				int			nf = recon_msg_split(l, fields, RECON_MSG_MAX_FIELDS);
-				CdcMapping *c;
-				StringInfoData key,
-							text;
-
-				if (nf < 2)
-					continue;
-				c = find_by_entry(maps, nmaps, fields[1]);
-				if (c == NULL)
-					continue;
-				initStringInfo(&key);
-				initStringInfo(&text);
-				if (fields[0][0] == 'T' || fields[0][0] == 'S')
-					queue_put(pending, c, "", 0, "(full sweep)", commit_time);	/* sweep it */
-				else if (key_from_line(c, fields, nf, &key, &text))
-					queue_put(pending, c, key.data, key.len, text.data, commit_time);
-			}
-			txn_lines = NIL;
-			advance_to = lsn;
-		}
-	}
-	queue_flush(pending);
-	recon_commit();				/* the keys are durable ... */
-
-	if (nrows < (uint64) limit)
-		advance_to = upto;		/* everything up to upto was decoded */
-	if (advance_to != InvalidXLogRecPtr && advance_to > confirmed)
-	{
-		Oid			t[2] = {TEXTOID, LSNOID};
-		Datum		v[2] = {CStringGetTextDatum(slot), LSNGetDatum(advance_to)};
-
-		/* ... before the slot moves past them */
-		recon_spi_exec("SELECT pg_catalog.pg_replication_slot_advance($1, $2)", 2, t, v, NULL, SPI_OK_SELECT);
-		recon_commit();
-	}
-	return nrows >= (uint64) limit;
 }
 
 static void
@@ -983,10 +690,10 @@ check_keys_cb(void *arg)
 					 errmsg("recon.debug_fail_key: the check of key %s fails", recon_debug_fail_key)));
 		if (recon_compare_item(c->m, it, &paths, a->mask))
 			a->out->done = lappend(a->out->done, kb);
-		else if (a->attempts[j] < RECHECK_ATTEMPTS)
+		else if (a->attempts[j] < recon_cdc_recheck_n)
 		{
 			a->out->retry = lappend(a->out->retry, kb);
-			a->out->retry_ms = lappend_int(a->out->retry_ms, RECHECK_BASE_MS << a->attempts[j]);
+			a->out->retry_ms = lappend_int(a->out->retry_ms, recon_cdc_recheck_ms[a->attempts[j]]);
 		}
 		else
 		{
@@ -1085,9 +792,11 @@ check_due_keys(CdcMapping *maps, int nmaps)
 	int			mi;
 	bool	   *any_recorded = palloc0(sizeof(bool) * (nmaps + 1));
 
+	/* every key due now or within the window, whatever its round, in one batch per mapping */
 	recon_spi_exec(psprintf("SELECT mapping_id, key_canon, attempts FROM recon.cdc_queue"
-							" WHERE due_at <= clock_timestamp() ORDER BY due_at LIMIT %d"
-							" FOR UPDATE SKIP LOCKED", limit), 0, NULL, NULL, NULL, SPI_OK_SELECT);
+							" WHERE due_at <= clock_timestamp() + interval '%d milliseconds'"
+							" ORDER BY due_at LIMIT %d FOR UPDATE SKIP LOCKED",
+							recon_cdc_batch_window_ms, limit), 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	nrows = SPI_processed;
 	if (nrows == 0)
 		return false;
@@ -1288,6 +997,8 @@ cdc_cycle(const char *slot)
 		Oid			t[1] = {TEXTOID};
 		Datum		v[1] = {CStringGetTextDatum(slot)};
 
+		recon_cdc_decode_close();
+
 		if (recon_spi_int64("SELECT count(*) FROM pg_catalog.pg_replication_slots"
 							" WHERE slot_name = $1 AND NOT active", 1, t, v) > 0)
 		{
@@ -1309,6 +1020,8 @@ cdc_cycle(const char *slot)
 										   " WHERE slot_name = $1 AND wal_status = 'lost'", 1, t, v) > 0;
 
 		if (lost)
+			recon_cdc_decode_close();
+		if (lost)
 			recon_spi_exec("SELECT pg_catalog.pg_drop_replication_slot($1)", 1, t, v, NULL, SPI_OK_SELECT);
 		if (lost || !slot_exists(slot))
 		{
@@ -1325,7 +1038,7 @@ cdc_cycle(const char *slot)
 	maps = load_cdc_mappings(&nmaps);
 	recon_commit();
 
-	busy = decode_changes(slot, maps, nmaps);
+	busy = recon_cdc_decode(slot, maps, nmaps);
 	busy |= check_due_keys(maps, nmaps);
 
 	PopActiveSnapshot();
@@ -1388,6 +1101,7 @@ recon_change_worker_main(Datum arg)
 			EmitErrorReport();
 			FlushErrorState();
 			AbortCurrentTransaction();
+			recon_cdc_decode_after_error();
 			record_worker_error(e->message);
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 recon_naptime_s * 1000L, PG_WAIT_EXTENSION);

@@ -17,6 +17,10 @@
  * Values that are NULL print as \N; tabs, newlines and backslashes are
  * escaped.  Unchanged TOAST values are never fetched: a key stored out of
  * line and not part of the change becomes an S line.
+ *
+ * That text form is for SQL callers (diagnostics, tests).  The change
+ * worker decodes in its own process and sets recon_decode_sink: the same
+ * decisions then reach it as calls with the tuple, no text in between.
  */
 #include "postgres.h"
 
@@ -25,20 +29,16 @@
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "recon.h"
 #include "cdcmsg.h"
+#include "decoder.h"
 
-typedef struct DecodedRel
-{
-	Oid			relid;
-	int			entry;			/* its position in the "relations" option */
-	int			nkeys;
-	AttrNumber	keys[INDEX_MAX_KEYS];
-} DecodedRel;
+ReconDecodeSink *recon_decode_sink = NULL;
 
 typedef struct DecoderState
 {
@@ -109,15 +109,20 @@ startup_cb(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	ctx->output_plugin_private = st;
 }
 
-/* The next entry naming relid after *from (start with NULL), or NULL. */
-static DecodedRel *
-next_rel(DecoderState *st, Oid relid, DecodedRel *from)
+/*
+ * The next entry naming relid after *from (start with NULL), or NULL; the
+ * in-process sink's entries when there is one, else the "relations" option's.
+ */
+static const DecodedRel *
+next_rel(DecoderState *st, Oid relid, const DecodedRel *from)
 {
+	const DecodedRel *rels = recon_decode_sink ? recon_decode_sink->rels : st->rels;
+	int			nrels = recon_decode_sink ? recon_decode_sink->nrels : st->nrels;
 	int			i;
 
-	for (i = from ? from->entry + 1 : 0; i < st->nrels; i++)
-		if (st->rels[i].relid == relid)
-			return &st->rels[i];
+	for (i = from ? from->entry + 1 : 0; i < nrels; i++)
+		if (rels[i].relid == relid)
+			return &rels[i];
 	return NULL;
 }
 
@@ -128,11 +133,11 @@ begin_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 }
 
 /*
- * Append the key of tuple as text; false when a key value is an unchanged
- * TOAST pointer (never detoasted here).
+ * Can the key of tuple be read here?  Not when a key value is an unchanged
+ * TOAST pointer (never detoasted: the row would have to be re-read).
  */
 static bool
-append_key(StringInfo out, Relation rel, DecodedRel *dr, HeapTuple tuple)
+key_readable(Relation rel, const DecodedRel *dr, HeapTuple tuple)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
@@ -142,19 +147,32 @@ append_key(StringInfo out, Relation rel, DecodedRel *dr, HeapTuple tuple)
 		Form_pg_attribute att = TupleDescAttr(desc, dr->keys[i] - 1);
 		bool		isnull;
 		Datum		d = heap_getattr(tuple, dr->keys[i], desc, &isnull);
-		Oid			outfn;
-		bool		varlena;
 
-		appendStringInfoChar(out, '\t');
-		if (isnull)
-		{
-			appendStringInfoString(out, "\\N");
-			continue;
-		}
-		if (att->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(d)))
+		if (!isnull && att->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(d)))
 			return false;
-		getTypeOutputInfo(att->atttypid, &outfn, &varlena);
-		recon_msg_append_escaped(out, OidOutputFunctionCall(outfn, d));
+	}
+	return true;
+}
+
+/* Do two tuples carry the same key (binary equality: a false "no" costs one extra check)? */
+static bool
+same_key(Relation rel, const DecodedRel *dr, HeapTuple a, HeapTuple b)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < dr->nkeys; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, dr->keys[i] - 1);
+		bool		anull,
+					bnull;
+		Datum		da = heap_getattr(a, dr->keys[i], desc, &anull);
+		Datum		db = heap_getattr(b, dr->keys[i], desc, &bnull);
+
+		if (anull != bnull)
+			return false;
+		if (!anull && !datumIsEqual(da, db, att->attbyval, att->attlen))
+			return false;
 	}
 	return true;
 }
@@ -167,32 +185,72 @@ emit_line(LogicalDecodingContext *ctx, const char *line, int len)
 	OutputPluginWrite(ctx, true);
 }
 
+/* Only a sweep can tell what changed in entry dr's relation. */
 static void
-emit_key(LogicalDecodingContext *ctx, Relation rel, DecodedRel *dr, char op, HeapTuple tuple,
-		 StringInfo scratch)
+deliver_sweep(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, const DecodedRel *dr, char op)
 {
-	resetStringInfo(scratch);
-	appendStringInfo(scratch, "%c\t%u.%d", op, dr->relid, dr->entry);
-	if (!append_key(scratch, rel, dr, tuple))
+	char		buf[48];
+
+	if (recon_decode_sink)
 	{
-		resetStringInfo(scratch);
-		appendStringInfo(scratch, "S\t%u.%d", dr->relid, dr->entry);
+		recon_decode_sink->sweep(recon_decode_sink->arg, dr, txn->xact_time.commit_time);
+		return;
 	}
-	emit_line(ctx, scratch->data, scratch->len);
+	snprintf(buf, sizeof(buf), "%c\t%u.%d", op, dr->relid, dr->entry);
+	emit_line(ctx, buf, strlen(buf));
+}
+
+/* The row with tuple's key changed (op I, U or D). */
+static void
+deliver_key(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
+			const DecodedRel *dr, char op, HeapTuple tuple)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData line;
+	int			i;
+
+	if (!key_readable(rel, dr, tuple))
+	{
+		deliver_sweep(ctx, txn, dr, 'S');
+		return;
+	}
+	if (recon_decode_sink)
+	{
+		recon_decode_sink->key(recon_decode_sink->arg, dr, rel, tuple, txn->xact_time.commit_time);
+		return;
+	}
+	initStringInfo(&line);
+	appendStringInfo(&line, "%c\t%u.%d", op, dr->relid, dr->entry);
+	for (i = 0; i < dr->nkeys; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, dr->keys[i] - 1);
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, dr->keys[i], desc, &isnull);
+		Oid			outfn;
+		bool		varlena;
+
+		appendStringInfoChar(&line, '\t');
+		if (isnull)
+		{
+			appendStringInfoString(&line, "\\N");
+			continue;
+		}
+		getTypeOutputInfo(att->atttypid, &outfn, &varlena);
+		recon_msg_append_escaped(&line, OidOutputFunctionCall(outfn, d));
+	}
+	emit_line(ctx, line.data, line.len);
 }
 
 static void
-change_for_entry(LogicalDecodingContext *ctx, Relation rel, DecodedRel *dr,
-				 ReorderBufferChange *change)
+change_for_entry(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
+				 const DecodedRel *dr, ReorderBufferChange *change)
 {
 	DecoderState *st = ctx->output_plugin_private;
 	MemoryContext old;
-	StringInfoData line;
 	HeapTuple	newtup = NULL,
 				oldtup = NULL;
 
 	old = MemoryContextSwitchTo(st->cxt);
-	initStringInfo(&line);
 	if (change->data.tp.newtuple)
 		newtup = &change->data.tp.newtuple->tuple;
 	if (change->data.tp.oldtuple)
@@ -202,35 +260,20 @@ change_for_entry(LogicalDecodingContext *ctx, Relation rel, DecodedRel *dr,
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
 			if (newtup)
-				emit_key(ctx, rel, dr, 'I', newtup, &line);
+				deliver_key(ctx, txn, rel, dr, 'I', newtup);
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
 			if (newtup)
-				emit_key(ctx, rel, dr, 'U', newtup, &line);
+				deliver_key(ctx, txn, rel, dr, 'U', newtup);
 			/* the old key: present when the key changed (or identity full) */
-			if (oldtup)
-			{
-				StringInfoData oldk,
-							newk;
-
-				initStringInfo(&oldk);
-				initStringInfo(&newk);
-				if (!append_key(&oldk, rel, dr, oldtup) ||
-					!newtup || !append_key(&newk, rel, dr, newtup) ||
-					strcmp(oldk.data, newk.data) != 0)
-					emit_key(ctx, rel, dr, 'D', oldtup, &line);
-			}
+			if (oldtup && (!newtup || !same_key(rel, dr, oldtup, newtup)))
+				deliver_key(ctx, txn, rel, dr, 'D', oldtup);
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
 			if (oldtup)
-				emit_key(ctx, rel, dr, 'D', oldtup, &line);
+				deliver_key(ctx, txn, rel, dr, 'D', oldtup);
 			else
-			{
-				/* no old key (REPLICA IDENTITY NOTHING): only a sweep can tell */
-				resetStringInfo(&line);
-				appendStringInfo(&line, "S\t%u.%d", dr->relid, dr->entry);
-				emit_line(ctx, line.data, line.len);
-			}
+				deliver_sweep(ctx, txn, dr, 'S');	/* REPLICA IDENTITY NOTHING */
 			break;
 		default:
 			break;
@@ -245,10 +288,10 @@ change_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 		  ReorderBufferChange *change)
 {
 	DecoderState *st = ctx->output_plugin_private;
-	DecodedRel *dr = NULL;
+	const DecodedRel *dr = NULL;
 
 	while ((dr = next_rel(st, RelationGetRelid(rel), dr)) != NULL)
-		change_for_entry(ctx, rel, dr, change);
+		change_for_entry(ctx, txn, rel, dr, change);
 }
 
 static void
@@ -260,13 +303,11 @@ truncate_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations,
 
 	for (i = 0; i < nrelations; i++)
 	{
-		DecodedRel *dr = NULL;
-		char		buf[48];
+		const DecodedRel *dr = NULL;
 
 		while ((dr = next_rel(st, RelationGetRelid(relations[i]), dr)) != NULL)
 		{
-			snprintf(buf, sizeof(buf), "T\t%u.%d", dr->relid, dr->entry);
-			emit_line(ctx, buf, strlen(buf));
+			deliver_sweep(ctx, txn, dr, 'T');
 			st->txn_wrote = true;
 		}
 	}
@@ -278,7 +319,7 @@ commit_cb(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_
 	DecoderState *st = ctx->output_plugin_private;
 	char		buf[48];
 
-	if (!st->txn_wrote)
+	if (!st->txn_wrote || recon_decode_sink)
 		return;
 	snprintf(buf, sizeof(buf), "X\t" INT64_FORMAT, (int64) txn->xact_time.commit_time);
 	emit_line(ctx, buf, strlen(buf));

@@ -58,6 +58,64 @@ int			recon_progress_rows = 100000;
 int			recon_audit_log_level = LOG;
 int			recon_write_batch_size = 50;
 static int	recon_debug_pause_point = PAUSE_NONE;
+int			recon_cdc_batch_window_ms = 100;
+static char *recon_cdc_recheck_ms_text = NULL;
+int			recon_cdc_recheck_n = 3;
+int			recon_cdc_recheck_ms[RECON_MAX_RECHECKS] = {200, 400, 800};
+
+/*
+ * Parse "ms,ms,..." (the change checks' re-check schedule): up to
+ * RECON_MAX_RECHECKS delays of 1 ms to 1 hour, possibly none ("").
+ */
+static bool
+parse_recheck_schedule(const char *text, int *out, int *n)
+{
+	const char *p = text;
+
+	*n = 0;
+	while (*p == ' ')
+		p++;
+	while (*p)
+	{
+		char	   *end;
+		long		ms = strtol(p, &end, 10);
+
+		if (end == p || ms < 1 || ms > 3600000 || *n >= RECON_MAX_RECHECKS)
+			return false;
+		out[(*n)++] = (int) ms;
+		p = end;
+		while (*p == ' ')
+			p++;
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return false;
+		while (*p == ' ')
+			p++;
+	}
+	return true;
+}
+
+static bool
+check_recheck_schedule(char **newval, void **extra, GucSource source)
+{
+	int			ms[RECON_MAX_RECHECKS];
+	int			n;
+
+	if (!parse_recheck_schedule(*newval, ms, &n))
+	{
+		GUC_check_errdetail("recon.cdc_recheck_ms is a comma-separated list of up to %d delays in milliseconds (1 to 3600000), e.g. \"200,400,800\".",
+							RECON_MAX_RECHECKS);
+		return false;
+	}
+	return true;
+}
+
+static void
+assign_recheck_schedule(const char *newval, void *extra)
+{
+	(void) parse_recheck_schedule(newval, recon_cdc_recheck_ms, &recon_cdc_recheck_n);
+}
 static int	recon_debug_pause_ms = 10000;
 
 static const struct config_enum_entry pause_point_options[] = {
@@ -154,6 +212,18 @@ _PG_init(void)
 	DefineCustomIntVariable("recon.poll_interval_ms",
 							"How often an idle change worker reads its slot and queue.",
 							NULL, &recon_poll_ms, 200, 10, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("recon.cdc_recheck_ms",
+							   "Delays (ms) of the re-checks of a changed key that still differs.",
+							   "A key that differs at its first check (settle_ms after its commit) is "
+							   "re-checked after each delay in turn and recorded if it still differs at the last.",
+							   &recon_cdc_recheck_ms_text, "200,400,800",
+							   PGC_SIGHUP, 0, check_recheck_schedule, assign_recheck_schedule, NULL);
+	DefineCustomIntVariable("recon.cdc_batch_window_ms",
+							"Keys due within this many ms are checked with the keys due now.",
+							"One source query and one MongoDB look-up per mapping serve every key due "
+							"in the window, first checks and re-checks alike.",
+							&recon_cdc_batch_window_ms, 100, 0, 10000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomStringVariable("recon.databases",
 							   "Databases the launcher considers (comma-separated; empty: all).",

@@ -309,6 +309,12 @@ extern void recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKe
 extern int	recon_max_workers;
 extern int	recon_naptime_s;
 extern int	recon_poll_ms;
+
+/* the change checks' re-check schedule and batching (recon.c) */
+#define RECON_MAX_RECHECKS 16
+extern int	recon_cdc_recheck_n;
+extern int	recon_cdc_recheck_ms[RECON_MAX_RECHECKS];
+extern int	recon_cdc_batch_window_ms;
 extern char *recon_databases;
 extern bool recon_preloaded;
 extern void recon_workers_init(void);

@@ -1,0 +1,34 @@
+/*
+ * cdc.h — the change worker's parts: cdc.c runs the cycle and checks
+ * queued keys, cdc_decode.c decodes the slot in process into the queue.
+ */
+#ifndef RECON_CDC_H
+#define RECON_CDC_H
+
+#include "recon.h"
+
+#define CDC_ACTOR "recon_cdc_worker"
+
+/* A mapping whose changes the worker follows, loaded for one cycle. */
+typedef struct CdcMapping
+{
+	ReconMapping *m;
+	ReconTarget *t;
+	int64		run_id;
+} CdcMapping;
+
+/*
+ * Decode the database's slot (held by this worker) from where the last
+ * call stopped up to the end of flushed WAL, queue the changed keys of
+ * maps in recon.cdc_queue, commit, then confirm the slot past them.
+ * Returns true when it stopped early with more WAL to decode.
+ */
+extern bool recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps);
+
+/* Release the slot and the decoding context (before dropping the slot). */
+extern void recon_cdc_decode_close(void);
+
+/* After an aborted cycle: drop the decoding context if decoding failed. */
+extern void recon_cdc_decode_after_error(void);
+
+#endif

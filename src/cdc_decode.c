@@ -1,0 +1,443 @@
+/*
+ * cdc_decode.c — the change worker's logical decoding, in its own process.
+ *
+ * The worker acquires its database's slot once and keeps one decoding
+ * context on it for as long as it runs, the way a walsender or pg_squeeze
+ * does: PostgreSQL logs "starting logical decoding" once per worker, not
+ * once per poll, and each poll reads WAL from where the last one stopped
+ * instead of re-decoding from the slot's restart point.  recon's output
+ * plugin hands every changed key to the sink below (decoder.h), no text in
+ * between.  Keys are spooled in a tuplestore bounded by
+ * logical_decoding_work_mem (a million-row transaction spills to a
+ * temporary file, as the reorder buffer itself does) and written to
+ * recon.cdc_queue in slices.  Only after those rows commit is the slot's
+ * position confirmed, so a crash re-decodes instead of losing changes
+ * (duplicates collapse on the queue's key).
+ */
+#include "postgres.h"
+
+#include "cdc.h"
+#include "decoder.h"
+
+#include "access/tupdesc.h"
+#include "access/xlog.h"
+#include "access/xlogutils.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "replication/decode.h"
+#include "replication/logical.h"
+#include "replication/reorderbuffer.h"
+#include "replication/slot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+/* keys written to the queue per INSERT */
+#define QUEUE_SLICE 10000
+
+/* The decoding context kept between polls (in TopMemoryContext). */
+static LogicalDecodingContext *decode_ctx = NULL;
+
+/* Set while WAL is being decoded: an error then leaves the context unusable. */
+static bool decoding = false;
+
+/* What one call of recon_cdc_decode collects. */
+typedef struct Spool
+{
+	CdcMapping **entry_map;		/* mapping of each decoded entry */
+	FmgrInfo  **key_out;		/* per mapping: output function of each key column */
+	CdcMapping *maps;
+	Tuplestorestate *store;		/* (entry, key, key text, committed_at) */
+	TupleDesc	desc;
+	int64		nkeys;
+	StringInfoData key;
+	StringInfoData text;
+} Spool;
+
+typedef struct QueueKey
+{
+	int64		mapping_id;
+	CanonDigest keyhash;
+} QueueKey;
+
+typedef struct QueueEntry
+{
+	QueueKey	k;
+	char	   *key;
+	int			keylen;
+	char	   *keytext;
+	TimestampTz committed_at;
+	int			settle_ms;
+} QueueEntry;
+
+/*
+ * The entries the plugin decodes for: each mapping's table (its key
+ * columns), then the child relation of each of its embedded arrays (the
+ * join columns: a changed child re-checks its parent).
+ */
+static DecodedRel *
+build_entries(CdcMapping *maps, int nmaps, Spool *sp, int *nrels)
+{
+	int			n = 0,
+				i,
+				e,
+				j;
+	DecodedRel *rels;
+
+	for (i = 0; i < nmaps; i++)
+		n += 1 + maps[i].m->nembeds;
+	rels = palloc0(sizeof(DecodedRel) * (n + 1));
+	sp->entry_map = palloc0(sizeof(CdcMapping *) * (n + 1));
+	sp->key_out = palloc0(sizeof(FmgrInfo *) * (nmaps + 1));
+	n = 0;
+	for (i = 0; i < nmaps; i++)
+	{
+		const ReconMapping *m = maps[i].m;
+
+		sp->key_out[i] = palloc0(sizeof(FmgrInfo) * m->nkeys);
+		for (j = 0; j < m->nkeys; j++)
+		{
+			Oid			outfn;
+			bool		varlena;
+
+			getTypeOutputInfo(m->keys[j].typid, &outfn, &varlena);
+			fmgr_info(outfn, &sp->key_out[i][j]);
+		}
+		for (e = -1; e < m->nembeds; e++, n++)
+		{
+			rels[n].relid = e < 0 ? m->relid : m->embeds[e].relid;
+			rels[n].entry = n;
+			rels[n].nkeys = m->nkeys;
+			for (j = 0; j < m->nkeys; j++)
+				rels[n].keys[j] = e < 0 ? m->keys[j].attnum : m->embeds[e].join_attnums[j];
+			sp->entry_map[n] = &maps[i];
+		}
+	}
+	*nrels = n;
+	return rels;
+}
+
+static void
+spool_put(Spool *sp, int entry, const char *key, int keylen, const char *text,
+		  TimestampTz committed_at)
+{
+	bytea	   *kb = palloc(VARHDRSZ + keylen);
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	SET_VARSIZE(kb, VARHDRSZ + keylen);
+	memcpy(VARDATA(kb), key, keylen);
+	values[0] = Int32GetDatum(entry);
+	values[1] = PointerGetDatum(kb);
+	values[2] = CStringGetTextDatum(text);
+	values[3] = TimestampTzGetDatum(committed_at);
+	tuplestore_putvalues(sp->store, sp->desc, values, nulls);
+	pfree(kb);
+	pfree(DatumGetPointer(values[2]));
+	sp->nkeys++;
+}
+
+/*
+ * The plugin's key callback: the canonical key (as the checks compare it)
+ * and its text form (for people), straight from the tuple.  A key with a
+ * NULL names no document and is not queued.  Runs in the plugin's
+ * per-change memory context.
+ */
+static void
+sink_key(void *arg, const DecodedRel *dr, Relation rel, HeapTuple tuple, TimestampTz committed_at)
+{
+	Spool	   *sp = arg;
+	CdcMapping *c = sp->entry_map[dr->entry];
+	FmgrInfo   *out = sp->key_out[c - sp->maps];
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	resetStringInfo(&sp->key);
+	resetStringInfo(&sp->text);
+	for (i = 0; i < dr->nkeys; i++)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, dr->keys[i], desc, &isnull);
+
+		if (isnull)
+			return;
+		canon_datum(&sp->key, c->m->keys[i].type, d, false, &c->m->canon, NULL);
+		if (i > 0)
+			appendStringInfoChar(&sp->text, ',');
+		appendStringInfoString(&sp->text, OutputFunctionCall(&out[i], d));
+	}
+	spool_put(sp, dr->entry, sp->key.data, sp->key.len, sp->text.data, committed_at);
+}
+
+/* The plugin's sweep callback: an empty key asks for a full sweep. */
+static void
+sink_sweep(void *arg, const DecodedRel *dr, TimestampTz committed_at)
+{
+	spool_put((Spool *) arg, dr->entry, "", 0, "(full sweep)", committed_at);
+}
+
+/* In process the plugin calls the sink; any text output would be a bug. */
+static void
+refuse_text_output(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool last_write)
+{
+	elog(ERROR, "recon: unexpected text output while decoding in the change worker");
+}
+
+static void
+queue_put(HTAB *h, CdcMapping *c, const char *key, int keylen, const char *keytext,
+		  TimestampTz committed_at)
+{
+	QueueKey	qk;
+	QueueEntry *e;
+	bool		found;
+
+	memset(&qk, 0, sizeof(qk));
+	qk.mapping_id = c->m->id;
+	qk.keyhash = canon_digest(key, keylen);
+	e = hash_search(h, &qk, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->key = palloc(keylen + 1);
+		memcpy(e->key, key, keylen);
+		e->keylen = keylen;
+		e->keytext = pstrdup(keytext);
+		e->settle_ms = c->m->settle_ms;
+		e->committed_at = committed_at;
+	}
+	else if (committed_at > e->committed_at)
+		e->committed_at = committed_at;
+}
+
+/* Write the collected keys to the durable queue (one statement). */
+static void
+queue_flush(HTAB *h)
+{
+	HASH_SEQ_STATUS seq;
+	QueueEntry *e;
+	ArrayBuildState *ids = NULL,
+			   *keys = NULL,
+			   *texts = NULL,
+			   *commits = NULL,
+			   *dues = NULL;
+	int			n = 0;
+
+	hash_seq_init(&seq, h);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		bytea	   *kb = palloc(VARHDRSZ + e->keylen);
+
+		CHECK_FOR_INTERRUPTS();
+		SET_VARSIZE(kb, VARHDRSZ + e->keylen);
+		memcpy(VARDATA(kb), e->key, e->keylen);
+		ids = accumArrayResult(ids, Int64GetDatum(e->k.mapping_id), false, INT8OID, CurrentMemoryContext);
+		keys = accumArrayResult(keys, PointerGetDatum(kb), false, BYTEAOID, CurrentMemoryContext);
+		texts = accumArrayResult(texts, CStringGetTextDatum(e->keytext), false, TEXTOID, CurrentMemoryContext);
+		commits = accumArrayResult(commits, TimestampTzGetDatum(e->committed_at), false,
+								   TIMESTAMPTZOID, CurrentMemoryContext);
+		dues = accumArrayResult(dues, TimestampTzGetDatum(TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms)),
+								false, TIMESTAMPTZOID, CurrentMemoryContext);
+		n++;
+	}
+	if (n == 0)
+		return;
+	{
+		Oid			t[5] = {INT8ARRAYOID, BYTEAARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+		TIMESTAMPTZARRAYOID};
+		Datum		v[5] = {makeArrayResult(ids, CurrentMemoryContext),
+			makeArrayResult(keys, CurrentMemoryContext),
+			makeArrayResult(texts, CurrentMemoryContext),
+			makeArrayResult(commits, CurrentMemoryContext),
+		makeArrayResult(dues, CurrentMemoryContext)};
+
+		recon_spi_exec("INSERT INTO recon.cdc_queue AS q (mapping_id, key_canon, key, committed_at, due_at)"
+					   " SELECT * FROM unnest($1, $2, $3, $4, $5)"
+					   " ON CONFLICT (mapping_id, key_canon) DO UPDATE SET"
+					   " committed_at = greatest(q.committed_at, EXCLUDED.committed_at),"
+					   " due_at = greatest(q.due_at, EXCLUDED.due_at), attempts = 0",
+					   5, t, v, NULL, SPI_OK_INSERT);
+		recon_spi_exec("UPDATE recon.cdc_state s SET changes = s.changes + c.n,"
+					   " last_commit_at = greatest(s.last_commit_at, c.last)"
+					   " FROM (SELECT id, count(*) AS n, max(ts) AS last"
+					   "       FROM unnest($1, $4) AS u(id, ts) GROUP BY id) c"
+					   " WHERE s.mapping_id = c.id",
+					   5, t, v, NULL, SPI_OK_UPDATE);
+	}
+}
+
+/* Move the spooled keys to the queue, QUEUE_SLICE distinct keys per statement. */
+static void
+spool_to_queue(Spool *sp)
+{
+	MemoryContext slice_cxt = AllocSetContextCreate(CurrentMemoryContext, "recon cdc queue slice",
+													ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(slice_cxt);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(sp->desc, &TTSOpsMinimalTuple);
+	HTAB	   *pending = NULL;
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(QueueKey);
+	ctl.entrysize = sizeof(QueueEntry);
+	ctl.hcxt = slice_cxt;
+	while (tuplestore_gettupleslot(sp->store, true, false, slot))
+	{
+		bool		isnull;
+		int			entry = DatumGetInt32(slot_getattr(slot, 1, &isnull));
+		bytea	   *key = DatumGetByteaPP(slot_getattr(slot, 2, &isnull));
+		char	   *keytext = TextDatumGetCString(slot_getattr(slot, 3, &isnull));
+		TimestampTz committed_at = DatumGetTimestampTz(slot_getattr(slot, 4, &isnull));
+
+		CHECK_FOR_INTERRUPTS();
+		if (pending == NULL)
+			pending = hash_create("recon cdc keys", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		queue_put(pending, sp->entry_map[entry], VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), keytext,
+				  committed_at);
+		if (hash_get_num_entries(pending) >= QUEUE_SLICE)
+		{
+			queue_flush(pending);
+			ExecClearTuple(slot);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(slice_cxt);
+			MemoryContextSwitchTo(slice_cxt);
+			slot = MakeSingleTupleTableSlot(sp->desc, &TTSOpsMinimalTuple);
+			pending = NULL;
+		}
+	}
+	if (pending)
+		queue_flush(pending);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(slice_cxt);
+}
+
+static void
+decode_open(const char *slot)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	ReplicationSlotAcquire(slot, true);
+	PG_TRY();
+	{
+		decode_ctx = CreateDecodingContext(InvalidXLogRecPtr, NIL, false,
+										   XL_ROUTINE(.page_read = read_local_xlog_page,
+													  .segment_open = wal_segment_open,
+													  .segment_close = wal_segment_close),
+										   (LogicalOutputPluginWriterPrepareWrite) refuse_text_output,
+										   (LogicalOutputPluginWriterWrite) refuse_text_output, NULL);
+		/* from the restart point, so that transactions committing after the confirmed position are whole */
+		XLogBeginRead(decode_ctx->reader, MyReplicationSlot->data.restart_lsn);
+	}
+	PG_CATCH();
+	{
+		decode_ctx = NULL;
+		ReplicationSlotRelease();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+}
+
+void
+recon_cdc_decode_close(void)
+{
+	if (decode_ctx)
+		FreeDecodingContext(decode_ctx);
+	decode_ctx = NULL;
+	if (MyReplicationSlot != NULL)
+		ReplicationSlotRelease();
+}
+
+void
+recon_cdc_decode_after_error(void)
+{
+	recon_decode_sink = NULL;
+	if (decoding)
+	{
+		/* a reorder buffer stopped mid-transaction cannot go on: start over from the slot */
+		decoding = false;
+		InvalidateSystemCaches();
+		recon_cdc_decode_close();
+	}
+}
+
+bool
+recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
+{
+	XLogRecPtr	end_of_wal = GetFlushRecPtr(NULL);
+	int64		limit = (int64) recon_batch_size * 100;
+	bool		more = false;
+	Spool		sp;
+	ReconDecodeSink sink;
+	XLogRecPtr	upto;
+	MemoryContext old;
+
+	/* nothing new since the last look: nothing to decode */
+	if (decode_ctx && decode_ctx->reader->EndRecPtr >= end_of_wal)
+		return false;
+	if (decode_ctx == NULL)
+		decode_open(slot);
+
+	memset(&sp, 0, sizeof(sp));
+	sp.maps = maps;
+	sink.rels = build_entries(maps, nmaps, &sp, &sink.nrels);
+	sink.key = sink_key;
+	sink.sweep = sink_sweep;
+	sink.arg = &sp;
+	initStringInfo(&sp.key);
+	initStringInfo(&sp.text);
+	sp.desc = CreateTemplateTupleDesc(4);
+	TupleDescInitEntry(sp.desc, 1, "entry", INT4OID, -1, 0);
+	TupleDescInitEntry(sp.desc, 2, "key", BYTEAOID, -1, 0);
+	TupleDescInitEntry(sp.desc, 3, "key_text", TEXTOID, -1, 0);
+	TupleDescInitEntry(sp.desc, 4, "committed_at", TIMESTAMPTZOID, -1, 0);
+	sp.store = tuplestore_begin_heap(false, false, logical_decoding_work_mem);
+
+	decoding = true;
+	recon_decode_sink = &sink;
+	InvalidateSystemCaches();	/* decoding reads catalogs as of each change */
+
+	/*
+	 * The reader allocates its decode buffer, and keeps records, in the
+	 * current memory context: it must outlive this cycle, as a walsender's does.
+	 */
+	old = MemoryContextSwitchTo(decode_ctx->context);
+	while (decode_ctx->reader->EndRecPtr < end_of_wal)
+	{
+		char	   *errm = NULL;
+		XLogRecord *record = XLogReadRecord(decode_ctx->reader, &errm);
+
+		if (errm)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("recon: could not read WAL for change checks: %s", errm)));
+		if (record != NULL)
+			LogicalDecodingProcessRecord(decode_ctx, decode_ctx->reader);
+		CHECK_FOR_INTERRUPTS();
+		/* every commit up to here is decoded whole: a safe place to stop */
+		if (sp.nkeys >= limit)
+		{
+			more = true;
+			break;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	recon_decode_sink = NULL;
+	InvalidateSystemCaches();	/* back to the present catalogs */
+	decoding = false;
+	upto = decode_ctx->reader->EndRecPtr;
+
+	spool_to_queue(&sp);
+	tuplestore_end(sp.store);
+	recon_commit();				/* the keys are durable ... */
+
+	/* ... before the slot moves past them */
+	LogicalConfirmReceivedLocation(upto);
+	ReplicationSlotMarkDirty();
+	return more;
+}

@@ -1,0 +1,105 @@
+# A 1M-row single transaction: every changed key is checked, the change
+# worker's memory stays bounded (decoded keys spill past
+# logical_decoding_work_mem instead of piling up), and the worker decodes in
+# process: one "starting logical decoding" line for the worker's life, not
+# one per poll.
+#
+# The transaction updates all 1,000,000 rows of a mapped table and then
+# deletes all but three of them, so that MongoDB needs documents for three
+# keys only (DESIGN.md: FerretDB serves $in look-ups by scanning the
+# collection, so keyed look-ups need a modest collection): the 999,997
+# others are absent on both sides when checked, which is equal.  Of the three
+# kept rows, one gets a new value MongoDB never receives: exactly one
+# divergence.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use ReconTest;
+
+my $rows = 1_000_000;
+my $uri = ReconTest::start_ferretdb();
+my $node = ReconTest::new_node('cdc_large', conf => <<'CONF');
+recon.naptime = 1
+recon.batch_size = 10000
+logical_decoding_work_mem = '1MB'
+max_wal_size = '4GB'
+CONF
+
+$node->safe_psql('postgres', qq{
+	CREATE EXTENSION recon;
+	CREATE SERVER m FOREIGN DATA WRAPPER recon_mongo OPTIONS (uri '$uri');
+	CREATE TABLE big (id int PRIMARY KEY, v text, n int);
+	INSERT INTO big SELECT g, 'v' || g, 0 FROM generate_series(1, $rows) g;
+	SELECT recon.add_mapping('big', 'public.big', 'm', 'large.big',
+	       options => '{"repair": "off", "settle_ms": 500, "exclude": ["n"]}');
+});
+ReconTest::mongo('drop', 'large.big');
+ReconTest::mongo_in(join('', map { qq({"_id": $_, "v": "v$_"}\n) } 1 .. 3), 'insert', 'large.big');
+$node->safe_psql('postgres', "SELECT recon.enable_cdc('big')");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM recon.cdc_status WHERE mapping = 'big' AND slot_name IS NOT NULL"),
+	'change checks follow big');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'recon change worker'"),
+	'a change worker runs');
+my $pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'recon change worker'");
+my $log_start = -s $node->logfile;
+
+sub rss_anon_kb
+{
+	open(my $fh, '<', "/proc/$pid/status") or return 0;
+	while (<$fh>) { return $1 if /^RssAnon:\s+(\d+) kB/; }
+	return 0;
+}
+my $rss_before = rss_anon_kb();
+
+$node->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE big SET n = n + 1;
+	UPDATE big SET v = 'changed' WHERE id = 3;
+	DELETE FROM big WHERE id > 3;
+	COMMIT;
+});
+
+# follow the worker until it has checked every key; sample its memory
+my ($checks, $peak) = (0, $rss_before);
+for (1 .. 3600)
+{
+	my $rss = rss_anon_kb();
+	$peak = $rss if $rss > $peak;
+	$checks = $node->safe_psql('postgres',
+		"SELECT s.checks FROM recon.cdc_state s JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'big'");
+	last if $checks >= $rows + 3
+	  && $node->safe_psql('postgres', 'SELECT count(*) FROM recon.cdc_queue') eq '0';
+	usleep(250_000);
+}
+# each key once; the divergent one also at each of its 3 re-checks (200, 400, 800 ms)
+is($checks, $rows + 3, 'every changed key was checked, once (the divergent one re-checked 3 times)');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM recon.cdc_queue'), '0', 'the queue drained');
+is($node->safe_psql('postgres',
+		"SELECT string_agg(key::text || ':' || kind, ',') FROM recon.divergences WHERE mapping_id ="
+		  . " (SELECT mapping_id FROM recon.mappings WHERE name = 'big') AND status = 'open'"),
+	'3:mismatch', 'exactly the one real divergence');
+is($node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'recon change worker'"),
+	$pid, 'the same worker did it all (no crash, no restart)');
+diag("worker RssAnon: ${rss_before} kB before, peak ${peak} kB");
+cmp_ok($peak - $rss_before, '<', 64 * 1024,
+	'worker private memory grew by less than 64 MB for 1M changed keys');
+ok(-d $node->data_dir . '/pg_replslot', 'slot directory present');
+
+# no decoding restart per poll: the worker's context was created once, before the transaction
+my $log = slurp_file($node->logfile, $log_start);
+my $starts = () = $log =~ /starting logical decoding for slot/g;
+is($starts, 0, 'no "starting logical decoding" line while the worker polled and checked');
+my $whole = slurp_file($node->logfile);
+my $all_starts = () = $whole =~ /starting logical decoding for slot "recon_/g;
+is($all_starts, 1, 'one "starting logical decoding" line for the worker\'s life');
+
+done_testing();

@@ -16,7 +16,11 @@ INSERT INTO bad_e VALUES (1, 'a'), (2, 'b'), (3, 'c');
 \! mongo_tool drop rt_bad.e
 SELECT recon.sweep('bad_e') AS run_e3 \gset
 SELECT kind, count(*) FROM recon.divergences WHERE last_run_id = :run_e3 AND status = 'open' GROUP BY 1;
+-- dropping a mapping drops its queued change checks too
+INSERT INTO recon.cdc_queue (mapping_id, key_canon, key, committed_at, due_at)
+  SELECT mapping_id, '\x01', '1', now(), now() FROM recon.mappings WHERE name = 'bad_e';
 SELECT recon.drop_mapping('bad_e');
+SELECT count(*) AS queued_after_drop FROM recon.cdc_queue;
 
 -- extreme numbers on the source side, compared and planned without error
 CREATE TABLE bad_n (id int PRIMARY KEY, big numeric, f float8, j jsonb);

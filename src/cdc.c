@@ -649,7 +649,8 @@ typedef struct CheckOut
 {
 	List	   *done;			/* bytea keys to dequeue */
 	List	   *retry;			/* bytea keys to re-check ... */
-	List	   *retry_ms;		/* ... after this many ms (int) */
+	List	   *retry_ms;		/* ... after this many ms (int) ... */
+	TimestampTz read_at;		/* ... counted from when MongoDB was read */
 	ReconRunStats stats;
 } CheckOut;
 
@@ -674,6 +675,7 @@ check_keys_cb(void *arg)
 	int			j;
 
 	recon_read_sides(c->m, c->t, a->items, a->n, NULL);
+	a->out->read_at = GetCurrentTimestamp();
 	for (j = 0; j < a->n; j++)
 	{
 		List	   *paths;
@@ -709,6 +711,7 @@ merge_out(CheckOut *into, const CheckOut *one)
 	into->done = list_concat(into->done, one->done);
 	into->retry = list_concat(into->retry, one->retry);
 	into->retry_ms = list_concat(into->retry_ms, one->retry_ms);
+	into->read_at = Max(into->read_at, one->read_at);
 	into->stats.candidates += one->stats.candidates;
 	into->stats.divergences += one->stats.divergences;
 	into->stats.new_divergences += one->stats.new_divergences;
@@ -816,6 +819,7 @@ check_due_keys(CdcMapping *maps, int nmaps)
 			List	   *done = NIL,
 					   *retry = NIL,
 					   *retry_ms = NIL;
+			TimestampTz read_at = 0;
 
 			for (i = 0; i < nrows; i++)
 			{
@@ -883,16 +887,17 @@ check_due_keys(CdcMapping *maps, int nmaps)
 					}
 				}
 				stats = out.stats;
+				read_at = out.read_at;
 				done = out.done;
 				retry = out.retry;
 				retry_ms = out.retry_ms;
 			}
 			{
-				Oid			t[5] = {INT8OID, BYTEAARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, INT8OID};
+				Oid			t[5] = {INT8OID, BYTEAARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID};
 				Datum		v[5] = {Int64GetDatum(c->m->id),
 					list_to_array(done, BYTEAOID), list_to_array(retry, BYTEAOID),
 					list_to_array(retry_ms, INT4OID),
-				Int64GetDatum(stats.divergences)};
+				TimestampTzGetDatum(read_at ? read_at : GetCurrentTimestamp())};
 				Oid			t2[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 				Datum		v2[5] = {Int64GetDatum(c->m->id), Int64GetDatum(n),
 					Int64GetDatum(stats.divergences), Int64GetDatum(c->run_id),
@@ -900,10 +905,11 @@ check_due_keys(CdcMapping *maps, int nmaps)
 
 				recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1 AND key_canon = ANY($2)",
 							   2, t, v, NULL, SPI_OK_DELETE);
+				/* the re-check delay runs from this check's MongoDB read, not from the end of the round */
 				recon_spi_exec("UPDATE recon.cdc_queue q SET attempts = q.attempts + 1,"
-							   " due_at = clock_timestamp() + r.ms * interval '1 millisecond'"
+							   " due_at = $5 + r.ms * interval '1 millisecond'"
 							   " FROM unnest($3, $4) AS r(k, ms) WHERE q.mapping_id = $1 AND q.key_canon = r.k",
-							   4, t, v, NULL, SPI_OK_UPDATE);
+							   5, t, v, NULL, SPI_OK_UPDATE);
 				recon_spi_exec("UPDATE recon.cdc_state SET checks = checks + $2, divergences = divergences + $3,"
 							   " last_check_at = clock_timestamp() WHERE mapping_id = $1",
 							   3, t2, v2, NULL, SPI_OK_UPDATE);
@@ -976,6 +982,36 @@ record_worker_error(const char *message)
 	PG_END_TRY();
 }
 
+/* Milliseconds until the cycle after this one has keys to check (-1: none queued). */
+static long next_due_ms = -1;
+
+/*
+ * When the next queued key of a loaded mapping falls due (keys of suspended
+ * mappings wait for their mapping and must not wake the worker).
+ */
+static long
+ms_until_next_due(CdcMapping *maps, int nmaps)
+{
+	ArrayBuildState *ids = NULL;
+	int			i;
+	bool		isnull;
+	Datum		d;
+	Oid			t[1] = {INT8ARRAYOID};
+	Datum		v[1];
+
+	if (nmaps == 0)
+		return -1;
+	for (i = 0; i < nmaps; i++)
+		ids = accumArrayResult(ids, Int64GetDatum(maps[i].m->id), false, INT8OID, CurrentMemoryContext);
+	v[0] = makeArrayResult(ids, CurrentMemoryContext);
+	recon_spi_exec("SELECT extract(epoch FROM min(due_at) - clock_timestamp()) * 1000"
+				   " FROM recon.cdc_queue WHERE mapping_id = ANY($1)", 1, t, v, NULL, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return -1;
+	return (long) Max(0.0, DatumGetFloat8(DirectFunctionCall1(numeric_float8, d)));
+}
+
 /* One cycle: decode, queue, check.  Returns true when there is more to do. */
 static bool
 cdc_cycle(const char *slot)
@@ -1040,6 +1076,7 @@ cdc_cycle(const char *slot)
 
 	busy = recon_cdc_decode(slot, maps, nmaps);
 	busy |= check_due_keys(maps, nmaps);
+	next_due_ms = ms_until_next_due(maps, nmaps);
 
 	PopActiveSnapshot();
 	SPI_finish();
@@ -1113,8 +1150,13 @@ recon_change_worker_main(Datum arg)
 		MemoryContextReset(cycle_cxt);
 		if (!busy)
 		{
+			/* the next poll, or sooner when queued keys fall due (a re-check, typically) */
+			long		wait_ms = recon_poll_ms;
+
+			if (next_due_ms >= 0)
+				wait_ms = Max(10, Min(wait_ms, next_due_ms - recon_cdc_batch_window_ms));
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 recon_poll_ms, PG_WAIT_EXTENSION);
+							 wait_ms, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 		}
 	}

@@ -1058,6 +1058,8 @@ recon_drop_mapping(PG_FUNCTION_ARGS)
 				   1, t, v, NULL, SPI_OK_DELETE);
 	recon_spi_exec("DELETE FROM recon.divergences WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
 				   1, t, v, NULL, SPI_OK_DELETE);
+	recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
+				   1, t, v, NULL, SPI_OK_DELETE);
 	recon_spi_exec("DELETE FROM recon.mappings WHERE name = $1", 1, t, v, NULL, SPI_OK_DELETE);
 	a.actor = priv.caller_name;
 	a.action = "mapping.dropped";

@@ -19,6 +19,7 @@
 #include "recon.h"
 
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
@@ -34,6 +35,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/syscache.h"
@@ -582,12 +584,81 @@ recon_try_code(void (*fn) (void *arg), void *arg, char **why, int *sqlerrcode)
  * SPI helpers
  * --------------------------------------------------------------------- */
 
+/*
+ * Prepared plans of recon's own statements, kept for the life of the
+ * backend: a change worker runs the same few dozen statements every cycle,
+ * and parsing and planning them each time cost more than running them.
+ * Keyed by the statement's text and parameter types; the plan cache
+ * re-plans after DDL or a search_path change, and privileges are checked
+ * at each execution as always.  Bounded: past SPI_PLAN_CACHE_SIZE distinct
+ * statements, the rest run unprepared.
+ */
+#define SPI_PLAN_CACHE_SIZE 256
+
+typedef struct ReconPlan
+{
+	char	   *sql;
+	int			nargs;
+	Oid		   *types;
+	uint32		hash;
+	SPIPlanPtr	plan;
+} ReconPlan;
+
+static ReconPlan spi_plans[SPI_PLAN_CACHE_SIZE * 2];
+static int	spi_nplans = 0;
+
+static SPIPlanPtr
+spi_plan_for(const char *sql, int nargs, Oid *types)
+{
+	uint32		h = hash_bytes((const unsigned char *) sql, strlen(sql)) ^ (uint32) nargs;
+	int			i = h % lengthof(spi_plans);
+	ReconPlan  *e;
+	SPIPlanPtr	plan;
+
+	for (;; i = (i + 1) % lengthof(spi_plans))
+	{
+		e = &spi_plans[i];
+		if (e->sql == NULL)
+			break;
+		if (e->hash == h && e->nargs == nargs && strcmp(e->sql, sql) == 0 &&
+			(nargs == 0 || memcmp(e->types, types, sizeof(Oid) * nargs) == 0))
+			return e->plan;
+	}
+	if (spi_nplans >= SPI_PLAN_CACHE_SIZE)
+		return NULL;
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "recon: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "recon: could not keep the plan of \"%s\"", sql);
+	e->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	e->types = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(nargs, 1));
+	if (nargs > 0)
+		memcpy(e->types, types, sizeof(Oid) * nargs);
+	e->nargs = nargs;
+	e->hash = h;
+	e->plan = plan;
+	spi_nplans++;
+	return plan;
+}
+
+/* Run one of recon's statements, prepared once per backend when the cache has room. */
+static int
+spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, long count)
+{
+	SPIPlanPtr	plan = spi_plan_for(sql, nargs, types);
+
+	if (plan == NULL)
+		return SPI_execute_with_args(sql, nargs, types, values, nulls, false, count);
+	return SPI_execute_plan(plan, values, nulls, false, count);
+}
+
 void
 recon_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 			   const char *nulls, int expected)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	int			rc = spi_run(sql, nargs, types, values, nulls, 0);
 
 	/* SPI returns in its procedure context: allocations would pile up there until SPI_finish */
 	MemoryContextSwitchTo(cxt);
@@ -607,7 +678,7 @@ recon_spi_int64_nulls(const char *sql, int nargs, Oid *types, Datum *values, con
 	bool		isnull;
 	Datum		d;
 	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 1);
+	int			rc = spi_run(sql, nargs, types, values, nulls, 1);
 
 	MemoryContextSwitchTo(cxt);
 

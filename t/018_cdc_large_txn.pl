@@ -49,6 +49,21 @@ ok($node->poll_query_until('postgres',
 	'a change worker runs');
 my $pid = $node->safe_psql('postgres',
 	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'recon change worker'");
+
+# the plugin stays usable from SQL for diagnostics, through a slot of one's own
+# (the worker holds its own slot)
+ok($node->poll_query_until('postgres',
+		"SELECT active FROM pg_replication_slots WHERE slot_name LIKE 'recon\\_%'"),
+	'the change worker holds its slot');
+$node->safe_psql('postgres', "SELECT pg_create_logical_replication_slot('diag', 'recon')");
+$node->safe_psql('postgres', "UPDATE big SET v = 'v1' WHERE id = 1");
+my $relid = $node->safe_psql('postgres', "SELECT 'big'::regclass::oid");
+is($node->safe_psql('postgres',
+		"SELECT string_agg(CASE WHEN left(l, 1) = 'X' THEN 'X' ELSE replace(l, E'\\t', ' ') END, '|')"
+		  . " FROM (SELECT convert_from(data, 'UTF8') AS l FROM pg_logical_slot_get_binary_changes("
+		  . "'diag', NULL, NULL, 'relations', '$relid:1')) c"),
+	"U $relid.0 1|X", 'SQL callers get text lines: the changed key, then the end of the transaction');
+$node->safe_psql('postgres', "SELECT pg_drop_replication_slot('diag')");
 my $log_start = -s $node->logfile;
 
 sub rss_anon_kb
@@ -57,6 +72,11 @@ sub rss_anon_kb
 	while (<$fh>) { return $1 if /^RssAnon:\s+(\d+) kB/; }
 	return 0;
 }
+my $checks_sql = "SELECT s.checks FROM recon.cdc_state s JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'big'";
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM recon.cdc_queue HAVING ($checks_sql) >= 1"),
+	'the worker checked the key the diagnostic update touched');
+my $checks0 = $node->safe_psql('postgres', $checks_sql);
 my $rss_before = rss_anon_kb();
 
 $node->safe_psql('postgres', q{
@@ -73,8 +93,7 @@ for (1 .. 3600)
 {
 	my $rss = rss_anon_kb();
 	$peak = $rss if $rss > $peak;
-	$checks = $node->safe_psql('postgres',
-		"SELECT s.checks FROM recon.cdc_state s JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'big'");
+	$checks = $node->safe_psql('postgres', $checks_sql) - $checks0;
 	last if $checks >= $rows + 3
 	  && $node->safe_psql('postgres', 'SELECT count(*) FROM recon.cdc_queue') eq '0';
 	usleep(250_000);

@@ -46,8 +46,13 @@
 /* The decoding context kept between polls (in TopMemoryContext). */
 static LogicalDecodingContext *decode_ctx = NULL;
 
-/* Set while WAL is being decoded: an error then leaves the context unusable. */
-static bool decoding = false;
+/*
+ * Set from the start of decoding until the slot is confirmed: meanwhile the
+ * context has read past keys that are not durable yet, so after an error it
+ * must not go on from where it is (those keys would be lost) but restart
+ * from the slot's confirmed position.
+ */
+static bool ahead_of_slot = false;
 
 /* What one call of recon_cdc_decode collects. */
 typedef struct Spool
@@ -357,10 +362,10 @@ void
 recon_cdc_decode_after_error(void)
 {
 	recon_decode_sink = NULL;
-	if (decoding)
+	if (ahead_of_slot)
 	{
-		/* a reorder buffer stopped mid-transaction cannot go on: start over from the slot */
-		decoding = false;
+		/* start over from the slot: the keys read since its confirmed position were not queued */
+		ahead_of_slot = false;
 		InvalidateSystemCaches();
 		recon_cdc_decode_close();
 	}
@@ -398,7 +403,7 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 	TupleDescInitEntry(sp.desc, 4, "committed_at", TIMESTAMPTZOID, -1, 0);
 	sp.store = tuplestore_begin_heap(false, false, logical_decoding_work_mem);
 
-	decoding = true;
+	ahead_of_slot = true;
 	recon_decode_sink = &sink;
 	InvalidateSystemCaches();	/* decoding reads catalogs as of each change */
 
@@ -429,7 +434,6 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 	MemoryContextSwitchTo(old);
 	recon_decode_sink = NULL;
 	InvalidateSystemCaches();	/* back to the present catalogs */
-	decoding = false;
 	upto = decode_ctx->reader->EndRecPtr;
 
 	spool_to_queue(&sp);
@@ -439,5 +443,6 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 	/* ... before the slot moves past them */
 	LogicalConfirmReceivedLocation(upto);
 	ReplicationSlotMarkDirty();
+	ahead_of_slot = false;
 	return more;
 }

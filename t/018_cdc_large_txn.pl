@@ -72,6 +72,26 @@ sub rss_anon_kb
 	while (<$fh>) { return $1 if /^RssAnon:\s+(\d+) kB/; }
 	return 0;
 }
+# an error between decoding and the queue's commit loses nothing: the worker
+# decodes again from the slot's confirmed position (here the queue write fails twice)
+$node->safe_psql('postgres', q{
+	CREATE SEQUENCE queue_failures;
+	CREATE FUNCTION fail_twice() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF nextval('public.queue_failures') <= 2 THEN
+			RAISE EXCEPTION 'injected queue write failure';
+		END IF;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER fail_twice BEFORE INSERT ON recon.cdc_queue FOR EACH ROW EXECUTE FUNCTION fail_twice();
+	UPDATE big SET v = 'not in mongo' WHERE id = 2;
+});
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM recon.divergences WHERE key = '2' AND status = 'open'"),
+	'the key whose queue write failed twice is still checked, and found');
+is($node->safe_psql('postgres', "SELECT last_value > 2 FROM queue_failures"), 't', 'after two failed writes');
+$node->safe_psql('postgres', 'DROP TRIGGER fail_twice ON recon.cdc_queue');
+
 my $checks_sql = "SELECT s.checks FROM recon.cdc_state s JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'big'";
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM recon.cdc_queue HAVING ($checks_sql) >= 1"),
@@ -102,9 +122,9 @@ for (1 .. 3600)
 is($checks, $rows + 3, 'every changed key was checked, once (the divergent one re-checked 3 times)');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM recon.cdc_queue'), '0', 'the queue drained');
 is($node->safe_psql('postgres',
-		"SELECT string_agg(key::text || ':' || kind, ',') FROM recon.divergences WHERE mapping_id ="
+		"SELECT string_agg(key::text || ':' || kind, ',' ORDER BY key::text) FROM recon.divergences WHERE mapping_id ="
 		  . " (SELECT mapping_id FROM recon.mappings WHERE name = 'big') AND status = 'open'"),
-	'3:mismatch', 'exactly the one real divergence');
+	'2:mismatch,3:mismatch', 'exactly the real divergences');
 is($node->safe_psql('postgres',
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'recon change worker'"),
 	$pid, 'the same worker did it all (no crash, no restart)');
@@ -119,6 +139,6 @@ my $starts = () = $log =~ /starting logical decoding for slot/g;
 is($starts, 0, 'no "starting logical decoding" line while the worker polled and checked');
 my $whole = slurp_file($node->logfile);
 my $all_starts = () = $whole =~ /starting logical decoding for slot "recon_/g;
-is($all_starts, 1, 'one "starting logical decoding" line for the worker\'s life');
+is($all_starts, 3, 'one "starting logical decoding" line at the worker\'s start and one after each failed queue write');
 
 done_testing();

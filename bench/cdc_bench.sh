@@ -340,16 +340,6 @@ batches() {
           WHERE query LIKE 'UPDATE recon.runs SET candidates%'"
 }
 
-# "peek_calls peek_ms advance_calls advance_ms" so far (pg_stat_statements)
-decode_stats() {
-    [ "$USE_PGSS" != 0 ] || { echo "0 0 0 0"; return; }
-    sql "SELECT coalesce(sum(calls) FILTER (WHERE query LIKE '%pg_logical_slot_peek_binary_changes%'), 0),
-                coalesce(sum(total_exec_time) FILTER (WHERE query LIKE '%pg_logical_slot_peek_binary_changes%'), 0),
-                coalesce(sum(calls) FILTER (WHERE query LIKE '%pg_replication_slot_advance%'), 0),
-                coalesce(sum(total_exec_time) FILTER (WHERE query LIKE '%pg_replication_slot_advance%'), 0)
-           FROM pg_stat_statements"
-}
-
 cat >"$WORK/upd.sql" <<'EOF'
 \set id random(1, :upd_max)
 UPDATE bench_cdc SET n = n + 1 WHERE id = :id;
@@ -392,7 +382,6 @@ for rate in $RATES; do
     samples=$WORK/step-$rate.samples
     read -r _ _ _ _ c0 k0 _ _ <<<"$(status)"
     b0=$(batches); w0=$(proc_ticks "$WPID"); f0=$(proc_ticks "$RECON_FERRETDB_PID")
-    read -r pc0 pm0 ac0 am0 <<<"$(decode_stats)"
     sampler_start "$samples" 1
     ts0=$EPOCHREALTIME
     pgbench_run "$WORK/step-$rate.out" -f "$WORK/upd.sql" -R "$rate" -T "$STEP_SECS" -c 2 -j 1
@@ -403,9 +392,6 @@ for rate in $RATES; do
     sampler_stop "$samples"
     read -r _ _ _ _ c2 k2 _ _ <<<"$(status)"
     b2=$(batches); w2=$(proc_ticks "$WPID"); f2=$(proc_ticks "$RECON_FERRETDB_PID")
-    read -r pc2 pm2 ac2 am2 <<<"$(decode_stats)"
-    peek_ms=$(awk -v c="$((pc2 - pc0))" -v a="$pm0" -v b="$pm2" 'BEGIN {if (c > 0) printf "%.1f", (b - a) / c; else print "?"}')
-    adv_ms=$(awk -v c="$((ac2 - ac0))" -v a="$am0" -v b="$am2" 'BEGIN {if (c > 0) printf "%.1f", (b - a) / c; else print "?"}')
     tx=$(pgbench_tx "$WORK/step-$rate.out"); tps=$(pgbench_tps "$WORK/step-$rate.out")
     read -r slag_avg slag_max <<<"$(pgbench_sched_lag "$WORK/step-$rate.out")"
     # the second half of the step: worst oldest-key age, queue depth at its
@@ -446,9 +432,9 @@ for rate in $RATES; do
         if (lg > 1.0) { print "NOT-sustained(lag-growing)"; exit }
         if (tps < 0.9 * r) { print "sustained(pgbench-limited)"; exit }
         print "sustained" }')
-    line=$(printf "%6s %8.1f %8s %7s %7s %7s %8s %6s %7s %7s %9s %9s %8s %6s %6s %6s %6s  %s" \
+    line=$(printf "%6s %8.1f %8s %7s %7s %7s %8s %6s %7s %7s %9s %9s %8s %6s %6s  %s" \
         "$rate" "$tps" "$((c1 - c0))" "$checks_ps" "$avg_batch" "$cycle_ms" "$max_lag" "$lag_growth" "$q_end" "$q_slope" \
-        "$((max_lb / 1024))" "$catch_up" "$cpu_us" "$wcpu_pct" "$fcpu_pct" "$peek_ms" "$adv_ms" "$verdict")
+        "$((max_lb / 1024))" "$catch_up" "$cpu_us" "$wcpu_pct" "$fcpu_pct" "$verdict")
     LADDER+=("$line")
     log "step $rate tps: pgbench $tps tps ($tx tx, schedule lag avg ${slag_avg:-?} max ${slag_max:-?} ms);" \
         "decoded $((c1 - c0)) changes, $checks_step checks ($checks_ps/s) during the step, $checks_all incl. catch-up;" \
@@ -700,8 +686,8 @@ echo "  recon.batch_size $batch_size, recon.poll_interval_ms $poll_ms; pgbench -
 echo
 echo "1. Sustained change rate (pgbench: UPDATE bench_cdc SET n = n + 1 WHERE id = random(1, $UPD_MAX);"
 echo "   every change decoded, queued and checked once, and found equal)"
-echo "  offered  pgbench  decoded  checks     avg  ms per    worst    lag   queue   queue worst lag  catch-up   worker worker ferret   peek    adv"
-echo "      tps      tps  changes      /s   batch   batch    lag_s  grew   (end)  keys/s    kBytes         s µs/check  %core  %core     ms     ms  verdict"
+echo "  offered  pgbench  decoded  checks     avg  ms per    worst    lag   queue   queue worst lag  catch-up   worker worker ferret"
+echo "      tps      tps  changes      /s   batch   batch    lag_s  grew   (end)  keys/s    kBytes         s µs/check  %core  %core  verdict"
 for l in "${LADDER[@]}"; do echo "  $l"; done
 if [ "$MAX_OK_RATE" -gt 0 ]; then
     echo "  => highest sustained: $MAX_OK_RATE tps offered ($MAX_OK_TPS delivered), $MAX_OK_CHECKS checks/s, avg batch $MAX_OK_BATCH keys"

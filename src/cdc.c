@@ -659,6 +659,7 @@ typedef struct CheckArgs
 	CdcMapping *c;
 	ReconKeyed *items;
 	int		   *attempts;
+	TimestampTz *committed;		/* each key's latest commit */
 	int			n;
 	bool	   *mask;
 	CheckOut   *out;
@@ -681,6 +682,8 @@ check_keys_cb(void *arg)
 		List	   *paths;
 		ReconKeyed *it = &a->items[j];
 		bytea	   *kb = palloc(VARHDRSZ + it->keylen);
+		int			allowance_ms = c->m->settle_ms,
+					k;
 
 		CHECK_FOR_INTERRUPTS();
 		SET_VARSIZE(kb, VARHDRSZ + it->keylen);
@@ -690,9 +693,21 @@ check_keys_cb(void *arg)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("recon.debug_fail_key: the check of key %s fails", recon_debug_fail_key)));
+		/*
+		 * A key that still differs is re-checked on the schedule.  From the
+		 * first re-check on, a read that came settle_ms + the whole schedule
+		 * or more after the key's commit decides: the application's write
+		 * has had all the time the remaining re-checks would give it, and on
+		 * a server slower than the schedule each of them would only add a
+		 * round.  Every recorded key was read at least twice.
+		 */
+		for (k = 0; k < recon_cdc_recheck_n; k++)
+			allowance_ms += recon_cdc_recheck_ms[k];
 		if (recon_compare_item(c->m, it, &paths, a->mask))
 			a->out->done = lappend(a->out->done, kb);
-		else if (a->attempts[j] < recon_cdc_recheck_n)
+		else if (a->attempts[j] < recon_cdc_recheck_n &&
+				 (a->attempts[j] == 0 ||
+				  a->out->read_at < TimestampTzPlusMilliseconds(a->committed[j], allowance_ms)))
 		{
 			a->out->retry = lappend(a->out->retry, kb);
 			a->out->retry_ms = lappend_int(a->out->retry_ms, recon_cdc_recheck_ms[a->attempts[j]]);
@@ -796,7 +811,7 @@ check_due_keys(CdcMapping *maps, int nmaps)
 	bool	   *any_recorded = palloc0(sizeof(bool) * (nmaps + 1));
 
 	/* every key due now or within the window, whatever its round, in one batch per mapping */
-	recon_spi_exec(psprintf("SELECT mapping_id, key_canon, attempts FROM recon.cdc_queue"
+	recon_spi_exec(psprintf("SELECT mapping_id, key_canon, attempts, committed_at FROM recon.cdc_queue"
 							" WHERE due_at <= clock_timestamp() + interval '%d milliseconds'"
 							" ORDER BY due_at LIMIT %d FOR UPDATE SKIP LOCKED",
 							recon_cdc_batch_window_ms, limit), 0, NULL, NULL, NULL, SPI_OK_SELECT);
@@ -811,6 +826,7 @@ check_due_keys(CdcMapping *maps, int nmaps)
 			CdcMapping *c = &maps[mi];
 			ReconKeyed *items = palloc0(sizeof(ReconKeyed) * nrows);
 			int		   *attempts = palloc0(sizeof(int) * nrows);
+			TimestampTz *committed = palloc0(sizeof(TimestampTz) * nrows);
 			bool	   *mask = palloc0(sizeof(bool) * (c->m->nfields + 1));
 			int			n = 0,
 						j;
@@ -839,6 +855,7 @@ check_due_keys(CdcMapping *maps, int nmaps)
 				items[n].key = VARDATA(kc);
 				items[n].keylen = VARSIZE(kc) - VARHDRSZ;
 				attempts[n] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+				committed[n] = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
 				n++;
 			}
 			if (sweep)
@@ -859,7 +876,7 @@ check_due_keys(CdcMapping *maps, int nmaps)
 			 * fails is retried key by key, so one bad key fails alone */
 			{
 				CheckOut	out = {0};
-				CheckArgs	ca = {c, items, attempts, n, mask, &out};
+				CheckArgs	ca = {c, items, attempts, committed, n, mask, &out};
 				char	   *why;
 				int			code;
 
@@ -875,7 +892,7 @@ check_due_keys(CdcMapping *maps, int nmaps)
 					for (j = 0; j < n; j++)
 					{
 						CheckOut	one = {0};
-						CheckArgs	ka = {c, &items[j], &attempts[j], 1, mask, &one};
+						CheckArgs	ka = {c, &items[j], &attempts[j], &committed[j], 1, mask, &one};
 
 						CHECK_FOR_INTERRUPTS();
 						if (recon_try_code(check_keys_cb, &ka, &why, &code))

@@ -508,6 +508,9 @@ DET_UPD_TPS=$(pgbench_tps "$WORK/detect-upd.out")
 DET_DIV_TPS=$(pgbench_tps "$WORK/detect-div.out")
 DET_WORST_LAG=$(awk '$3 > m {m = $3} END {print m + 0}' "$WORK/detect.samples")
 DET_RETAINED=$(awk '$9 > m {m = $9} END {print m + 0}' "$WORK/detect.samples")
+# the detection run's own batch shape: checks during it / $in queries during it
+DET_CHECKS=$(awk 'NR == 1 {a = $6} {b = $6} END {print b - a}' "$WORK/detect.samples")
+K_DET=$(awk -v k="$DET_CHECKS" -v b="$((det_b1 - det_b0))" 'BEGIN {if (b > 0 && k > 0) printf "%d", k / b + 0.5; else print 1}')
 FLOOR_MS=$((SETTLE_MS + RECHECK_SUM))
 log "detection: $DET_N of $NDIV divergent keys recorded; lag ms min $DET_MIN p50 $DET_P50 p90 $DET_P90 p99 $DET_P99 max $DET_MAX;" \
     "visible to readers: min $VIS_MIN p50 $VIS_P50 p90 $VIS_P90 p99 $VIS_P99 max $VIS_MAX"
@@ -653,6 +656,7 @@ read -r BC_KPS BC_MPQ _ _ <<<"$(bare "$BD_K" -c)"
 # 4. Bare look-ups at the steady-state batch size and a few others
 # ---------------------------------------------------------------------------
 K_STEADY=$(awk -v b="$MAX_OK_BATCH" 'BEGIN {k = int(b + 0.5); if (k < 1) k = 1; print k}')
+read -r _ DET_BARE_MPQ _ _ <<<"$(bare "$K_DET")"
 read -r BS_KPS BS_MPQ BS_CPK BS_FPK <<<"$(bare "$K_STEADY")"
 BARE_EXTRA=()
 for k in 1 100; do
@@ -700,8 +704,9 @@ elif [ -z "$FIRST_FAIL" ]; then
     echo "     (every offered rate was sustained: the ceiling is above the ladder; see the capacity figure below)"
 fi
 echo
-# the issue's bound: settle + the re-check schedule + two bare look-up rounds on this server
-TARGET_MS=$(awk -v f="$FLOOR_MS" -v q="$BS_MPQ" 'BEGIN {printf "%.0f", f + 2 * q}')
+# the issue's bound: settle + the re-check schedule + two bare look-up rounds on this
+# server, at the batch size the worker used during the detection run
+TARGET_MS=$(awk -v f="$FLOOR_MS" -v q="$DET_BARE_MPQ" 'BEGIN {printf "%.0f", f + 2 * q}')
 echo "2. Detection lag at a fixed offered load ($DET_UPD_TPS tps of n-updates + $DET_DIV_TPS tps of divergent v-updates,"
 echo "   $DET_N of $NDIV divergent keys recorded; lag = divergences.first_seen - commit)"
 printf "  first_seen - commit:  min %6s ms  p50 %6s ms  p90 %6s ms  p99 %6s ms  max %6s ms\n" \
@@ -712,8 +717,8 @@ echo "  worst lag_seconds during the run $DET_WORST_LAG; $DET_CYCLE ms per worke
 echo "  retained WAL (pg_current_wal_lsn - the slot's restart_lsn): at most $((DET_RETAINED / 1024)) kB during this run," \
     "$((${LADDER_RETAINED:-0} / 1024)) kB during the sustained ladder steps"
 echo "  floor by design: settle $SETTLE_MS + re-checks $recheck_ms (recon.cdc_recheck_ms) = $FLOOR_MS ms; checks run up to"
-echo "  recon.cdc_batch_window_ms = $window_ms ms early, and wait for the next poll (${poll_ms} ms) and a cycle"
-echo "  target p99 <= settle + re-checks + two bare look-up rounds at K=$K_STEADY ($BS_MPQ ms each) = $TARGET_MS ms:" \
+echo "  recon.cdc_batch_window_ms = $window_ms early, and wait for the next poll ($poll_ms) and a cycle"
+echo "  target p99 <= settle + re-checks + two bare look-up rounds at the run's batch size K=$K_DET ($DET_BARE_MPQ ms each) = $TARGET_MS ms:" \
     "$(verdict "$([ -n "$DET_P99" ] && [ "$DET_P99" -le "$TARGET_MS" ] && echo 1 || echo 0)")"
 echo
 echo "3. Capacity: $DRAIN_TX transactions queued in the slot while the worker was stopped, then drained"

@@ -80,7 +80,9 @@ chmod 755 "$WORK"
 
 # The cursor batchSize recon's re-check $in query sends (src/recheck.c), so
 # that bare_lookup asks for the same; empty: none (the server's default).
-FIND_BATCH=${BENCH_FIND_BATCH:-$(sed -n '/one \$in query/,/find_with_opts/ s/.*"batchSize", *\([0-9][0-9]*\).*/\1/p' \
+# (keyed re-reads: the last number of the batchSize expression, e.g.
+# "mode == REREAD_SCAN ? recon_batch_size : 100")
+FIND_BATCH=${BENCH_FIND_BATCH:-$(sed -n '/one \$in query/,/find_with_opts/ s/.*"batchSize",[^;]*[^0-9]\([0-9][0-9]*\));.*/\1/p' \
                                      "$ROOT/src/recheck.c" 2>/dev/null | head -1 || true)}
 
 # bare_lookup is built into the rig's temp dir (nothing untracked in bench/)

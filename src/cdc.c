@@ -673,8 +673,12 @@ check_keys_cb(void *arg)
 {
 	CheckArgs  *a = arg;
 	CdcMapping *c = a->c;
-	int			j;
+	int			j,
+				allowance_ms = c->m->settle_ms;
 
+	/* settle_ms + the whole re-check schedule: what the application's write is given */
+	for (j = 0; j < recon_cdc_recheck_n; j++)
+		allowance_ms += recon_cdc_recheck_ms[j];
 	recon_read_sides(c->m, c->t, a->items, a->n, NULL);
 	a->out->read_at = GetCurrentTimestamp();
 	for (j = 0; j < a->n; j++)
@@ -682,8 +686,6 @@ check_keys_cb(void *arg)
 		List	   *paths;
 		ReconKeyed *it = &a->items[j];
 		bytea	   *kb = palloc(VARHDRSZ + it->keylen);
-		int			allowance_ms = c->m->settle_ms,
-					k;
 
 		CHECK_FOR_INTERRUPTS();
 		SET_VARSIZE(kb, VARHDRSZ + it->keylen);
@@ -701,8 +703,6 @@ check_keys_cb(void *arg)
 		 * a server slower than the schedule each of them would only add a
 		 * round.  Every recorded key was read at least twice.
 		 */
-		for (k = 0; k < recon_cdc_recheck_n; k++)
-			allowance_ms += recon_cdc_recheck_ms[k];
 		if (recon_compare_item(c->m, it, &paths, a->mask))
 			a->out->done = lappend(a->out->done, kb);
 		else if (a->attempts[j] < recon_cdc_recheck_n &&
@@ -1118,7 +1118,7 @@ recon_change_worker_main(Datum arg)
 	SetConfigOption("recon.socket_timeout_ms", "2000", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("recon.connect_timeout_ms", "1000", PGC_SUSET, PGC_S_OVERRIDE);
 
-	slot = MemoryContextStrdup(TopMemoryContext, psprintf("recon_%u", dboid));
+	slot = MemoryContextStrdup(TopMemoryContext, slot_name_for(dboid));
 	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "recon change worker cycle",
 									  ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG, (errmsg("recon: change worker started for database %u", dboid)));

@@ -11,6 +11,10 @@
 #
 # Environment (all optional):
 #   BENCH_ROWS         rows in bench_cdc / documents in bench.cdc (default 20000)
+#   BENCH_MAPPINGS     mappings the one change worker follows (default 1): with
+#                      N > 1 the rows are split into N tables bench_cdc_1..N (ids in
+#                      contiguous ranges), N collections bench.cdc_1..N, N mappings
+#                      bc_1..N; the load spreads over them by id
 #   BENCH_SETTLE_MS    the mapping's settle_ms (default 1000)
 #   BENCH_RATES        offered update rates (tps) of the ladder, ascending
 #                      (default "25 50 100 200 400 600 800 1000"); the ladder stops
@@ -48,7 +52,15 @@ DET_RATE=${BENCH_DET_RATE:-100}
 DIV_RATE=${BENCH_DIV_RATE:-10}
 BARE_SECS=${BENCH_BARE_SECS:-5}
 USE_PGSS=${BENCH_PGSS:-1}
-NS=bench.cdc
+NMAPS=${BENCH_MAPPINGS:-1}
+if [ "$NMAPS" = 1 ]; then
+    TABLES=(bench_cdc) COLLS=(bench.cdc) MAPS=(bc)
+else
+    TABLES=() COLLS=() MAPS=()
+    for i in $(seq 1 "$NMAPS"); do TABLES+=("bench_cdc_$i") COLLS+=("bench.cdc_$i") MAPS+=("bc_$i"); done
+fi
+NS=${COLLS[0]}                  # bare_lookup reads the first collection ...
+PER_TABLE=$((ROWS / NMAPS))     # ... whose ids are 1..PER_TABLE
 DRAIN_ROUNDS=${BENCH_DRAIN_ROUNDS:-3}
 DIV_KEYS=$((DIV_RATE * DET_SECS + 100))          # the detection writer's ids: the last DIV_KEYS
 UPD_MAX=$((ROWS - DIV_KEYS))                    # pgbench's n-updates use 1..UPD_MAX
@@ -58,6 +70,7 @@ T_START=$(date +%s)
 
 log() { echo "cdc_bench: $*" >&2; }
 [ "$ROWS" -gt $((DIV_KEYS * 2)) ] || { log "BENCH_ROWS must be > $((DIV_KEYS * 2))"; exit 2; }
+[ "$NMAPS" -ge 1 ] && [ $((ROWS % NMAPS)) = 0 ] || { log "BENCH_MAPPINGS must divide BENCH_ROWS"; exit 2; }
 
 if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
     scripts/install-deps.sh >&2
@@ -172,11 +185,23 @@ sleep 0.5
 "${PSQL[@]}" -v mongo_uri="$RECON_TEST_MONGO_URI" <<SQL
 CREATE EXTENSION recon;
 CREATE SERVER m FOREIGN DATA WRAPPER recon_mongo OPTIONS (uri :'mongo_uri');
-CREATE TABLE bench_cdc (id int PRIMARY KEY, v text, n int);
-INSERT INTO bench_cdc SELECT g, 'v' || g, g FROM generate_series(1, $ROWS) g;
+$(for i in "${!TABLES[@]}"; do
+    echo "CREATE TABLE ${TABLES[$i]} (id int PRIMARY KEY, v text, n int);"
+    echo "INSERT INTO ${TABLES[$i]} SELECT g, 'v' || g, g FROM generate_series($((i * PER_TABLE + 1)), $(((i + 1) * PER_TABLE))) g;"
+done)
+-- the table of an id (contiguous ranges of PER_TABLE ids)
+CREATE FUNCTION bench_table(id int) RETURNS text LANGUAGE sql IMMUTABLE
+  AS \$\$ SELECT CASE WHEN $NMAPS = 1 THEN 'bench_cdc' ELSE 'bench_cdc_' || ((id - 1) / $PER_TABLE + 1) END \$\$;
 -- the detection-lag writer: one row per divergent update, stamped in its transaction
 CREATE TABLE bench_div (id int PRIMARY KEY, committed timestamptz NOT NULL);
 CREATE SEQUENCE bench_div_seq MINVALUE $((UPD_MAX + 1)) MAXVALUE $ROWS;
+-- one divergent update (of a fresh key, in whichever table holds it), stamped in its transaction
+CREATE FUNCTION bench_diverge() RETURNS void LANGUAGE plpgsql AS \$\$
+DECLARE k int := nextval('bench_div_seq');
+BEGIN
+  EXECUTE format('UPDATE %I SET v = %L WHERE id = \$1', bench_table(k), 'diverged-' || md5(random()::text)) USING k;
+  INSERT INTO bench_div VALUES (k, clock_timestamp());
+END \$\$;
 -- when each divergent key became visible in recon.divergences (polled every 0.1 s,
 -- committing each round so that no long transaction holds the slot back)
 CREATE TABLE bench_seen (id int PRIMARY KEY, seen timestamptz NOT NULL);
@@ -188,11 +213,12 @@ CREATE PROCEDURE bench_sample(tag text, secs float8, deadline timestamptz) LANGU
 BEGIN
   LOOP
     INSERT INTO bench_samples
-    SELECT tag, clock_timestamp(), coalesce(lag_bytes, 0)::bigint, coalesce(lag_seconds, 0),
-           coalesce(queue_depth, 0), coalesce(changes, 0), coalesce(checks, 0), coalesce(divergences, 0),
+    SELECT tag, clock_timestamp(), coalesce(max(lag_bytes), 0)::bigint, coalesce(max(lag_seconds), 0),
+           coalesce(sum(queue_depth), 0), coalesce(sum(changes), 0), coalesce(sum(checks), 0),
+           coalesce(sum(divergences), 0),
            coalesce((SELECT pid FROM pg_stat_activity WHERE backend_type = 'recon change worker' LIMIT 1), 0),
-           coalesce(retained_wal_bytes, 0)::bigint
-      FROM recon.cdc_status WHERE mapping = 'bc';
+           coalesce(max(retained_wal_bytes), 0)::bigint
+      FROM recon.cdc_status;
     COMMIT;
     EXIT WHEN clock_timestamp() > deadline OR EXISTS (SELECT FROM bench_stop s WHERE s.tag = bench_sample.tag);
     PERFORM pg_sleep(secs);
@@ -214,23 +240,25 @@ BEGIN
     PERFORM pg_sleep(0.1);
   END LOOP;
 END \$\$;
-VACUUM ANALYZE bench_cdc;
+$(for t in "${TABLES[@]}"; do echo "VACUUM ANALYZE $t;"; done)
 SQL
 [ "$USE_PGSS" = 0 ] || sql "CREATE EXTENSION pg_stat_statements" >/dev/null
 
-log "loading $ROWS documents into FerretDB ($NS)"
-"$MONGO_TOOL" drop "$NS"
-sql "SELECT json_build_object('_id', id, 'v', v, 'n', n) FROM bench_cdc ORDER BY id" |
-    split -l 5000 --filter="\"$MONGO_TOOL\" insert $NS"
-count=$("$MONGO_TOOL" count "$NS")
-[ "$count" -eq "$ROWS" ] || { log "FerretDB holds $count documents, expected $ROWS"; exit 1; }
+for i in "${!TABLES[@]}"; do
+    log "loading $PER_TABLE documents into FerretDB (${COLLS[$i]})"
+    "$MONGO_TOOL" drop "${COLLS[$i]}"
+    sql "SELECT json_build_object('_id', id, 'v', v, 'n', n) FROM ${TABLES[$i]} ORDER BY id" |
+        split -l 5000 --filter="\"$MONGO_TOOL\" insert ${COLLS[$i]}"
+    count=$("$MONGO_TOOL" count "${COLLS[$i]}")
+    [ "$count" -eq "$PER_TABLE" ] || { log "FerretDB holds $count documents in ${COLLS[$i]}, expected $PER_TABLE"; exit 1; }
 
-sql "SELECT recon.add_mapping('bc', 'public.bench_cdc', 'm', '$NS',
-       options => '{\"settle_ms\": $SETTLE_MS, \"repair\": \"off\", \"exclude\": [\"n\"]}')" >/dev/null
-run=$(sql "SELECT recon.sweep('bc')")
-sweep_div=$(sql "SELECT divergences FROM recon.runs WHERE run_id = $run")
-[ "$sweep_div" = 0 ] || { log "the initial sweep found $sweep_div divergences, expected 0"; exit 1; }
-sql "SELECT recon.enable_cdc('bc')" >/dev/null 2>&1
+    sql "SELECT recon.add_mapping('${MAPS[$i]}', 'public.${TABLES[$i]}', 'm', '${COLLS[$i]}',
+           options => '{\"settle_ms\": $SETTLE_MS, \"repair\": \"off\", \"exclude\": [\"n\"]}')" >/dev/null
+    run=$(sql "SELECT recon.sweep('${MAPS[$i]}')")
+    sweep_div=$(sql "SELECT divergences FROM recon.runs WHERE run_id = $run")
+    [ "$sweep_div" = 0 ] || { log "the initial sweep of ${MAPS[$i]} found $sweep_div divergences, expected 0"; exit 1; }
+    sql "SELECT recon.enable_cdc('${MAPS[$i]}')" >/dev/null 2>&1
+done
 
 worker_pid() {
     sql "SELECT coalesce((SELECT pid FROM pg_stat_activity
@@ -288,10 +316,10 @@ LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # Sampling recon.cdc_status
 # ---------------------------------------------------------------------------
 STATUS_SQL="SELECT round(extract(epoch FROM clock_timestamp())::numeric, 3),
-       coalesce(lag_bytes, 0)::bigint, coalesce(lag_seconds, 0), coalesce(queue_depth, 0),
-       coalesce(changes, 0), coalesce(checks, 0), coalesce(divergences, 0),
+       coalesce(max(lag_bytes), 0)::bigint, coalesce(max(lag_seconds), 0), coalesce(sum(queue_depth), 0),
+       coalesce(sum(changes), 0), coalesce(sum(checks), 0), coalesce(sum(divergences), 0),
        coalesce((SELECT pid FROM pg_stat_activity WHERE backend_type = 'recon change worker' LIMIT 1), 0)
-  FROM recon.cdc_status WHERE mapping = 'bc'"
+  FROM recon.cdc_status"
 
 # The sampler runs inside the server (procedure bench_sample, one backend,
 # committing each sample) rather than as a psql per sample: on a small
@@ -324,8 +352,8 @@ wait_caught_up() {
     local lsn=$1 limit=$2 poll=${3:-0.2} t0 ok
     t0=$EPOCHREALTIME
     while :; do
-        ok=$(sql "SELECT confirmed_flush_lsn >= '$lsn'::pg_lsn AND queue_depth = 0
-                    FROM recon.cdc_status WHERE mapping = 'bc'")
+        ok=$(sql "SELECT bool_and(confirmed_flush_lsn >= '$lsn'::pg_lsn) AND sum(queue_depth) = 0
+                    FROM recon.cdc_status")
         [ "$ok" = t ] && { awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}'; return; }
         if awk -v a="$t0" -v b="$EPOCHREALTIME" -v l="$limit" 'BEGIN {exit !(b - a > l)}'; then
             echo timeout; return
@@ -342,14 +370,21 @@ batches() {
           WHERE query LIKE 'UPDATE recon.runs SET candidates%'"
 }
 
-cat >"$WORK/upd.sql" <<'EOF'
+if [ "$NMAPS" = 1 ]; then
+    cat >"$WORK/upd.sql" <<'EOF'
 \set id random(1, :upd_max)
 UPDATE bench_cdc SET n = n + 1 WHERE id = :id;
 EOF
+else
+    # the table of the id (pgbench substitutes :t into the statement's text)
+    cat >"$WORK/upd.sql" <<EOF
+\\set id random(1, :upd_max)
+\\set t (:id - 1) / $PER_TABLE + 1
+UPDATE bench_cdc_:t SET n = n + 1 WHERE id = :id;
+EOF
+fi
 cat >"$WORK/div.sql" <<'EOF'
-WITH k AS (SELECT nextval('bench_div_seq')::int AS id),
-     u AS (UPDATE bench_cdc b SET v = 'diverged-' || md5(random()::text) FROM k WHERE b.id = k.id RETURNING b.id)
-INSERT INTO bench_div SELECT id, clock_timestamp() FROM u;
+SELECT bench_diverge();
 EOF
 chmod 644 "$WORK"/*.sql
 
@@ -525,14 +560,14 @@ log "detection: $DET_N of $NDIV divergent keys recorded; lag ms min $DET_MIN p50
 # (first: do the worker's table statistics reach pg_stat while it lives?)
 STAT_ALIVE=$(sql "SELECT coalesce(n_tup_ins, 0) || ' ' || coalesce(n_tup_del, 0) || ' ' || coalesce(n_dead_tup, 0)
                     FROM pg_stat_user_tables WHERE relid = 'recon.cdc_queue'::regclass")
-CHANGES_ALIVE=$(sql "SELECT changes FROM recon.cdc_status")
+CHANGES_ALIVE=$(sql "SELECT sum(changes) FROM recon.cdc_status")
 STAT_EXITED=
 
 bare() {                        # bare K [-c] -> "keys_per_s ms_per_query cpu_us_per_key ferret_us_per_key"
     local k=$1 out fa fb kps mpq cpk keys
     shift
     fa=$(proc_ticks "$RECON_FERRETDB_PID")
-    out=$("$BARE" -k "$k" ${FIND_BATCH:+-b "$FIND_BATCH"} -m 1 -n "$UPD_MAX" -s "$BARE_SECS" -r "$RANDOM" "$@" "$NS")
+    out=$("$BARE" -k "$k" ${FIND_BATCH:+-b "$FIND_BATCH"} -m 1 -n "$((UPD_MAX < PER_TABLE ? UPD_MAX : PER_TABLE))" -s "$BARE_SECS" -r "$RANDOM" "$@" "$NS")
     fb=$(proc_ticks "$RECON_FERRETDB_PID")
     log "bare_lookup K=$k: $out"
     kps=$(sed -n 's/.*keys_per_s=\([0-9]*\).*/\1/p' <<<"$out")
@@ -599,11 +634,11 @@ for round in $(seq 1 "$DRAIN_ROUNDS"); do
     r_batches=$(batches)
     # the drain, timed by the server: from the worker's start (backend_start)
     # to the end of its last check (cdc_state.last_check_at)
-    r_secs=$(sql "SELECT round(extract(epoch FROM s.last_check_at - a.backend_start)::numeric, 2)
+    r_secs=$(sql "SELECT round(extract(epoch FROM max(s.last_check_at) - min(a.backend_start))::numeric, 2)
                     FROM recon.cdc_state s, pg_stat_activity a WHERE a.pid = $DPID")
     r_rate=$(awk -v k="$r_checks" -v s="$r_secs" 'BEGIN {printf "%.0f", k / s}')
     r_where=$(wchan_summary "$WORK/drain-$round.wchan" \
-                  "$(sql "SELECT extract(epoch FROM last_check_at) FROM recon.cdc_state")")
+                  "$(sql "SELECT extract(epoch FROM max(last_check_at)) FROM recon.cdc_state")")
     r_cpu_us=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v k="$r_checks" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
     r_wcpu=$(awk -v a="$d_w0" -v b="$d_w1" -v t="$TICK" -v s="$r_secs" 'BEGIN {printf "%.0f", 100 * (b - a) / t / s}')
     r_fcpu_us=$(awk -v a="$f0" -v b="$f1" -v t="$TICK" -v k="$r_checks" 'BEGIN {printf "%.0f", (b - a) / t * 1e6 / k}')
@@ -687,7 +722,12 @@ echo "  machine: $ncpu × $cpu_model; loadavg at start $LOAD_AT_START, at end $L
 echo "  other busy processes: start: ${FOREIGN_AT_START:-none}; end: ${FOREIGN_AT_END:-none}"
 [ -z "$FOREIGN_AT_START$FOREIGN_AT_END" ] || echo "  => another workload shared this machine: the figures are noisy"
 echo "  PostgreSQL $pg_version, libmongoc $mongoc_version, FerretDB (SQLite) on loopback, recon $git_rev"
-echo "  table bench_cdc: $ROWS rows; mapping settle_ms $SETTLE_MS, exclude [n], repair off;"
+if [ "$NMAPS" = 1 ]; then
+    echo "  table bench_cdc: $ROWS rows; mapping settle_ms $SETTLE_MS, exclude [n], repair off;"
+else
+    echo "  $NMAPS mappings followed by one worker: tables ${TABLES[*]}, $PER_TABLE rows each (ids in contiguous ranges),"
+    echo "  collections ${COLLS[*]}; each mapping settle_ms $SETTLE_MS, exclude [n], repair off; bare_lookup reads ${COLLS[0]};"
+fi
 echo "  recon.batch_size $batch_size, recon.poll_interval_ms $poll_ms; pgbench -c 2 -j 1, ${STEP_SECS}s steps"
 echo
 echo "1. Sustained change rate (pgbench: UPDATE bench_cdc SET n = n + 1 WHERE id = random(1, $UPD_MAX);"
@@ -707,8 +747,9 @@ elif [ -z "$FIRST_FAIL" ]; then
 fi
 echo
 # the issue's bound: settle + the re-check schedule + two bare look-up rounds on this
-# server, at the batch size the worker used during the detection run
-TARGET_MS=$(awk -v f="$FLOOR_MS" -v q="$DET_BARE_MPQ" 'BEGIN {printf "%.0f", f + 2 * q}')
+# server, at the batch size the worker used during the detection run (a round
+# is one $in query per mapping)
+TARGET_MS=$(awk -v f="$FLOOR_MS" -v q="$DET_BARE_MPQ" -v n="$NMAPS" 'BEGIN {printf "%.0f", f + 2 * n * q}')
 echo "2. Detection lag at a fixed offered load ($DET_UPD_TPS tps of n-updates + $DET_DIV_TPS tps of divergent v-updates,"
 echo "   $DET_N of $NDIV divergent keys recorded; lag = divergences.first_seen - commit)"
 printf "  first_seen - commit:  min %6s ms  p50 %6s ms  p90 %6s ms  p99 %6s ms  max %6s ms\n" \
@@ -720,7 +761,7 @@ echo "  retained WAL (pg_current_wal_lsn - the slot's restart_lsn): at most $((D
     "$((${LADDER_RETAINED:-0} / 1024)) kB during the sustained ladder steps"
 echo "  floor by design: settle $SETTLE_MS + re-checks $recheck_ms (recon.cdc_recheck_ms) = $FLOOR_MS ms; checks run up to"
 echo "  recon.cdc_batch_window_ms = $window_ms early, and wait for the next poll ($poll_ms) and a cycle"
-echo "  target p99 <= settle + re-checks + two bare look-up rounds at the run's batch size K=$K_DET ($DET_BARE_MPQ ms each) = $TARGET_MS ms:" \
+echo "  target p99 <= settle + re-checks + two bare look-up rounds ($NMAPS query each) at the run's batch size K=$K_DET ($DET_BARE_MPQ ms per query) = $TARGET_MS ms:" \
     "$(verdict "$([ -n "$DET_P99" ] && [ "$DET_P99" -le "$TARGET_MS" ] && echo 1 || echo 0)")"
 echo
 echo "3. Capacity: $DRAIN_TX transactions queued in the slot while the worker was stopped, then drained"

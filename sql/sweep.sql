@@ -83,6 +83,33 @@ SELECT count(*) AS repairs_leaking_pin FROM recon.repairs r
  WHERE r.run_id = :run5 AND r.operation::text LIKE '%PIN-%';
 SELECT count(*) AS audit_leaking_pin FROM recon.audit_log a WHERE a::text LIKE '%PIN-%';
 
+-- re-checks read a plain table's rows through its unique key index (any
+-- column order); a key without one, or an index whose collation differs
+-- from the column's, is read with a query: the same divergences either way
+\! mongo_tool drop rt_sweep.pairs
+\! mongo_tool drop rt_sweep.codes
+\! mongo_tool drop rt_sweep.names
+CREATE TABLE s_pairs (a int, b text, v text, PRIMARY KEY (b, a));
+CREATE TABLE s_codes (code int, v text);
+CREATE INDEX ON s_codes (code);
+CREATE TABLE s_names (name text COLLATE "C", v text);
+CREATE UNIQUE INDEX ON s_names (name COLLATE "POSIX");
+INSERT INTO s_pairs VALUES (1, 'x', 'one'), (2, 'y', 'two'), (3, 'z', 'three');
+INSERT INTO s_codes VALUES (1, 'one'), (2, 'two'), (3, 'three');
+INSERT INTO s_names VALUES ('ann', 'one'), ('bob', 'two'), ('cid', 'three');
+\! printf '%s\n' '{"_id": {"a": 1, "b": "x"}, "v": "one"}' '{"_id": {"a": 2, "b": "y"}, "v": "TWO"}' '{"_id": {"a": 4, "b": "z"}, "v": "three"}' | mongo_tool insert rt_sweep.pairs
+\! printf '%s\n' '{"_id": 1, "v": "one"}' '{"_id": 2, "v": "TWO"}' '{"_id": 4, "v": "three"}' | mongo_tool insert rt_sweep.codes
+\! printf '%s\n' '{"_id": "ann", "v": "one"}' '{"_id": "bob", "v": "TWO"}' '{"_id": "dan", "v": "three"}' | mongo_tool insert rt_sweep.names
+SELECT recon.add_mapping('pairs', 'public.s_pairs', 'mongo1', 'rt_sweep.pairs', key => ARRAY['a', 'b']) > 0 AS added;
+SELECT recon.add_mapping('codes', 'public.s_codes', 'mongo1', 'rt_sweep.codes', key => ARRAY['code']) > 0 AS added;
+SELECT recon.add_mapping('names', 'public.s_names', 'mongo1', 'rt_sweep.names', key => ARRAY['name']) > 0 AS added;
+SELECT recon.sweep('pairs') AS run_pairs, recon.sweep('codes') AS run_codes,
+       recon.sweep('names') AS run_names \gset
+SELECT r.mapping_name, d.kind, d.key, d.fields
+  FROM recon.divergences d JOIN recon.runs r ON r.run_id = d.last_run_id
+ WHERE r.run_id IN (:run_pairs, :run_codes, :run_names)
+ ORDER BY r.mapping_name, d.kind, d.key::text;
+
 -- a background sweep returns its run at once and records the same result
 SELECT recon.start_sweep('users') AS bg \gset
 DO $$

@@ -650,6 +650,7 @@ typedef struct CheckOut
 	List	   *done;			/* bytea keys to dequeue */
 	List	   *retry;			/* bytea keys to re-check ... */
 	List	   *retry_ms;		/* ... after this many ms (int) ... */
+	List	   *retry_at;		/* ... (their index in a set checked whole) ... */
 	TimestampTz read_at;		/* ... counted from when MongoDB was read */
 	ReconRunStats stats;
 } CheckOut;
@@ -711,6 +712,7 @@ check_keys_cb(void *arg)
 		{
 			a->out->retry = lappend(a->out->retry, kb);
 			a->out->retry_ms = lappend_int(a->out->retry_ms, recon_cdc_recheck_ms[a->attempts[j]]);
+			a->out->retry_at = lappend_int(a->out->retry_at, j);
 		}
 		else
 		{
@@ -800,6 +802,141 @@ fail_key(CdcMapping *c, ReconKeyed *it, const char *why)
 				   " last_error_at = clock_timestamp() WHERE mapping_id = $1", 3, t, v, NULL, SPI_OK_UPDATE);
 }
 
+/*
+ * One source query and one $in query for the whole set.  A set that fails
+ * for one key's sake is retried key by key when isolate is set, so that one
+ * bad key fails alone; otherwise the caller is told (false).  MongoDB
+ * unreachable or refusing us is no fault of a key: that is an error.
+ */
+static bool
+check_batch(CdcMapping *c, ReconKeyed *items, int *attempts, TimestampTz *committed, int n,
+			bool isolate, CheckOut *out)
+{
+	bool	   *mask = palloc0(sizeof(bool) * (c->m->nfields + 1));
+	CheckArgs	ca = {c, items, attempts, committed, n, mask, out};
+	char	   *why;
+	int			code;
+	int			j;
+
+	if (recon_try_code(check_keys_cb, &ca, &why, &code))
+		return true;
+	if (target_wide_error(code))
+		ereport(ERROR, (errcode(code), errmsg("%s", why)));
+	*out = (CheckOut) {0};
+	if (!isolate)
+		return false;
+	for (j = 0; j < n; j++)
+	{
+		CheckOut	one = {0};
+		CheckArgs	ka = {c, &items[j], &attempts[j], &committed[j], 1, mask, &one};
+
+		CHECK_FOR_INTERRUPTS();
+		if (recon_try_code(check_keys_cb, &ka, &why, &code))
+			merge_out(out, &one);
+		else if (target_wide_error(code))
+			ereport(ERROR, (errcode(code), errmsg("%s", why)));
+		else
+			fail_key(c, &items[j], why);
+	}
+	return true;
+}
+
+/* The run's and the mapping's counters after n checked keys; audit what was recorded. */
+static void
+count_checks(CdcMapping *c, int n, const ReconRunStats *stats)
+{
+	Oid			t[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		v[5] = {Int64GetDatum(c->m->id), Int64GetDatum(n),
+		Int64GetDatum(stats->divergences), Int64GetDatum(c->run_id),
+	Int64GetDatum(stats->repairs_planned)};
+
+	recon_spi_exec("UPDATE recon.cdc_state SET checks = checks + $2, divergences = divergences + $3,"
+				   " last_check_at = clock_timestamp() WHERE mapping_id = $1",
+				   3, t, v, NULL, SPI_OK_UPDATE);
+	recon_spi_exec("UPDATE recon.runs SET candidates = candidates + $2,"
+				   " divergences = divergences + $3, repairs_planned = repairs_planned + $5"
+				   " WHERE run_id = $4", 5, t, v, NULL, SPI_OK_UPDATE);
+	if (stats->divergences > 0)
+	{
+		audit_new_rows(c);
+		c->recorded = true;
+	}
+}
+
+/*
+ * Keys the decoder found already due (a backlog, or a large transaction):
+ * checked before they are queued, so a key that matches never touches the
+ * queue.  The slot is confirmed only after this transaction commits, as for
+ * queued keys: a crash re-decodes them.  A key that still differs is queued
+ * for its first re-check; a key whose older change still waits in the queue
+ * leaves it when the new one matches.  Returns false, having changed
+ * nothing, when a key could not be checked: the caller queues them all.
+ */
+bool
+recon_cdc_check_decoded(CdcMapping *c, const CdcDecodedKey *keys, int n)
+{
+	ReconKeyed *items = palloc0(sizeof(ReconKeyed) * n);
+	int		   *attempts = palloc0(sizeof(int) * n);
+	TimestampTz *committed = palloc(sizeof(TimestampTz) * n);
+	CheckOut	out = {0};
+	int			j;
+
+	for (j = 0; j < n; j++)
+	{
+		items[j].key = keys[j].key;
+		items[j].keylen = keys[j].keylen;
+		committed[j] = keys[j].committed_at;
+	}
+	if (!check_batch(c, items, attempts, committed, n, false, &out))
+		return false;
+	{
+		Oid			t[1] = {INT8OID};
+		Datum		v[1] = {Int64GetDatum(c->m->id)};
+
+		if (out.done != NIL &&
+			recon_spi_int64("SELECT count(*) FROM (SELECT FROM recon.cdc_queue WHERE mapping_id = $1 LIMIT 1) q",
+							1, t, v) > 0)
+		{
+			Oid			t2[2] = {INT8OID, BYTEAARRAYOID};
+			Datum		v2[2] = {Int64GetDatum(c->m->id), list_to_array(out.done, BYTEAOID)};
+
+			recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1 AND key_canon = ANY($2)",
+						   2, t2, v2, NULL, SPI_OK_DELETE);
+		}
+	}
+	if (out.retry != NIL)
+	{
+		List	   *texts = NIL;
+		ListCell   *lc;
+		Oid			t[6] = {INT8OID, BYTEAARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+		TIMESTAMPTZOID};
+		Datum		v[6];
+		ArrayBuildState *cab = NULL;
+
+		foreach(lc, out.retry_at)
+		{
+			texts = lappend(texts, cstring_to_text(keys[lfirst_int(lc)].keytext));
+			cab = accumArrayResult(cab, TimestampTzGetDatum(keys[lfirst_int(lc)].committed_at), false,
+								   TIMESTAMPTZOID, CurrentMemoryContext);
+		}
+		v[0] = Int64GetDatum(c->m->id);
+		v[1] = list_to_array(out.retry, BYTEAOID);
+		v[2] = list_to_array(texts, TEXTOID);
+		v[3] = makeArrayResult(cab, CurrentMemoryContext);
+		v[4] = list_to_array(out.retry_ms, INT4OID);
+		v[5] = TimestampTzGetDatum(out.read_at);
+		recon_spi_exec("INSERT INTO recon.cdc_queue AS q (mapping_id, key_canon, key, committed_at, due_at, attempts)"
+					   " SELECT $1, k, kt, ct, $6 + ms * interval '1 millisecond', 1"
+					   " FROM unnest($2, $3, $4, $5) AS r(k, kt, ct, ms)"
+					   " ON CONFLICT (mapping_id, key_canon) DO UPDATE SET"
+					   " committed_at = greatest(q.committed_at, EXCLUDED.committed_at),"
+					   " due_at = EXCLUDED.due_at, attempts = 1",
+					   6, t, v, NULL, SPI_OK_INSERT);
+	}
+	count_checks(c, n, &out.stats);
+	return true;
+}
+
 /* Check due keys; returns true when a full batch was due. */
 static bool
 check_due_keys(CdcMapping *maps, int nmaps)
@@ -808,12 +945,15 @@ check_due_keys(CdcMapping *maps, int nmaps)
 				i;
 	int			limit = recon_batch_size;
 	int			mi;
-	bool	   *any_recorded = palloc0(sizeof(bool) * (nmaps + 1));
 
-	/* every key due now or within the window, whatever its round, in one batch per mapping */
+	/*
+	 * Every key due now or within the window, whatever its round, in one
+	 * batch per mapping.  Only this worker (it holds the slot) takes keys
+	 * from the queue, so they need no row locks.
+	 */
 	recon_spi_exec(psprintf("SELECT mapping_id, key_canon, attempts, committed_at FROM recon.cdc_queue"
 							" WHERE due_at <= clock_timestamp() + interval '%d milliseconds'"
-							" ORDER BY due_at LIMIT %d FOR UPDATE SKIP LOCKED",
+							" ORDER BY due_at LIMIT %d",
 							recon_cdc_batch_window_ms, limit), 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	nrows = SPI_processed;
 	if (nrows == 0)
@@ -827,15 +967,9 @@ check_due_keys(CdcMapping *maps, int nmaps)
 			ReconKeyed *items = palloc0(sizeof(ReconKeyed) * nrows);
 			int		   *attempts = palloc0(sizeof(int) * nrows);
 			TimestampTz *committed = palloc0(sizeof(TimestampTz) * nrows);
-			bool	   *mask = palloc0(sizeof(bool) * (c->m->nfields + 1));
-			int			n = 0,
-						j;
+			int			n = 0;
 			bool		sweep = false;
-			ReconRunStats stats = {0};
-			List	   *done = NIL,
-					   *retry = NIL,
-					   *retry_ms = NIL;
-			TimestampTz read_at = 0;
+			CheckOut	out = {0};
 
 			for (i = 0; i < nrows; i++)
 			{
@@ -872,53 +1006,14 @@ check_due_keys(CdcMapping *maps, int nmaps)
 			if (n == 0)
 				continue;
 
-			/* one source query and one $in query for the whole batch; a batch that
-			 * fails is retried key by key, so one bad key fails alone */
-			{
-				CheckOut	out = {0};
-				CheckArgs	ca = {c, items, attempts, committed, n, mask, &out};
-				char	   *why;
-				int			code;
-
-				if (!recon_try_code(check_keys_cb, &ca, &why, &code))
-				{
-					/*
-					 * MongoDB unreachable or refusing us is no fault of a key:
-					 * the whole cycle fails, every key stays queued.
-					 */
-					if (target_wide_error(code))
-						ereport(ERROR, (errcode(code), errmsg("%s", why)));
-					out = (CheckOut) {0};
-					for (j = 0; j < n; j++)
-					{
-						CheckOut	one = {0};
-						CheckArgs	ka = {c, &items[j], &attempts[j], &committed[j], 1, mask, &one};
-
-						CHECK_FOR_INTERRUPTS();
-						if (recon_try_code(check_keys_cb, &ka, &why, &code))
-							merge_out(&out, &one);
-						else if (target_wide_error(code))
-							ereport(ERROR, (errcode(code), errmsg("%s", why)));
-						else
-							fail_key(c, &items[j], why);
-					}
-				}
-				stats = out.stats;
-				read_at = out.read_at;
-				done = out.done;
-				retry = out.retry;
-				retry_ms = out.retry_ms;
-			}
+			/* the whole cycle fails on a target-wide error: every key stays queued */
+			(void) check_batch(c, items, attempts, committed, n, true, &out);
 			{
 				Oid			t[5] = {INT8OID, BYTEAARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID};
 				Datum		v[5] = {Int64GetDatum(c->m->id),
-					list_to_array(done, BYTEAOID), list_to_array(retry, BYTEAOID),
-					list_to_array(retry_ms, INT4OID),
-				TimestampTzGetDatum(read_at ? read_at : GetCurrentTimestamp())};
-				Oid			t2[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-				Datum		v2[5] = {Int64GetDatum(c->m->id), Int64GetDatum(n),
-					Int64GetDatum(stats.divergences), Int64GetDatum(c->run_id),
-				Int64GetDatum(stats.repairs_planned)};
+					list_to_array(out.done, BYTEAOID), list_to_array(out.retry, BYTEAOID),
+					list_to_array(out.retry_ms, INT4OID),
+				TimestampTzGetDatum(out.read_at ? out.read_at : GetCurrentTimestamp())};
 
 				recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1 AND key_canon = ANY($2)",
 							   2, t, v, NULL, SPI_OK_DELETE);
@@ -927,23 +1022,20 @@ check_due_keys(CdcMapping *maps, int nmaps)
 							   " due_at = $5 + r.ms * interval '1 millisecond'"
 							   " FROM unnest($3, $4) AS r(k, ms) WHERE q.mapping_id = $1 AND q.key_canon = r.k",
 							   5, t, v, NULL, SPI_OK_UPDATE);
-				recon_spi_exec("UPDATE recon.cdc_state SET checks = checks + $2, divergences = divergences + $3,"
-							   " last_check_at = clock_timestamp() WHERE mapping_id = $1",
-							   3, t2, v2, NULL, SPI_OK_UPDATE);
-				recon_spi_exec("UPDATE recon.runs SET candidates = candidates + $2,"
-							   " divergences = divergences + $3, repairs_planned = repairs_planned + $5"
-							   " WHERE run_id = $4", 5, t2, v2, NULL, SPI_OK_UPDATE);
 			}
-			if (stats.divergences > 0)
-			{
-				audit_new_rows(c);
-				any_recorded[mi] = true;
-			}
+			count_checks(c, n, &out.stats);
 		}
 	}
 	recon_commit();
+	return nrows >= (uint64) limit;
+}
 
-	/* repair = auto: the worker applies, under the same gates and audit */
+/* repair = auto: the worker applies what its checks recorded, under the same gates and audit */
+static void
+apply_recorded(CdcMapping *maps, int nmaps)
+{
+	int			mi;
+
 	for (mi = 0; mi < nmaps; mi++)
 	{
 		CdcMapping *c = &maps[mi];
@@ -951,8 +1043,9 @@ check_due_keys(CdcMapping *maps, int nmaps)
 					conflicts = 0,
 					failed = 0;
 
-		if (!any_recorded[mi] || c->m->repair != REPAIR_AUTO)
+		if (!c->recorded || c->m->repair != REPAIR_AUTO)
 			continue;
+		c->recorded = false;
 		if (check_gate(c))
 		{
 			recon_commit();
@@ -960,7 +1053,6 @@ check_due_keys(CdcMapping *maps, int nmaps)
 		}
 		(void) recon_apply_run(c->m, c->t, c->run_id, CDC_ACTOR, &verified, &conflicts, &failed);
 	}
-	return nrows >= (uint64) limit;
 }
 
 static void
@@ -1093,6 +1185,7 @@ cdc_cycle(const char *slot)
 
 	busy = recon_cdc_decode(slot, maps, nmaps);
 	busy |= check_due_keys(maps, nmaps);
+	apply_recorded(maps, nmaps);
 	next_due_ms = ms_until_next_due(maps, nmaps);
 
 	PopActiveSnapshot();

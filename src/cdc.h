@@ -7,6 +7,8 @@
 
 #include "recon.h"
 
+#include "datatype/timestamp.h"
+
 #define CDC_ACTOR "recon_cdc_worker"
 
 /* A mapping whose changes the worker follows, loaded for one cycle. */
@@ -15,12 +17,30 @@ typedef struct CdcMapping
 	ReconMapping *m;
 	ReconTarget *t;
 	int64		run_id;
+	bool		recorded;		/* divergences recorded this cycle (repair = auto applies them) */
 } CdcMapping;
+
+/* A key as decoded: canonical form, text form (for people), latest commit. */
+typedef struct CdcDecodedKey
+{
+	char	   *key;
+	int			keylen;
+	char	   *keytext;
+	TimestampTz committed_at;
+} CdcDecodedKey;
+
+/*
+ * Check keys that were already due when decoded, before queueing them
+ * (cdc.c).  Returns false, having changed nothing, when one could not be
+ * checked: the caller queues them instead.
+ */
+extern bool recon_cdc_check_decoded(CdcMapping *c, const CdcDecodedKey *keys, int n);
 
 /*
  * Decode the database's slot (held by this worker) from where the last
- * call stopped up to the end of flushed WAL, queue the changed keys of
- * maps in recon.cdc_queue, commit, then confirm the slot past them.
+ * call stopped up to the end of flushed WAL, check the changed keys of
+ * maps that are due already and queue the rest in recon.cdc_queue, commit,
+ * then confirm the slot past them.
  * Returns true when it stopped early with more WAL to decode.
  */
 extern bool recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps);

@@ -7,10 +7,11 @@
  * once per poll, and each poll reads WAL from where the last one stopped
  * instead of re-decoding from the slot's restart point.  recon's output
  * plugin hands every changed key to the sink below (decoder.h), no text in
- * between.  Keys are spooled in a tuplestore bounded by
- * logical_decoding_work_mem (a million-row transaction spills to a
- * temporary file, as the reorder buffer itself does) and written to
- * recon.cdc_queue in slices.  Only after those rows commit is the slot's
+ * between.  Keys are spooled in a sort bounded by logical_decoding_work_mem
+ * (a million-row transaction spills to a temporary file, as the reorder
+ * buffer itself does), each key once, and handled in slices: keys already
+ * due are checked at once (cdc.c) and only those still differing queued,
+ * the others go to recon.cdc_queue.  Only after that commits is the slot's
  * position confirmed, so a crash re-decodes instead of losing changes
  * (duplicates collapse on the queue's key).
  */
@@ -19,9 +20,12 @@
 #include "cdc.h"
 #include "decoder.h"
 
+#include "access/rmgr.h"
 #include "access/tupdesc.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlogutils.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -30,6 +34,8 @@
 #include "replication/logical.h"
 #include "replication/reorderbuffer.h"
 #include "replication/slot.h"
+#include "storage/sinval.h"
+#include "storage/standbydefs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -37,8 +43,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
-#include "utils/tuplestore.h"
+#include "utils/tuplesort.h"
 
 /* keys written to the queue per INSERT */
 #define QUEUE_SLICE 10000
@@ -54,14 +61,32 @@ static LogicalDecodingContext *decode_ctx = NULL;
  */
 static bool ahead_of_slot = false;
 
+/*
+ * Decoding reads catalogs as of each change, everything else as of now, and
+ * both go through the same caches.  Flushing every cache on each switch (as
+ * pg_logical_slot_get_changes does) makes every poll re-read catalogs and
+ * re-plan every statement: most of the worker's CPU.  The switch needs no
+ * flush when no catalog changed in between, which two things tell: the
+ * shared-invalidation counter (every committed catalog change is broadcast)
+ * and the decoded WAL (a commit that carries invalidations).  A change whose
+ * invalidation arrives later flushes its entries then, as in any backend.
+ * catalog_epoch is the counter when the caches were last known to hold the
+ * present catalogs only.
+ */
+static uint64 catalog_epoch = 0;
+static bool catalog_epoch_valid = false;
+
 /* What one call of recon_cdc_decode collects. */
 typedef struct Spool
 {
 	CdcMapping **entry_map;		/* mapping of each decoded entry */
 	FmgrInfo  **key_out;		/* per mapping: output function of each key column */
 	CdcMapping *maps;
-	Tuplestorestate *store;		/* (entry, key, key text, committed_at) */
+	int			nmaps;
+	Tuplesortstate *sort;		/* (mapping, key, key text, committed_at) by mapping, key */
 	TupleDesc	desc;
+	TupleTableSlot *put;
+	ResourceOwner owner;		/* the cycle's: owns the sort's temporary files */
 	int64		nkeys;
 	StringInfoData key;
 	StringInfoData text;
@@ -76,11 +101,12 @@ typedef struct QueueKey
 typedef struct QueueEntry
 {
 	QueueKey	k;
+	CdcMapping *c;
 	char	   *key;
 	int			keylen;
 	char	   *keytext;
 	TimestampTz committed_at;
-	int			settle_ms;
+	int			settle_ms;		/* -1 once checked (not queued) */
 } QueueEntry;
 
 /*
@@ -135,18 +161,32 @@ spool_put(Spool *sp, int entry, const char *key, int keylen, const char *text,
 		  TimestampTz committed_at)
 {
 	bytea	   *kb = palloc(VARHDRSZ + keylen);
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	TupleTableSlot *slot = sp->put;
 
 	SET_VARSIZE(kb, VARHDRSZ + keylen);
 	memcpy(VARDATA(kb), key, keylen);
-	values[0] = Int32GetDatum(entry);
-	values[1] = PointerGetDatum(kb);
-	values[2] = CStringGetTextDatum(text);
-	values[3] = TimestampTzGetDatum(committed_at);
-	tuplestore_putvalues(sp->store, sp->desc, values, nulls);
+	ExecClearTuple(slot);
+	slot->tts_values[0] = Int32GetDatum(sp->entry_map[entry] - sp->maps);
+	slot->tts_values[1] = PointerGetDatum(kb);
+	slot->tts_values[2] = CStringGetTextDatum(text);
+	slot->tts_values[3] = TimestampTzGetDatum(committed_at);
+	memset(slot->tts_isnull, 0, sizeof(bool) * 4);
+	ExecStoreVirtualTuple(slot);
+	{
+		/*
+		 * The plugin runs inside the transaction the reorder buffer opens
+		 * (and aborts) per decoded transaction: a temporary file the sort
+		 * spills to must belong to the cycle, not to that transaction.
+		 */
+		ResourceOwner save = CurrentResourceOwner;
+
+		CurrentResourceOwner = sp->owner;
+		tuplesort_puttupleslot(sp->sort, slot);
+		CurrentResourceOwner = save;
+	}
+	ExecClearTuple(slot);
 	pfree(kb);
-	pfree(DatumGetPointer(values[2]));
+	pfree(DatumGetPointer(slot->tts_values[2]));
 	sp->nkeys++;
 }
 
@@ -214,6 +254,7 @@ queue_put(HTAB *h, CdcMapping *c, const char *key, int keylen, const char *keyte
 		memcpy(e->key, key, keylen);
 		e->keylen = keylen;
 		e->keytext = pstrdup(keytext);
+		e->c = c;
 		e->settle_ms = c->m->settle_ms;
 		e->committed_at = committed_at;
 	}
@@ -221,9 +262,72 @@ queue_put(HTAB *h, CdcMapping *c, const char *key, int keylen, const char *keyte
 		e->committed_at = committed_at;
 }
 
-/* Write the collected keys to the durable queue (one statement). */
+/*
+ * Check the collected keys that are due already (within the batch window),
+ * per mapping and recon.batch_size at a time; mark each one checked
+ * (settle_ms < 0) unless its batch could not be checked.
+ */
 static void
-queue_flush(HTAB *h)
+check_due_now(Spool *sp, HTAB *h)
+{
+	TimestampTz horizon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), recon_cdc_batch_window_ms);
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "recon cdc decoded batch",
+													ALLOCSET_DEFAULT_SIZES);
+	int			mi;
+
+	for (mi = 0; mi < sp->nmaps; mi++)
+	{
+		CdcMapping *c = &sp->maps[mi];
+		CdcDecodedKey *batch = palloc(sizeof(CdcDecodedKey) * recon_batch_size);
+		QueueEntry **owners = palloc(sizeof(QueueEntry *) * recon_batch_size);
+		HASH_SEQ_STATUS seq;
+		QueueEntry *e;
+		int			n = 0,
+					j;
+
+		hash_seq_init(&seq, h);
+		for (;;)
+		{
+			e = hash_seq_search(&seq);
+			if (e != NULL &&
+				(e->c != c || e->keylen == 0 ||
+				 TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms) > horizon))
+				continue;
+			if (e != NULL)
+			{
+				batch[n].key = e->key;
+				batch[n].keylen = e->keylen;
+				batch[n].keytext = e->keytext;
+				batch[n].committed_at = e->committed_at;
+				owners[n++] = e;
+			}
+			if (n > 0 && (e == NULL || n == recon_batch_size))
+			{
+				MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+				bool		checked;
+
+				CHECK_FOR_INTERRUPTS();
+				checked = recon_cdc_check_decoded(c, batch, n);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(batch_cxt);
+				if (checked)
+					for (j = 0; j < n; j++)
+						owners[j]->settle_ms = -1;
+				n = 0;
+			}
+			if (e == NULL)
+				break;
+		}
+	}
+	MemoryContextDelete(batch_cxt);
+}
+
+/*
+ * Write the collected keys to the durable queue (one statement), after
+ * checking those already due: those need no queue row.
+ */
+static void
+queue_flush(Spool *sp, HTAB *h)
 {
 	HASH_SEQ_STATUS seq;
 	QueueEntry *e;
@@ -231,15 +335,24 @@ queue_flush(HTAB *h)
 			   *keys = NULL,
 			   *texts = NULL,
 			   *commits = NULL,
-			   *dues = NULL;
+			   *dues = NULL,
+			   *all_ids = NULL,
+			   *all_commits = NULL;
 	int			n = 0;
 
+	check_due_now(sp, h);
 	hash_seq_init(&seq, h);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		bytea	   *kb = palloc(VARHDRSZ + e->keylen);
+		bytea	   *kb;
 
 		CHECK_FOR_INTERRUPTS();
+		all_ids = accumArrayResult(all_ids, Int64GetDatum(e->k.mapping_id), false, INT8OID, CurrentMemoryContext);
+		all_commits = accumArrayResult(all_commits, TimestampTzGetDatum(e->committed_at), false,
+									   TIMESTAMPTZOID, CurrentMemoryContext);
+		if (e->settle_ms < 0)
+			continue;			/* checked already */
+		kb = palloc(VARHDRSZ + e->keylen);
 		SET_VARSIZE(kb, VARHDRSZ + e->keylen);
 		memcpy(VARDATA(kb), e->key, e->keylen);
 		ids = accumArrayResult(ids, Int64GetDatum(e->k.mapping_id), false, INT8OID, CurrentMemoryContext);
@@ -251,8 +364,7 @@ queue_flush(HTAB *h)
 								false, TIMESTAMPTZOID, CurrentMemoryContext);
 		n++;
 	}
-	if (n == 0)
-		return;
+	if (n > 0)
 	{
 		Oid			t[5] = {INT8ARRAYOID, BYTEAARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
 		TIMESTAMPTZARRAYOID};
@@ -268,56 +380,94 @@ queue_flush(HTAB *h)
 					   " committed_at = greatest(q.committed_at, EXCLUDED.committed_at),"
 					   " due_at = greatest(q.due_at, EXCLUDED.due_at), attempts = 0",
 					   5, t, v, NULL, SPI_OK_INSERT);
+	}
+	if (all_ids != NULL)
+	{
+		Oid			t[2] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID};
+		Datum		v[2] = {makeArrayResult(all_ids, CurrentMemoryContext),
+		makeArrayResult(all_commits, CurrentMemoryContext)};
+
 		recon_spi_exec("UPDATE recon.cdc_state s SET changes = s.changes + c.n,"
 					   " last_commit_at = greatest(s.last_commit_at, c.last)"
 					   " FROM (SELECT id, count(*) AS n, max(ts) AS last"
-					   "       FROM unnest($1, $4) AS u(id, ts) GROUP BY id) c"
+					   "       FROM unnest($1, $2) AS u(id, ts) GROUP BY id) c"
 					   " WHERE s.mapping_id = c.id",
-					   5, t, v, NULL, SPI_OK_UPDATE);
+					   2, t, v, NULL, SPI_OK_UPDATE);
 	}
 }
 
-/* Move the spooled keys to the queue, QUEUE_SLICE distinct keys per statement. */
+/*
+ * Move the spooled keys to the queue, QUEUE_SLICE distinct keys per
+ * statement.  The spool is sorted by mapping and key, so each key's
+ * changes are adjacent and fall in one slice: a key changed many times in
+ * the decoded WAL is checked (or queued) once.
+ */
 static void
 spool_to_queue(Spool *sp)
 {
 	MemoryContext slice_cxt = AllocSetContextCreate(CurrentMemoryContext, "recon cdc queue slice",
 													ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(slice_cxt);
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(sp->desc, &TTSOpsMinimalTuple);
 	HTAB	   *pending = NULL;
 	HASHCTL		ctl;
+	int			last_mi = -1;
+	StringInfoData key,			/* the current change's key and text, out of the sort's memory */
+				keytext,
+				last;			/* the previous change's key */
 
 	ctl.keysize = sizeof(QueueKey);
 	ctl.entrysize = sizeof(QueueEntry);
 	ctl.hcxt = slice_cxt;
-	while (tuplestore_gettupleslot(sp->store, true, false, slot))
+	initStringInfo(&key);
+	initStringInfo(&keytext);
+	initStringInfo(&last);
+	tuplesort_performsort(sp->sort);
+	/* not copied: each tuple is valid until the next one is read, and only read in between */
+	while (tuplesort_gettupleslot(sp->sort, true, false, slot, NULL))
 	{
 		bool		isnull;
-		int			entry = DatumGetInt32(slot_getattr(slot, 1, &isnull));
-		bytea	   *key = DatumGetByteaPP(slot_getattr(slot, 2, &isnull));
-		char	   *keytext = TextDatumGetCString(slot_getattr(slot, 3, &isnull));
+		int			mi = DatumGetInt32(slot_getattr(slot, 1, &isnull));
+		bytea	   *kb = DatumGetByteaPP(slot_getattr(slot, 2, &isnull));
+		text	   *kt = DatumGetTextPP(slot_getattr(slot, 3, &isnull));
 		TimestampTz committed_at = DatumGetTimestampTz(slot_getattr(slot, 4, &isnull));
+		bool		same;
 
 		CHECK_FOR_INTERRUPTS();
-		if (pending == NULL)
-			pending = hash_create("recon cdc keys", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		queue_put(pending, sp->entry_map[entry], VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), keytext,
-				  committed_at);
-		if (hash_get_num_entries(pending) >= QUEUE_SLICE)
+		resetStringInfo(&key);
+		appendBinaryStringInfo(&key, VARDATA_ANY(kb), VARSIZE_ANY_EXHDR(kb));
+		resetStringInfo(&keytext);
+		appendBinaryStringInfo(&keytext, VARDATA_ANY(kt), VARSIZE_ANY_EXHDR(kt));
+		same = mi == last_mi && key.len == last.len && memcmp(key.data, last.data, key.len) == 0;
+		/* a full slice is flushed at a new key, never between two changes of one key */
+		if (pending != NULL && !same && hash_get_num_entries(pending) >= QUEUE_SLICE)
 		{
-			queue_flush(pending);
-			ExecClearTuple(slot);
+			MemoryContext old = MemoryContextSwitchTo(slice_cxt);
+
+			queue_flush(sp, pending);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(slice_cxt);
-			MemoryContextSwitchTo(slice_cxt);
-			slot = MakeSingleTupleTableSlot(sp->desc, &TTSOpsMinimalTuple);
 			pending = NULL;
 		}
+		if (pending == NULL)
+			pending = hash_create("recon cdc keys", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		{
+			MemoryContext old = MemoryContextSwitchTo(slice_cxt);
+
+			queue_put(pending, &sp->maps[mi], key.data, key.len, keytext.data, committed_at);
+			MemoryContextSwitchTo(old);
+		}
+		last_mi = mi;
+		resetStringInfo(&last);
+		appendBinaryStringInfo(&last, key.data, key.len);
 	}
 	if (pending)
-		queue_flush(pending);
-	MemoryContextSwitchTo(old);
+	{
+		MemoryContext old = MemoryContextSwitchTo(slice_cxt);
+
+		queue_flush(sp, pending);
+		MemoryContextSwitchTo(old);
+	}
+	ExecDropSingleTupleTableSlot(slot);
 	MemoryContextDelete(slice_cxt);
 }
 
@@ -348,12 +498,49 @@ decode_open(const char *slot)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Does this WAL record change what a catalog read returns?  Every committed
+ * catalog change carries its invalidation messages in its commit record (or
+ * in an invalidations record); a relation-map update does too.
+ */
+static bool
+record_changes_catalogs(XLogReaderState *r)
+{
+	uint8		info = XLogRecGetInfo(r) & ~XLR_INFO_MASK;
+
+	switch (XLogRecGetRmid(r))
+	{
+		case RM_XACT_ID:
+			{
+				uint8		op = info & XLOG_XACT_OPMASK;
+
+				if (op == XLOG_XACT_INVALIDATIONS)
+					return true;
+				if (op == XLOG_XACT_COMMIT || op == XLOG_XACT_COMMIT_PREPARED)
+				{
+					xl_xact_parsed_commit parsed;
+
+					ParseCommitRecord(XLogRecGetInfo(r), (xl_xact_commit *) XLogRecGetData(r), &parsed);
+					return parsed.nmsgs > 0 || XactCompletionRelcacheInitFileInval(parsed.xinfo);
+				}
+				return false;
+			}
+		case RM_STANDBY_ID:
+			return info == XLOG_INVALIDATIONS;
+		case RM_RELMAP_ID:
+			return true;
+		default:
+			return false;
+	}
+}
+
 void
 recon_cdc_decode_close(void)
 {
 	if (decode_ctx)
 		FreeDecodingContext(decode_ctx);
 	decode_ctx = NULL;
+	catalog_epoch_valid = false;
 	if (MyReplicationSlot != NULL)
 		ReplicationSlotRelease();
 }
@@ -381,6 +568,8 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 	ReconDecodeSink sink;
 	XLogRecPtr	upto;
 	MemoryContext old;
+	uint64		epoch_at_start;
+	bool		catalog_changed = false;
 
 	/* nothing new since the last look: nothing to decode */
 	if (decode_ctx && decode_ctx->reader->EndRecPtr >= end_of_wal)
@@ -390,6 +579,7 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 
 	memset(&sp, 0, sizeof(sp));
 	sp.maps = maps;
+	sp.nmaps = nmaps;
 	sink.rels = build_entries(maps, nmaps, &sp, &sink.nrels);
 	sink.key = sink_key;
 	sink.sweep = sink_sweep;
@@ -397,15 +587,35 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 	initStringInfo(&sp.key);
 	initStringInfo(&sp.text);
 	sp.desc = CreateTemplateTupleDesc(4);
-	TupleDescInitEntry(sp.desc, 1, "entry", INT4OID, -1, 0);
+	TupleDescInitEntry(sp.desc, 1, "mapping", INT4OID, -1, 0);
 	TupleDescInitEntry(sp.desc, 2, "key", BYTEAOID, -1, 0);
 	TupleDescInitEntry(sp.desc, 3, "key_text", TEXTOID, -1, 0);
 	TupleDescInitEntry(sp.desc, 4, "committed_at", TIMESTAMPTZOID, -1, 0);
-	sp.store = tuplestore_begin_heap(false, false, logical_decoding_work_mem);
+	sp.put = MakeSingleTupleTableSlot(sp.desc, &TTSOpsVirtual);
+	sp.owner = CurrentResourceOwner;
+	{
+		AttrNumber	cols[2] = {1, 2};
+		Oid			ops[2] = {Int4LessOperator, ByteaLessOperator};
+		Oid			colls[2] = {InvalidOid, InvalidOid};
+		bool		nulls_first[2] = {false, false};
+
+		sp.sort = tuplesort_begin_heap(sp.desc, 2, cols, ops, colls, nulls_first,
+									   logical_decoding_work_mem, NULL, TUPLESORT_NONE);
+	}
 
 	ahead_of_slot = true;
 	recon_decode_sink = &sink;
-	InvalidateSystemCaches();	/* decoding reads catalogs as of each change */
+	AcceptInvalidationMessages();
+	if (!catalog_epoch_valid || SharedInvalidMessageCounter != catalog_epoch)
+		InvalidateSystemCaches();	/* present-day entries must not serve decoding */
+	epoch_at_start = SharedInvalidMessageCounter;
+
+	/*
+	 * Read up to the WAL flushed now: a catalog change whose invalidation
+	 * was just received committed (and flushed) before this point, so it
+	 * is decoded below and flushes the caches after decoding.
+	 */
+	end_of_wal = GetFlushRecPtr(NULL);
 
 	/*
 	 * The reader allocates its decode buffer, and keeps records, in the
@@ -422,7 +632,10 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("recon: could not read WAL for change checks: %s", errm)));
 		if (record != NULL)
+		{
+			catalog_changed |= record_changes_catalogs(decode_ctx->reader);
 			LogicalDecodingProcessRecord(decode_ctx, decode_ctx->reader);
+		}
 		CHECK_FOR_INTERRUPTS();
 		/* every commit up to here is decoded whole: a safe place to stop */
 		if (sp.nkeys >= limit)
@@ -433,11 +646,17 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 	}
 	MemoryContextSwitchTo(old);
 	recon_decode_sink = NULL;
-	InvalidateSystemCaches();	/* back to the present catalogs */
+	AcceptInvalidationMessages();
+	/* (stopping early leaves committed catalog changes undecoded: flush) */
+	if (catalog_changed || more || SharedInvalidMessageCounter != epoch_at_start)
+		InvalidateSystemCaches();	/* back to the present catalogs */
+	catalog_epoch = SharedInvalidMessageCounter;
+	catalog_epoch_valid = true;
 	upto = decode_ctx->reader->EndRecPtr;
 
 	spool_to_queue(&sp);
-	tuplestore_end(sp.store);
+	tuplesort_end(sp.sort);
+	ExecDropSingleTupleTableSlot(sp.put);
 	recon_commit();				/* the keys are durable ... */
 
 	/* ... before the slot moves past them */

@@ -11,17 +11,30 @@
 
 #include "recon.h"
 
+#include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
 #define RECHECK_ROUNDS 3
@@ -67,6 +80,178 @@ find_key(HTAB *h, ReconKeyed *items, const char *key, int keylen)
 }
 
 /*
+ * The unique index a plain table's rows can be fetched by key: valid,
+ * immediate, unique, btree, on exactly the key columns, each in the
+ * operator family of its type's default operator class and with the
+ * column's collation, so that its equality is the one the SQL look-up's
+ * "=" would use.  Returns its OID
+ * (InvalidOid: none) and, per key, the index column it sits in.
+ */
+static Oid
+key_index(const ReconMapping *m, Relation rel, int *index_col)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	ir = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ix = ir->rd_index;
+		bool		ok = ix->indisunique && ix->indimmediate && ix->indisvalid && ix->indislive &&
+			ir->rd_rel->relam == BTREE_AM_OID && ix->indnkeyatts == m->nkeys &&
+			RelationGetIndexExpressions(ir) == NIL && RelationGetIndexPredicate(ir) == NIL;
+		int			c,
+					k;
+
+		for (c = 0; ok && c < m->nkeys; c++)
+		{
+			AttrNumber	att = ix->indkey.values[c];
+			Form_pg_attribute a;
+			Oid			opclass;
+
+			for (k = 0; k < m->nkeys && m->keys[k].attnum != att; k++)
+				;
+			if (att <= 0 || k == m->nkeys)
+			{
+				ok = false;
+				break;
+			}
+			a = TupleDescAttr(RelationGetDescr(rel), att - 1);
+			opclass = GetDefaultOpClass(a->atttypid, BTREE_AM_OID);
+			ok = OidIsValid(opclass) &&
+				ir->rd_opcintype[c] == a->atttypid &&
+				ir->rd_opfamily[c] == get_opclass_family(opclass) &&
+				ir->rd_indcollation[c] == a->attcollation;
+			if (ok)
+				index_col[k] = c;
+		}
+		index_close(ir, AccessShareLock);
+		if (ok)
+		{
+			found = lfirst_oid(lc);
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * The source rows of n keys of a plain table, fetched one by one through
+ * its unique key index: no query to parse and plan per batch.  Runs as the
+ * owner after the same checks as the SQL look-up (recon_source_enter); no
+ * user-written code runs but the key types' input functions, which the SQL
+ * look-up calls too.  Returns false, having read nothing, when the table
+ * has no such index.
+ */
+static bool
+fetch_source_rows(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n)
+{
+	int			ncols = m->nkeys + m->nfields;
+	int		   *index_col = palloc(sizeof(int) * m->nkeys);
+	ScanKeyData *sk = palloc(sizeof(ScanKeyData) * m->nkeys);
+	FmgrInfo   *eqproc = palloc(sizeof(FmgrInfo) * m->nkeys);
+	Oid		   *typinput = palloc(sizeof(Oid) * m->nkeys);
+	Oid		   *typioparam = palloc(sizeof(Oid) * m->nkeys);
+	AttrNumber *attnos = palloc(sizeof(AttrNumber) * ncols);
+	int			maxatt = 0;
+	ReconSourceSave as_owner;
+	Relation	rel,
+				irel;
+	Oid			indexoid;
+	Snapshot	snap;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	StringInfoData key;
+	int			i,
+				k;
+
+	if (m->nembeds > 0 || get_rel_relkind(m->relid) != RELKIND_RELATION)
+		return false;
+	recon_source_enter(m, &as_owner);
+	rel = table_open(m->relid, AccessShareLock);
+	indexoid = key_index(m, rel, index_col);
+	if (!OidIsValid(indexoid))
+	{
+		table_close(rel, AccessShareLock);
+		recon_source_exit(&as_owner);
+		return false;
+	}
+	irel = index_open(indexoid, AccessShareLock);
+	for (k = 0; k < m->nkeys; k++)
+	{
+		int			c = index_col[k];
+
+		fmgr_info(get_opcode(get_opfamily_member(irel->rd_opfamily[c], irel->rd_opcintype[c],
+												 irel->rd_opcintype[c], BTEqualStrategyNumber)),
+				  &eqproc[k]);
+		getTypeInputInfo(m->keys[k].typid, &typinput[k], &typioparam[k]);
+	}
+	for (i = 0; i < ncols; i++)
+	{
+		attnos[i] = i < m->nkeys ? m->keys[i].attnum : m->fields[i - m->nkeys].attnum;
+		maxatt = Max(maxatt, attnos[i]);
+	}
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetTransactionSnapshot());	/* as a statement of its own would */
+	scan = index_beginscan(rel, irel, snap, m->nkeys, 0);
+	slot = table_slot_create(rel, NULL);
+	initStringInfo(&key);
+	for (i = 0; i < n; i++)
+	{
+		List	   *texts;
+
+		CHECK_FOR_INTERRUPTS();
+		if (items[i].key[0] == CT_OTHER)
+			continue;			/* an _id no row can have */
+		texts = recon_key_canon_to_texts(m, items[i].key, items[i].keylen);
+		for (k = 0; k < m->nkeys; k++)
+		{
+			int			c = index_col[k];
+
+			ScanKeyEntryInitializeWithInfo(&sk[c], 0, c + 1, BTEqualStrategyNumber, InvalidOid,
+										   irel->rd_indcollation[c], &eqproc[k],
+										   OidInputFunctionCall(typinput[k], list_nth(texts, k),
+																typioparam[k], -1));
+		}
+		index_rescan(scan, sk, m->nkeys, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			Datum	   *values = palloc(sizeof(Datum) * ncols);
+			bool	   *nulls = palloc(sizeof(bool) * ncols);
+			int			idx;
+
+			slot_getsomeattrs(slot, maxatt);
+			for (k = 0; k < ncols; k++)
+			{
+				Form_pg_attribute a = TupleDescAttr(slot->tts_tupleDescriptor, attnos[k] - 1);
+
+				nulls[k] = slot->tts_isnull[attnos[k] - 1];
+				values[k] = nulls[k] ? (Datum) 0 :
+					datumCopy(slot->tts_values[attnos[k] - 1], a->attbyval, a->attlen);
+			}
+			/* the row answers the key it canonicalises to, as with the SQL look-up */
+			resetStringInfo(&key);
+			recon_key_canon_datums(m, values, nulls, &key);
+			idx = find_key(h, items, key.data, key.len);
+			if (idx < 0)
+				continue;
+			items[idx].src_present = true;
+			items[idx].values = values;
+			items[idx].nulls = nulls;
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snap);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	recon_source_exit(&as_owner);
+	return true;
+}
+
+/*
  * Read the source rows and target documents of n keys.  lock is appended
  * to the source query (e.g. " FOR SHARE OF t").  Results land in items[].
  */
@@ -77,6 +262,15 @@ read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const
 	int			ncols = m->nkeys + m->nfields;
 	int			i,
 				k;
+
+	for (i = 0; i < n; i++)
+	{
+		items[i].src_present = false;
+		items[i].doc = NULL;
+	}
+	/* a plain table is read through its key index; locking (repairs) goes through SQL */
+	if (lock == NULL && fetch_source_rows(m, h, items, n))
+		return;
 
 	/* one query, keys as parallel text arrays */
 	{

@@ -4,7 +4,10 @@
 #   while 1,000 other changes are checked and a real divergence among them is
 #   recorded;
 # - one broken mapping (its source table dropped) is marked broken in
-#   cdc_status while the other mapping's changes are still checked.
+#   cdc_status while the other mapping's changes are still checked;
+# - a backlog (keys already due when decoded, checked before they are
+#   queued) with a failing key in it: the batch goes to the queue instead,
+#   where the failing key is isolated and the rest checked.
 use strict;
 use warnings;
 use FindBin;
@@ -12,6 +15,7 @@ use lib $FindBin::RealBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 use ReconTest;
 
 my $uri = ReconTest::start_ferretdb();
@@ -72,6 +76,40 @@ ok($node->poll_query_until('postgres',
 	'the other mapping is still checked');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'recon change worker'"),
 	'1', 'and the worker keeps running');
+
+# a backlog: the worker is away while 200 keys change, one of which fails to
+# check and one of which really diverges
+$node->safe_psql('postgres', "ALTER SYSTEM SET recon.databases = 'none_such'");
+$node->reload;
+$node->safe_psql('postgres',
+	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'recon change worker'");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'recon change worker'"),
+	'the change worker is stopped');
+my $checks_sql = "SELECT s.checks FROM recon.cdc_state s JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'a'";
+$node->safe_psql('postgres', "ALTER SYSTEM SET recon.debug_fail_key = '121'");
+$node->safe_psql('postgres', "UPDATE a SET v = v || '?' WHERE id BETWEEN 101 AND 300");
+ReconTest::mongo_replace_chunked(join('', map { qq({"_id": $_, "v": "v$_!?"}\n) } grep { $_ != 222 } 101 .. 300),
+	'iso.a');
+usleep(1_000_000);    # past settle_ms: every key is due when the worker decodes it
+$node->safe_psql('postgres', "ALTER SYSTEM RESET recon.databases");
+$node->reload;
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM recon.cdc_quarantine WHERE key = '121'"),
+	'the key that fails in a backlog is quarantined');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM recon.divergences WHERE key = '222' AND status = 'open'"),
+	'the real divergence in the backlog is recorded');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM recon.cdc_queue q JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'a'"),
+	'every other key of the backlog was checked');
+# the new worker counts from zero; the failed batch counts nothing and is
+# checked again from the queue: 200 keys once, 222 again at its re-check,
+# 121 four more times until quarantined
+is($node->safe_psql('postgres', $checks_sql), 205,
+	'each backlog key was checked once from the queue (222 twice, 121 five times)');
+$node->safe_psql('postgres', "ALTER SYSTEM RESET recon.debug_fail_key");
+$node->reload;
 
 $node->stop;
 done_testing();

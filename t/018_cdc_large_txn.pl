@@ -166,4 +166,52 @@ my $whole = slurp_file($node->logfile);
 my $all_starts = () = $whole =~ /starting logical decoding for slot "recon_/g;
 is($all_starts, 4, 'one "starting logical decoding" line per worker start (2) and one after each failed queue write (2)');
 
+# catalog changes between and within polls: the worker reads catalogs as of
+# each change while decoding and as of now while checking, and flushes its
+# caches between the two only when a catalog changed.  The mapped table is
+# rewritten (VACUUM FULL: a new relfilenode) while the worker runs and while
+# it is away, between changes; every change is still decoded and checked
+# against the present table (a stale cache would read the old file).
+$node->safe_psql('postgres', q{
+	CREATE TABLE ddl (id int PRIMARY KEY, v text);
+	INSERT INTO ddl SELECT g, 'v' || g FROM generate_series(1, 4) g;
+	SELECT recon.add_mapping('ddl', 'public.ddl', 'm', 'large.ddl',
+	       options => '{"repair": "off", "settle_ms": 200}');
+	SELECT recon.enable_cdc('ddl');
+});
+ReconTest::mongo('drop', 'large.ddl');
+ReconTest::mongo_in(join('', map { qq({"_id": $_, "v": "v$_"}\n) } 1 .. 4), 'insert', 'large.ddl');
+my $ddl_log_start = -s $node->logfile;
+$node->safe_psql('postgres', 'VACUUM FULL ddl');
+$node->safe_psql('postgres', "UPDATE ddl SET v = 'x1' WHERE id = 1");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
+		  . " WHERE m.name = 'ddl' AND d.key = '1' AND d.source_image->>'v' = 'x1'"),
+	'a change right after the table was rewritten is checked against its new file');
+$node->safe_psql('postgres', "ALTER SYSTEM SET recon.databases = 'none_such'");
+$node->reload;
+$node->safe_psql('postgres',
+	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'recon change worker'");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'recon change worker'"),
+	'the change worker is stopped');
+$node->safe_psql('postgres', "UPDATE ddl SET v = 'x2' WHERE id = 2");
+$node->safe_psql('postgres', 'VACUUM FULL ddl');
+$node->safe_psql('postgres', "UPDATE ddl SET v = 'x3' WHERE id = 3");
+$node->safe_psql('postgres', 'CREATE INDEX ddl_v ON ddl (v)');
+$node->safe_psql('postgres', "ALTER SYSTEM RESET recon.databases");
+$node->reload;
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
+		  . " WHERE m.name = 'ddl' AND (d.key, d.source_image->>'v') IN (('2', 'x2'), ('3', 'x3'))"),
+	'changes decoded on both sides of a rewrite are checked against the present table');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM recon.cdc_queue q JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'ddl'"),
+	'and leave the queue');
+is($node->safe_psql('postgres',
+		"SELECT string_agg(d.key::text, ',' ORDER BY d.key::text) FROM recon.divergences d"
+		  . " JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'ddl' AND d.status = 'open'"),
+	'1,2,3', 'exactly the changed keys differ (4 was never changed)');
+unlike(slurp_file($node->logfile, $ddl_log_start), qr/ERROR|WARNING/, 'without an error or a warning');
+
 done_testing();

@@ -63,6 +63,10 @@ CREATE TABLE recon.cdc_quarantine (
 COMMENT ON TABLE recon.cdc_quarantine IS
     'keys whose change check failed repeatedly; delete a row after fixing its cause, then sweep';
 
+-- the database's slot name, made by the same C function the change worker uses
+CREATE FUNCTION recon._slot_name() RETURNS text
+    AS 'MODULE_PATHNAME', 'recon_slot_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
 CREATE OR REPLACE VIEW recon.cdc_status AS
 SELECT pg_catalog.current_database() AS database,
        m.name AS mapping,
@@ -85,8 +89,7 @@ SELECT pg_catalog.current_database() AS database,
   FROM recon.mappings m
   LEFT JOIN recon.cdc_state st USING (mapping_id)
   LEFT JOIN pg_catalog.pg_replication_slots s
-         ON s.slot_name = 'recon_' || (SELECT oid FROM pg_catalog.pg_database
-                                        WHERE datname = pg_catalog.current_database())
+         ON s.slot_name = recon._slot_name()
   LEFT JOIN (SELECT mapping_id, count(*) AS depth, min(committed_at) AS oldest
                FROM recon.cdc_queue GROUP BY mapping_id) q USING (mapping_id)
  WHERE m.cdc_enabled;
@@ -389,6 +392,8 @@ REVOKE ALL ON FUNCTION recon.bson_of(anyelement, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recon.bson_of(anyelement, jsonb)
     TO recon_admin, recon_operator, recon_approver, recon_auditor;
 GRANT SELECT ON recon.schema_drift TO recon_admin, recon_operator, recon_auditor;
+REVOKE ALL ON FUNCTION recon._slot_name() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recon._slot_name() TO recon_admin, recon_operator, recon_approver, recon_auditor;
 REVOKE ALL ON recon.health FROM PUBLIC;
 GRANT SELECT ON recon.health TO recon_admin, recon_operator, recon_approver, recon_auditor;
 REVOKE ALL ON recon.mapping_health, recon.sweep_progress FROM PUBLIC;

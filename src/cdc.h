@@ -1,6 +1,7 @@
 /*
- * cdc.h — the change worker's parts: cdc.c runs the cycle and checks
- * queued keys, cdc_decode.c decodes the slot in process into the queue.
+ * cdc.h — change-driven checks: cdc_admin.c turns them on and off and owns
+ * the slot's name, cdc.c runs the change worker's cycle and checks keys,
+ * cdc_decode.c decodes the slot in process.
  */
 #ifndef RECON_CDC_H
 #define RECON_CDC_H
@@ -10,6 +11,11 @@
 #include "datatype/timestamp.h"
 
 #define CDC_ACTOR "recon_cdc_worker"
+
+/* The database's slot (cdc_admin.c). */
+extern char *recon_cdc_slot_name(Oid dboid);
+extern bool recon_cdc_slot_exists(const char *slot);
+extern void recon_cdc_create_slot(const char *slot);
 
 /* A mapping whose changes the worker follows, loaded for one cycle. */
 typedef struct CdcMapping

@@ -80,6 +80,27 @@ find_key(HTAB *h, ReconKeyed *items, const char *key, int keylen)
 }
 
 /*
+ * A source row read by key answers the key it canonicalises to (as a
+ * look-up by "=" may find a row whose key is equal but not identical, the
+ * row is matched by its own canonical key); unmatched rows are ignored.
+ */
+static void
+take_source_row(const ReconMapping *m, HTAB *h, ReconKeyed *items, Datum *values, bool *nulls,
+				StringInfo key)
+{
+	int			idx;
+
+	resetStringInfo(key);
+	recon_key_canon_datums(m, values, nulls, key);
+	idx = find_key(h, items, key->data, key->len);
+	if (idx < 0)
+		return;
+	items[idx].src_present = true;
+	items[idx].values = values;
+	items[idx].nulls = nulls;
+}
+
+/*
  * The unique index a plain table's rows can be fetched by key: valid,
  * immediate, unique, btree, on exactly the key columns, each in the
  * operator family of its type's default operator class and with the
@@ -220,7 +241,6 @@ fetch_source_rows(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n)
 		{
 			Datum	   *values = palloc(sizeof(Datum) * ncols);
 			bool	   *nulls = palloc(sizeof(bool) * ncols);
-			int			idx;
 
 			slot_getsomeattrs(slot, maxatt);
 			for (k = 0; k < ncols; k++)
@@ -231,15 +251,7 @@ fetch_source_rows(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n)
 				values[k] = nulls[k] ? (Datum) 0 :
 					datumCopy(slot->tts_values[attnos[k] - 1], a->attbyval, a->attlen);
 			}
-			/* the row answers the key it canonicalises to, as with the SQL look-up */
-			resetStringInfo(&key);
-			recon_key_canon_datums(m, values, nulls, &key);
-			idx = find_key(h, items, key.data, key.len);
-			if (idx < 0)
-				continue;
-			items[idx].src_present = true;
-			items[idx].values = values;
-			items[idx].nulls = nulls;
+			take_source_row(m, h, items, values, nulls, &key);
 		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -262,7 +274,9 @@ read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const
 	int			ncols = m->nkeys + m->nfields;
 	int			i,
 				k;
+	StringInfoData key;
 
+	initStringInfo(&key);
 	for (i = 0; i < n; i++)
 	{
 		items[i].src_present = false;
@@ -284,8 +298,6 @@ read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const
 		{
 			List	   *texts;
 
-			items[i].src_present = false;
-			items[i].doc = NULL;
 			if (items[i].key[0] == CT_OTHER)
 				continue;		/* an _id no row can have */
 			texts = recon_key_canon_to_texts(m, items[i].key, items[i].keylen);
@@ -336,20 +348,11 @@ read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const
 			{
 				Datum	   *values = palloc(sizeof(Datum) * ncols);
 				bool	   *nulls = palloc(sizeof(bool) * ncols);
-				StringInfoData key;
-				int			idx;
 				HeapTuple	tup = SPI_copytuple(SPI_tuptable->vals[r]);
 
 				CHECK_FOR_INTERRUPTS();
 				heap_deform_tuple(tup, SPI_tuptable->tupdesc, values, nulls);
-				initStringInfo(&key);
-				recon_key_canon_datums(m, values, nulls, &key);
-				idx = find_key(h, items, key.data, key.len);
-				if (idx < 0)
-					continue;
-				items[idx].src_present = true;
-				items[idx].values = values;
-				items[idx].nulls = nulls;
+				take_source_row(m, h, items, values, nulls, &key);
 			}
 			SPI_freetuptable(SPI_tuptable);
 		}

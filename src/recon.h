@@ -319,6 +319,7 @@ extern char *recon_databases;
 extern bool recon_preloaded;
 extern void recon_workers_init(void);
 extern void recon_wake_launcher(Oid dboid);
+extern void recon_wake_launcher_at_commit(void);
 extern void recon_mark_db_idle(Oid dboid);
 
 extern bool recon_keyed_read_costs_a_scan(const ReconMapping *m, const ReconTarget *t,

@@ -1,7 +1,8 @@
 /*
  * worker.c — background processes: the launcher, which keeps one change
- * worker running per database with CDC-enabled mappings, and the shared
- * memory through which enable_cdc wakes it.
+ * worker running per database with CDC-enabled mappings, the shared
+ * memory through which enable_cdc wakes it (at commit), and background
+ * sweeps (recon.start_sweep and its worker).
  *
  * The launcher is a static background worker (registered when recon is
  * in shared_preload_libraries) connected to no database: it lists
@@ -19,6 +20,9 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
 #include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -340,4 +344,170 @@ recon_launcher_main(Datum arg)
 						 recon_naptime_s * 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/* ---------------------------------------------------------------------
+ * Waking the launcher at commit
+ * --------------------------------------------------------------------- */
+
+static bool wake_at_commit = false;
+static bool xact_callback_registered = false;
+
+static void
+cdc_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_at_commit)
+		recon_wake_launcher(MyDatabaseId);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		wake_at_commit = false;
+}
+
+/* Wake the launcher when the current transaction commits (enable_cdc). */
+void
+recon_wake_launcher_at_commit(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(cdc_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/* ---------------------------------------------------------------------
+ * Background sweeps
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(recon_start_sweep);
+Datum
+recon_start_sweep(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReconPriv	priv;
+	ReconMapping *m;
+	int64		run_id;
+	BackgroundWorker bgw;
+	BackgroundWorkerHandle *handle;
+
+	recon_priv_enter(&priv, "recon_operator", "recon.start_sweep");
+	if (!recon_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recon.start_sweep requires recon in shared_preload_libraries"),
+				 errhint("Add recon to shared_preload_libraries and restart, or call recon.sweep().")));
+	SPI_connect();
+	recon_pin_search_path();
+	m = recon_mapping_load(name);
+	run_id = recon_create_run(m, "sweep", priv.caller_name);
+	SPI_finish();
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "recon");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "recon_sweep_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "recon sweep of run " INT64_FORMAT, run_id);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "recon sweep worker");
+	bgw.bgw_main_arg = Int64GetDatum(run_id);
+	memcpy(bgw.bgw_extra, &MyDatabaseId, sizeof(Oid));
+	if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a background sweep"),
+				 errhint("Raise max_worker_processes, or call recon.sweep() instead.")));
+	recon_priv_exit(&priv);
+	PG_RETURN_INT64(run_id);
+}
+
+static void
+record_run_failure(int64 run_id, const char *message)
+{
+	Oid			t[2] = {INT8OID, TEXTOID};
+	Datum		v[2] = {Int64GetDatum(run_id), CStringGetTextDatum(message)};
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	recon_pin_search_path();
+	recon_spi_exec("UPDATE recon.runs SET status = 'failed', error = $2, finished_at = clock_timestamp()"
+				   " WHERE run_id = $1", 2, t, v, NULL, SPI_OK_UPDATE);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+PGDLLEXPORT void recon_sweep_worker_main(Datum arg);
+
+void
+recon_sweep_worker_main(Datum arg)
+{
+	int64		run_id = DatumGetInt64(arg);
+	Oid			dboid;
+	int			waited;
+
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("recon sweep worker");
+	recon_in_worker = true;
+
+	/* the caller's transaction must commit its run row first */
+	for (waited = 0; waited < 600; waited++)
+	{
+		char	   *name = NULL;
+		char	   *actor = NULL;
+		bool		done = false;
+
+		CHECK_FOR_INTERRUPTS();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		recon_pin_search_path();
+		{
+			Oid			t[1] = {INT8OID};
+			Datum		v[1] = {Int64GetDatum(run_id)};
+
+			SPI_execute_with_args("SELECT mapping_name, started_by FROM recon.runs"
+								  " WHERE run_id = $1 AND status = 'running'", 1, t, v, NULL, false, 1);
+			if (SPI_processed == 1)
+			{
+				name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+				actor = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			}
+		}
+		if (name)
+		{
+			PG_TRY();
+			{
+				recon_own_snapshot(true);
+				(void) recon_sweep_mapping(name, actor, run_id);
+				recon_own_snapshot(false);
+				done = true;
+			}
+			PG_CATCH();
+			{
+				ErrorData  *e;
+
+				MemoryContextSwitchTo(TopMemoryContext);
+				e = CopyErrorData();
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				record_run_failure(run_id, e->message);
+				proc_exit(1);
+			}
+			PG_END_TRY();
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (done)
+			proc_exit(0);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	proc_exit(0);				/* the caller rolled back: nothing to do */
 }

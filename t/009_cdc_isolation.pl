@@ -79,21 +79,14 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE bac
 
 # a backlog: the worker is away while 200 keys change, one of which fails to
 # check and one of which really diverges
-$node->safe_psql('postgres', "ALTER SYSTEM SET recon.databases = 'none_such'");
-$node->reload;
-$node->safe_psql('postgres',
-	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'recon change worker'");
-ok($node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'recon change worker'"),
-	'the change worker is stopped');
+ok(ReconTest::stop_change_workers($node), 'the change worker is stopped');
 my $checks_sql = "SELECT s.checks FROM recon.cdc_state s JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'a'";
 $node->safe_psql('postgres', "ALTER SYSTEM SET recon.debug_fail_key = '121'");
 $node->safe_psql('postgres', "UPDATE a SET v = v || '?' WHERE id BETWEEN 101 AND 300");
 ReconTest::mongo_replace_chunked(join('', map { qq({"_id": $_, "v": "v$_!?"}\n) } grep { $_ != 222 } 101 .. 300),
 	'iso.a');
 usleep(1_000_000);    # past settle_ms: every key is due when the worker decodes it
-$node->safe_psql('postgres', "ALTER SYSTEM RESET recon.databases");
-$node->reload;
+ReconTest::resume_change_workers($node);
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM recon.cdc_quarantine WHERE key = '121'"),
 	'the key that fails in a backlog is quarantined');

@@ -52,17 +52,10 @@ ok($node->poll_query_until('postgres',
 # schedule) records a key that still differs at its first re-check: the
 # others would only add rounds, the application's write has had all their time
 my $checks_sql = "SELECT s.checks FROM recon.cdc_state s JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'big'";
-$node->safe_psql('postgres', "ALTER SYSTEM SET recon.databases = 'none_such'");
-$node->reload;
-$node->safe_psql('postgres',
-	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'recon change worker'");
-ok($node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'recon change worker'"),
-	'the change worker is stopped');
+ok(ReconTest::stop_change_workers($node), 'the change worker is stopped');
 $node->safe_psql('postgres', "UPDATE big SET v = 'late' WHERE id = 10");
 usleep(3_000_000);
-$node->safe_psql('postgres', "ALTER SYSTEM RESET recon.databases");
-$node->reload;
+ReconTest::resume_change_workers($node);
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM recon.divergences WHERE key = '10' AND status = 'open'"),
 	'the late-checked key is recorded');
@@ -188,19 +181,12 @@ ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
 		  . " WHERE m.name = 'ddl' AND d.key = '1' AND d.source_image->>'v' = 'x1'"),
 	'a change right after the table was rewritten is checked against its new file');
-$node->safe_psql('postgres', "ALTER SYSTEM SET recon.databases = 'none_such'");
-$node->reload;
-$node->safe_psql('postgres',
-	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'recon change worker'");
-ok($node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'recon change worker'"),
-	'the change worker is stopped');
+ok(ReconTest::stop_change_workers($node), 'the change worker is stopped');
 $node->safe_psql('postgres', "UPDATE ddl SET v = 'x2' WHERE id = 2");
 $node->safe_psql('postgres', 'VACUUM FULL ddl');
 $node->safe_psql('postgres', "UPDATE ddl SET v = 'x3' WHERE id = 3");
 $node->safe_psql('postgres', 'CREATE INDEX ddl_v ON ddl (v)');
-$node->safe_psql('postgres', "ALTER SYSTEM RESET recon.databases");
-$node->reload;
+ReconTest::resume_change_workers($node);
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 2 FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
 		  . " WHERE m.name = 'ddl' AND (d.key, d.source_image->>'v') IN (('2', 'x2'), ('3', 'x3'))"),

@@ -100,6 +100,28 @@ sub wait_ready
 	die "server did not come back";
 }
 
+# Keep the change workers away (recon.databases names no database) and stop
+# the running one; true once none runs.  Changes committed meanwhile wait in
+# the slot.
+sub stop_change_workers
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET recon.databases = 'none_such'");
+	$node->reload;
+	$node->safe_psql('postgres',
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'recon change worker'");
+	return $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'recon change worker'");
+}
+
+# Let the launcher start change workers again.
+sub resume_change_workers
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM RESET recon.databases");
+	$node->reload;
+}
+
 # Replace documents (one JSON per line) 40 at a time: FerretDB 1.24 stalls
 # on update batches of about 100 operations.
 sub mongo_replace_chunked

@@ -401,7 +401,13 @@ check_batch(CdcMapping *c, ReconKeyed *items, int *attempts, TimestampTz *commit
 		ereport(ERROR, (errcode(code), errmsg("%s", why)));
 	*out = (CheckOut) {0};
 	if (!isolate)
+	{
+		ereport(LOG,
+				(errmsg("recon: %d changed keys of mapping \"%s\" go to the queue: one of them could not be checked",
+						n, c->m->name),
+				 errdetail("%s", why)));
 		return false;
+	}
 	for (j = 0; j < n; j++)
 	{
 		CheckOut	one = {0};

@@ -265,7 +265,10 @@ queue_put(HTAB *h, CdcMapping *c, const char *key, int keylen, const char *keyte
 /*
  * Check the collected keys that are due already (within the batch window),
  * per mapping and recon.batch_size at a time; mark each one checked
- * (settle_ms < 0) unless its batch could not be checked.
+ * (settle_ms < 0) unless its batch could not be checked.  Only full
+ * batches: a smaller rest goes to the queue and is checked in the cycle's
+ * shared round, with the re-checks due then, so that a steady trickle of
+ * changes costs one MongoDB round per cycle, not two.
  */
 static void
 check_due_now(Spool *sp, HTAB *h)
@@ -284,11 +287,21 @@ check_due_now(Spool *sp, HTAB *h)
 		QueueEntry *e;
 		int			n = 0,
 					j;
+		int64		due = 0,
+					budget;
 
+		hash_seq_init(&seq, h);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			if (e->c == c && e->keylen > 0 &&
+				TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms) <= horizon)
+				due++;
+		budget = due - due % recon_batch_size;
+		if (budget == 0)
+			continue;
 		hash_seq_init(&seq, h);
 		for (;;)
 		{
-			e = hash_seq_search(&seq);
+			e = budget > 0 ? hash_seq_search(&seq) : NULL;
 			if (e != NULL &&
 				(e->c != c || e->keylen == 0 ||
 				 TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms) > horizon))
@@ -300,6 +313,7 @@ check_due_now(Spool *sp, HTAB *h)
 				batch[n].keytext = e->keytext;
 				batch[n].committed_at = e->committed_at;
 				owners[n++] = e;
+				budget--;
 			}
 			if (n > 0 && (e == NULL || n == recon_batch_size))
 			{
@@ -316,7 +330,11 @@ check_due_now(Spool *sp, HTAB *h)
 				n = 0;
 			}
 			if (e == NULL)
+			{
+				if (budget == 0)
+					hash_seq_term(&seq);
 				break;
+			}
 		}
 	}
 	MemoryContextDelete(batch_cxt);

@@ -5,9 +5,9 @@
 #   recorded;
 # - one broken mapping (its source table dropped) is marked broken in
 #   cdc_status while the other mapping's changes are still checked;
-# - a backlog (keys already due when decoded, checked before they are
-#   queued) with a failing key in it: the batch goes to the queue instead,
-#   where the failing key is isolated and the rest checked.
+# - a backlog (keys already due when decoded, checked in full batches
+#   before they are queued) with a failing key in it: that batch goes to the
+#   queue instead, where the failing key is isolated and the rest checked.
 use strict;
 use warnings;
 use FindBin;
@@ -82,6 +82,9 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE bac
 ok(ReconTest::stop_change_workers($node), 'the change worker is stopped');
 my $checks_sql = "SELECT s.checks FROM recon.cdc_state s JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'a'";
 $node->safe_psql('postgres', "ALTER SYSTEM SET recon.debug_fail_key = '121'");
+# keys due when decoded are checked at once in full batches only: two here
+$node->safe_psql('postgres', "ALTER SYSTEM SET recon.batch_size = 100");
+my $backlog_log = -s $node->logfile;
 $node->safe_psql('postgres', "UPDATE a SET v = v || '?' WHERE id BETWEEN 101 AND 300");
 ReconTest::mongo_replace_chunked(join('', map { qq({"_id": $_, "v": "v$_!?"}\n) } grep { $_ != 222 } 101 .. 300),
 	'iso.a');
@@ -90,18 +93,22 @@ ReconTest::resume_change_workers($node);
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM recon.cdc_quarantine WHERE key = '121'"),
 	'the key that fails in a backlog is quarantined');
+like(slurp_file($node->logfile, $backlog_log),
+	qr/100 changed keys of mapping "a" go to the queue: one of them could not be checked\n.*DETAIL:  recon.debug_fail_key: the check of key 121 fails/,
+	'its batch, checked as decoded, went to the queue instead');
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM recon.divergences WHERE key = '222' AND status = 'open'"),
 	'the real divergence in the backlog is recorded');
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM recon.cdc_queue q JOIN recon.mappings m USING (mapping_id) WHERE m.name = 'a'"),
 	'every other key of the backlog was checked');
-# the new worker counts from zero; the failed batch counts nothing and is
-# checked again from the queue: 200 keys once, 222 again at its re-check,
-# 121 four more times until quarantined
+# the new worker counts from zero; one batch of 100 is checked as decoded,
+# the failed one counts nothing and is checked again from the queue: 200
+# keys once, 222 again at its re-check, 121 four more times until quarantined
 is($node->safe_psql('postgres', $checks_sql), 205,
 	'each backlog key was checked once from the queue (222 twice, 121 five times)');
 $node->safe_psql('postgres', "ALTER SYSTEM RESET recon.debug_fail_key");
+$node->safe_psql('postgres', "ALTER SYSTEM RESET recon.batch_size");
 $node->reload;
 
 $node->stop;

@@ -4,11 +4,12 @@
  * itself in cdc_decode.c).
  *
  * One logical slot per database ("recon_<dboid>", plugin "recon"), which
- * the worker holds and decodes in process (cdc_decode.c): changed keys go
- * to the durable queue recon.cdc_queue (one row per key), and only after
- * that commit is the slot confirmed, so a crash re-reads changes instead
- * of losing them (duplicates collapse on the queue's key).  Queued keys
- * are checked settle_ms after their commit, together with every key due
+ * the worker holds and decodes in process (cdc_decode.c): changed keys that
+ * are due already are checked there and then, the others go to the durable
+ * queue recon.cdc_queue (one row per key), and only after that commits is
+ * the slot confirmed, so a crash re-reads changes instead of losing them
+ * (duplicates collapse on the queue's key).  Keys are checked settle_ms
+ * after their commit, together with every key due
  * in the same short window (recon.cdc_batch_window_ms) whatever its round,
  * re-checked on the recon.cdc_recheck_ms schedule while they differ, and
  * recorded as divergences only if they still differ at the last re-check;
@@ -446,23 +447,55 @@ count_checks(CdcMapping *c, int n, const ReconRunStats *stats)
 	}
 }
 
+/* Checked keys leave the queue. */
+static void
+dequeue(CdcMapping *c, List *keys)
+{
+	Oid			t[2] = {INT8OID, BYTEAARRAYOID};
+	Datum		v[2] = {Int64GetDatum(c->m->id), list_to_array(keys, BYTEAOID)};
+
+	recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1 AND key_canon = ANY($2)",
+				   2, t, v, NULL, SPI_OK_DELETE);
+}
+
+/* Queued keys that still differ wait for their next re-check, counted from the MongoDB read. */
+static void
+requeue(CdcMapping *c, List *keys, List *ms, TimestampTz read_at)
+{
+	Oid			t[4] = {INT8OID, BYTEAARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID};
+	Datum		v[4] = {Int64GetDatum(c->m->id), list_to_array(keys, BYTEAOID), list_to_array(ms, INT4OID),
+	TimestampTzGetDatum(read_at ? read_at : GetCurrentTimestamp())};
+
+	recon_spi_exec("UPDATE recon.cdc_queue q SET attempts = q.attempts + 1,"
+				   " due_at = $4 + r.ms * interval '1 millisecond'"
+				   " FROM unnest($2, $3) AS r(k, ms) WHERE q.mapping_id = $1 AND q.key_canon = r.k",
+				   4, t, v, NULL, SPI_OK_UPDATE);
+}
+
 /*
- * Keys the decoder found already due (a backlog, or a large transaction):
- * checked before they are queued, so a key that matches never touches the
- * queue.  The slot is confirmed only after this transaction commits, as for
- * queued keys: a crash re-decodes them.  A key that still differs is queued
- * for its first re-check; a key whose older change still waits in the queue
- * leaves it when the new one matches.  Returns false, having changed
- * nothing, when a key could not be checked: the caller queues them all.
+ * Keys the decoder found already due (a backlog, a large transaction, or
+ * changes committed settle_ms before the poll): checked before they are
+ * queued, so a key that matches never touches the queue.  With
+ * with_queue, the queue's own due keys of the mapping join the batch (up to
+ * recon.batch_size in all), so that the cycle makes one MongoDB round, not
+ * two.  The slot is confirmed only after this transaction commits, as for
+ * queued keys: a crash re-decodes them.  A decoded key that still differs
+ * is queued for its first re-check, and one whose older change waits in
+ * the queue leaves it when the new one matches.  Returns false, having
+ * changed nothing, when a key could not be checked: the caller queues the
+ * decoded keys, and the cycle's round checks everything key by key.
  */
 bool
-recon_cdc_check_decoded(CdcMapping *c, const CdcDecodedKey *keys, int n)
+recon_cdc_check_decoded(CdcMapping *c, const CdcDecodedKey *keys, int n, bool with_queue)
 {
-	ReconKeyed *items = palloc0(sizeof(ReconKeyed) * n);
-	int		   *attempts = palloc0(sizeof(int) * n);
-	TimestampTz *committed = palloc(sizeof(TimestampTz) * n);
+	int			cap = Max(n, recon_batch_size);
+	ReconKeyed *items = palloc0(sizeof(ReconKeyed) * cap);
+	int		   *attempts = palloc0(sizeof(int) * cap);
+	TimestampTz *committed = palloc(sizeof(TimestampTz) * cap);
 	CheckOut	out = {0};
-	int			j;
+	int			total = n,
+				j;
+	bool		queued;
 
 	for (j = 0; j < n; j++)
 	{
@@ -470,53 +503,106 @@ recon_cdc_check_decoded(CdcMapping *c, const CdcDecodedKey *keys, int n)
 		items[j].keylen = keys[j].keylen;
 		committed[j] = keys[j].committed_at;
 	}
-	if (!check_batch(c, items, attempts, committed, n, false, &out))
-		return false;
 	{
 		Oid			t[1] = {INT8OID};
 		Datum		v[1] = {Int64GetDatum(c->m->id)};
 
-		if (out.done != NIL &&
-			recon_spi_int64("SELECT count(*) FROM (SELECT FROM recon.cdc_queue WHERE mapping_id = $1 LIMIT 1) q",
-							1, t, v) > 0)
-		{
-			Oid			t2[2] = {INT8OID, BYTEAARRAYOID};
-			Datum		v2[2] = {Int64GetDatum(c->m->id), list_to_array(out.done, BYTEAOID)};
+		queued = recon_spi_int64("SELECT count(*) FROM (SELECT FROM recon.cdc_queue WHERE mapping_id = $1 LIMIT 1) q",
+								 1, t, v) > 0;
+	}
+	if (with_queue && queued && n < recon_batch_size)
+	{
+		Oid			t[2] = {INT8OID, INT4OID};
+		Datum		v[2] = {Int64GetDatum(c->m->id), Int32GetDatum(recon_batch_size - n)};
+		HASHCTL		ctl;
+		HTAB	   *decoded;
+		uint64		r;
+		SPITupleTable *tt;
 
-			recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1 AND key_canon = ANY($2)",
-						   2, t2, v2, NULL, SPI_OK_DELETE);
+		ctl.keysize = sizeof(CanonDigest);
+		ctl.entrysize = sizeof(CanonDigest);
+		ctl.hcxt = CurrentMemoryContext;
+		decoded = hash_create("recon decoded keys", n + 1, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		for (j = 0; j < n; j++)
+		{
+			CanonDigest d = canon_digest(keys[j].key, keys[j].keylen);
+
+			(void) hash_search(decoded, &d, HASH_ENTER, NULL);
+		}
+		recon_spi_exec(psprintf("SELECT key_canon, attempts, committed_at FROM recon.cdc_queue"
+								" WHERE mapping_id = $1 AND key_canon <> ''"
+								" AND due_at <= clock_timestamp() + interval '%d milliseconds'"
+								" ORDER BY due_at LIMIT $2", recon_cdc_batch_window_ms),
+					   2, t, v, NULL, SPI_OK_SELECT);
+		tt = SPI_tuptable;
+		for (r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			bytea	   *kc = DatumGetByteaPCopy(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
+			CanonDigest d = canon_digest(VARDATA(kc), VARSIZE(kc) - VARHDRSZ);
+
+			CHECK_FOR_INTERRUPTS();
+			if (hash_search(decoded, &d, HASH_FIND, NULL) != NULL)
+				continue;		/* its new change is checked as decoded */
+			items[total].key = VARDATA(kc);
+			items[total].keylen = VARSIZE(kc) - VARHDRSZ;
+			attempts[total] = DatumGetInt32(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
+			committed[total] = DatumGetTimestampTz(SPI_getbinval(tt->vals[r], tt->tupdesc, 3, &isnull));
+			total++;
 		}
 	}
+	if (!check_batch(c, items, attempts, committed, total, false, &out))
+		return false;
+	if (out.done != NIL && queued)
+		dequeue(c, out.done);
 	if (out.retry != NIL)
 	{
-		List	   *texts = NIL;
-		ListCell   *lc;
-		Oid			t[6] = {INT8OID, BYTEAARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
-		TIMESTAMPTZOID};
-		Datum		v[6];
+		List	   *dk = NIL,
+				   *dms = NIL,
+				   *texts = NIL,
+				   *qk = NIL,
+				   *qms = NIL;
+		ListCell   *lk,
+				   *lm,
+				   *la;
 		ArrayBuildState *cab = NULL;
 
-		foreach(lc, out.retry_at)
+		forthree(lk, out.retry, lm, out.retry_ms, la, out.retry_at)
 		{
-			texts = lappend(texts, cstring_to_text(keys[lfirst_int(lc)].keytext));
-			cab = accumArrayResult(cab, TimestampTzGetDatum(keys[lfirst_int(lc)].committed_at), false,
+			int			at = lfirst_int(la);
+
+			if (at >= n)
+			{
+				qk = lappend(qk, lfirst(lk));
+				qms = lappend_int(qms, lfirst_int(lm));
+				continue;
+			}
+			dk = lappend(dk, lfirst(lk));
+			dms = lappend_int(dms, lfirst_int(lm));
+			texts = lappend(texts, cstring_to_text(keys[at].keytext));
+			cab = accumArrayResult(cab, TimestampTzGetDatum(keys[at].committed_at), false,
 								   TIMESTAMPTZOID, CurrentMemoryContext);
 		}
-		v[0] = Int64GetDatum(c->m->id);
-		v[1] = list_to_array(out.retry, BYTEAOID);
-		v[2] = list_to_array(texts, TEXTOID);
-		v[3] = makeArrayResult(cab, CurrentMemoryContext);
-		v[4] = list_to_array(out.retry_ms, INT4OID);
-		v[5] = TimestampTzGetDatum(out.read_at);
-		recon_spi_exec("INSERT INTO recon.cdc_queue AS q (mapping_id, key_canon, key, committed_at, due_at, attempts)"
-					   " SELECT $1, k, kt, ct, $6 + ms * interval '1 millisecond', 1"
-					   " FROM unnest($2, $3, $4, $5) AS r(k, kt, ct, ms)"
-					   " ON CONFLICT (mapping_id, key_canon) DO UPDATE SET"
-					   " committed_at = greatest(q.committed_at, EXCLUDED.committed_at),"
-					   " due_at = EXCLUDED.due_at, attempts = 1",
-					   6, t, v, NULL, SPI_OK_INSERT);
+		if (qk != NIL)
+			requeue(c, qk, qms, out.read_at);
+		if (dk != NIL)
+		{
+			Oid			t[6] = {INT8OID, BYTEAARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+			TIMESTAMPTZOID};
+			Datum		v[6] = {Int64GetDatum(c->m->id), list_to_array(dk, BYTEAOID),
+				list_to_array(texts, TEXTOID), makeArrayResult(cab, CurrentMemoryContext),
+			list_to_array(dms, INT4OID), TimestampTzGetDatum(out.read_at)};
+
+			recon_spi_exec("INSERT INTO recon.cdc_queue AS q (mapping_id, key_canon, key, committed_at, due_at, attempts)"
+						   " SELECT $1, k, kt, ct, $6 + ms * interval '1 millisecond', 1"
+						   " FROM unnest($2, $3, $4, $5) AS r(k, kt, ct, ms)"
+						   " ON CONFLICT (mapping_id, key_canon) DO UPDATE SET"
+						   " committed_at = greatest(q.committed_at, EXCLUDED.committed_at),"
+						   " due_at = EXCLUDED.due_at, attempts = 1",
+						   6, t, v, NULL, SPI_OK_INSERT);
+		}
 	}
-	count_checks(c, n, &out.stats);
+	count_checks(c, total, &out.stats);
 	return true;
 }
 
@@ -591,21 +677,10 @@ check_due_keys(CdcMapping *maps, int nmaps)
 
 			/* the whole cycle fails on a target-wide error: every key stays queued */
 			(void) check_batch(c, items, attempts, committed, n, true, &out);
-			{
-				Oid			t[5] = {INT8OID, BYTEAARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID};
-				Datum		v[5] = {Int64GetDatum(c->m->id),
-					list_to_array(out.done, BYTEAOID), list_to_array(out.retry, BYTEAOID),
-					list_to_array(out.retry_ms, INT4OID),
-				TimestampTzGetDatum(out.read_at ? out.read_at : GetCurrentTimestamp())};
-
-				recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1 AND key_canon = ANY($2)",
-							   2, t, v, NULL, SPI_OK_DELETE);
-				/* the re-check delay runs from this check's MongoDB read, not from the end of the round */
-				recon_spi_exec("UPDATE recon.cdc_queue q SET attempts = q.attempts + 1,"
-							   " due_at = $5 + r.ms * interval '1 millisecond'"
-							   " FROM unnest($3, $4) AS r(k, ms) WHERE q.mapping_id = $1 AND q.key_canon = r.k",
-							   5, t, v, NULL, SPI_OK_UPDATE);
-			}
+			if (out.done != NIL)
+				dequeue(c, out.done);
+			if (out.retry != NIL)
+				requeue(c, out.retry, out.retry_ms, out.read_at);
 			count_checks(c, n, &out.stats);
 		}
 	}
@@ -710,7 +785,8 @@ cdc_cycle(const char *slot)
 {
 	CdcMapping *maps;
 	int			nmaps;
-	bool		busy;
+	bool		busy,
+				checked;
 
 	StartTransactionCommand();
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
@@ -766,8 +842,17 @@ cdc_cycle(const char *slot)
 	maps = load_cdc_mappings(&nmaps);
 	recon_commit();
 
-	busy = recon_cdc_decode(slot, maps, nmaps);
-	busy |= check_due_keys(maps, nmaps);
+	busy = recon_cdc_decode(slot, maps, nmaps, &checked);
+
+	/*
+	 * One MongoDB round per cycle: when decoded keys were checked (with the
+	 * queue's due keys), keys that fell due meanwhile wait for the next
+	 * cycle, which comes at once.
+	 */
+	if (checked)
+		busy = true;
+	else
+		busy |= check_due_keys(maps, nmaps);
 	apply_recorded(maps, nmaps);
 	next_due_ms = ms_until_next_due(maps, nmaps);
 

@@ -36,20 +36,22 @@ typedef struct CdcDecodedKey
 } CdcDecodedKey;
 
 /*
- * Check keys that were already due when decoded, before queueing them
- * (cdc.c).  Returns false, having changed nothing, when one could not be
- * checked: the caller queues them instead.
+ * Check keys that were already due when decoded, before queueing them,
+ * with_queue: together with the mapping's due queued keys (cdc.c).  Returns
+ * false, having changed nothing, when one could not be checked: the caller
+ * queues them instead.
  */
-extern bool recon_cdc_check_decoded(CdcMapping *c, const CdcDecodedKey *keys, int n);
+extern bool recon_cdc_check_decoded(CdcMapping *c, const CdcDecodedKey *keys, int n, bool with_queue);
 
 /*
  * Decode the database's slot (held by this worker) from where the last
  * call stopped up to the end of flushed WAL, check the changed keys of
  * maps that are due already and queue the rest in recon.cdc_queue, commit,
- * then confirm the slot past them.
- * Returns true when it stopped early with more WAL to decode.
+ * then confirm the slot past them.  Returns true when it stopped early
+ * with more WAL to decode; *checked tells whether it checked keys (and
+ * with them the queue's due keys: a MongoDB round).
  */
-extern bool recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps);
+extern bool recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps, bool *checked);
 
 /* Release the slot and the decoding context (before dropping the slot). */
 extern void recon_cdc_decode_close(void);

@@ -83,6 +83,7 @@ typedef struct Spool
 	FmgrInfo  **key_out;		/* per mapping: output function of each key column */
 	CdcMapping *maps;
 	int			nmaps;
+	bool		checked;		/* a batch of decoded keys was checked this cycle */
 	Tuplesortstate *sort;		/* (mapping, key, key text, committed_at) by mapping, key */
 	TupleDesc	desc;
 	TupleTableSlot *put;
@@ -265,10 +266,10 @@ queue_put(HTAB *h, CdcMapping *c, const char *key, int keylen, const char *keyte
 /*
  * Check the collected keys that are due already (within the batch window),
  * per mapping and recon.batch_size at a time; mark each one checked
- * (settle_ms < 0) unless its batch could not be checked.  Only full
- * batches: a smaller rest goes to the queue and is checked in the cycle's
- * shared round, with the re-checks due then, so that a steady trickle of
- * changes costs one MongoDB round per cycle, not two.
+ * (settle_ms < 0) unless its batch could not be checked.  The last,
+ * partial batch takes in the mapping's due queued keys (re-checks,
+ * typically), so that a steady trickle of changes costs one MongoDB round
+ * per cycle, not two.
  */
 static void
 check_due_now(Spool *sp, HTAB *h)
@@ -287,21 +288,11 @@ check_due_now(Spool *sp, HTAB *h)
 		QueueEntry *e;
 		int			n = 0,
 					j;
-		int64		due = 0,
-					budget;
 
-		hash_seq_init(&seq, h);
-		while ((e = hash_seq_search(&seq)) != NULL)
-			if (e->c == c && e->keylen > 0 &&
-				TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms) <= horizon)
-				due++;
-		budget = due - due % recon_batch_size;
-		if (budget == 0)
-			continue;
 		hash_seq_init(&seq, h);
 		for (;;)
 		{
-			e = budget > 0 ? hash_seq_search(&seq) : NULL;
+			e = hash_seq_search(&seq);
 			if (e != NULL &&
 				(e->c != c || e->keylen == 0 ||
 				 TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms) > horizon))
@@ -313,7 +304,6 @@ check_due_now(Spool *sp, HTAB *h)
 				batch[n].keytext = e->keytext;
 				batch[n].committed_at = e->committed_at;
 				owners[n++] = e;
-				budget--;
 			}
 			if (n > 0 && (e == NULL || n == recon_batch_size))
 			{
@@ -321,20 +311,19 @@ check_due_now(Spool *sp, HTAB *h)
 				bool		checked;
 
 				CHECK_FOR_INTERRUPTS();
-				checked = recon_cdc_check_decoded(c, batch, n);
+				checked = recon_cdc_check_decoded(c, batch, n, n < recon_batch_size);
 				MemoryContextSwitchTo(old);
 				MemoryContextReset(batch_cxt);
 				if (checked)
+				{
 					for (j = 0; j < n; j++)
 						owners[j]->settle_ms = -1;
+					sp->checked = true;
+				}
 				n = 0;
 			}
 			if (e == NULL)
-			{
-				if (budget == 0)
-					hash_seq_term(&seq);
 				break;
-			}
 		}
 	}
 	MemoryContextDelete(batch_cxt);
@@ -577,7 +566,7 @@ recon_cdc_decode_after_error(void)
 }
 
 bool
-recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
+recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps, bool *checked)
 {
 	XLogRecPtr	end_of_wal = GetFlushRecPtr(NULL);
 	int64		limit = (int64) recon_batch_size * 100;
@@ -589,6 +578,7 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 	uint64		epoch_at_start;
 	bool		catalog_changed = false;
 
+	*checked = false;
 	/* nothing new since the last look: nothing to decode */
 	if (decode_ctx && decode_ctx->reader->EndRecPtr >= end_of_wal)
 		return false;
@@ -681,5 +671,6 @@ recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps)
 	LogicalConfirmReceivedLocation(upto);
 	ReplicationSlotMarkDirty();
 	ahead_of_slot = false;
+	*checked = sp.checked;
 	return more;
 }

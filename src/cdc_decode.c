@@ -266,10 +266,11 @@ queue_put(HTAB *h, CdcMapping *c, const char *key, int keylen, const char *keyte
 /*
  * Check the collected keys that are due already (within the batch window),
  * per mapping and recon.batch_size at a time; mark each one checked
- * (settle_ms < 0) unless its batch could not be checked.  The last,
- * partial batch takes in the mapping's due queued keys (re-checks,
- * typically), so that a steady trickle of changes costs one MongoDB round
- * per cycle, not two.
+ * (settle_ms < 0) unless its batch could not be checked.  Fewer than a
+ * batch (a steady trickle of changes) are checked together with the
+ * mapping's due queued keys (re-checks, typically): one MongoDB round per
+ * cycle, not two.  More (a backlog) are checked in full batches, and the
+ * rest is queued to fill the next round with the keys falling due by then.
  */
 static void
 check_due_now(Spool *sp, HTAB *h)
@@ -288,11 +289,21 @@ check_due_now(Spool *sp, HTAB *h)
 		QueueEntry *e;
 		int			n = 0,
 					j;
+		int64		due = 0,
+					budget;
 
+		hash_seq_init(&seq, h);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			if (e->c == c && e->keylen > 0 &&
+				TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms) <= horizon)
+				due++;
+		budget = due < recon_batch_size ? due : due - due % recon_batch_size;
+		if (budget == 0)
+			continue;
 		hash_seq_init(&seq, h);
 		for (;;)
 		{
-			e = hash_seq_search(&seq);
+			e = budget > 0 ? hash_seq_search(&seq) : NULL;
 			if (e != NULL &&
 				(e->c != c || e->keylen == 0 ||
 				 TimestampTzPlusMilliseconds(e->committed_at, e->settle_ms) > horizon))
@@ -304,6 +315,7 @@ check_due_now(Spool *sp, HTAB *h)
 				batch[n].keytext = e->keytext;
 				batch[n].committed_at = e->committed_at;
 				owners[n++] = e;
+				budget--;
 			}
 			if (n > 0 && (e == NULL || n == recon_batch_size))
 			{
@@ -323,7 +335,11 @@ check_due_now(Spool *sp, HTAB *h)
 				n = 0;
 			}
 			if (e == NULL)
+			{
+				if (budget == 0)
+					hash_seq_term(&seq);	/* stopped before the end */
 				break;
+			}
 		}
 	}
 	MemoryContextDelete(batch_cxt);

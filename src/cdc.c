@@ -633,12 +633,18 @@ check_due_keys(CdcMapping *maps, int nmaps)
 		for (mi = 0; mi < nmaps; mi++)
 		{
 			CdcMapping *c = &maps[mi];
-			ReconKeyed *items = palloc0(sizeof(ReconKeyed) * nrows);
-			int		   *attempts = palloc0(sizeof(int) * nrows);
-			TimestampTz *committed = palloc0(sizeof(TimestampTz) * nrows);
+			ReconKeyed *items;
+			int		   *attempts;
+			TimestampTz *committed;
 			int			n = 0;
 			bool		sweep = false;
 			CheckOut	out = {0};
+
+			if (c->rounded)
+				continue;		/* its due keys were checked with its decoded ones */
+			items = palloc0(sizeof(ReconKeyed) * nrows);
+			attempts = palloc0(sizeof(int) * nrows);
+			committed = palloc0(sizeof(TimestampTz) * nrows);
 
 			for (i = 0; i < nrows; i++)
 			{
@@ -845,14 +851,13 @@ cdc_cycle(const char *slot)
 	busy = recon_cdc_decode(slot, maps, nmaps, &checked);
 
 	/*
-	 * One MongoDB round per cycle: when decoded keys were checked (with the
-	 * queue's due keys), keys that fell due meanwhile wait for the next
-	 * cycle, which comes at once.
+	 * One MongoDB round per mapping and cycle: a mapping whose decoded keys
+	 * were checked (with its due queued keys) leaves the keys that fell due
+	 * meanwhile to the next cycle, which comes at once; the others have
+	 * their round now.
 	 */
-	if (checked)
-		busy = true;
-	else
-		busy |= check_due_keys(maps, nmaps);
+	busy |= check_due_keys(maps, nmaps);
+	busy |= checked;
 	apply_recorded(maps, nmaps);
 	next_due_ms = ms_until_next_due(maps, nmaps);
 

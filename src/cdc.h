@@ -24,6 +24,7 @@ typedef struct CdcMapping
 	ReconTarget *t;
 	int64		run_id;
 	bool		recorded;		/* divergences recorded this cycle (repair = auto applies them) */
+	bool		rounded;		/* had its MongoDB round this cycle, with decoded keys */
 } CdcMapping;
 
 /* A key as decoded: canonical form, text form (for people), latest commit. */

@@ -331,6 +331,7 @@ check_due_now(Spool *sp, HTAB *h)
 					for (j = 0; j < n; j++)
 						owners[j]->settle_ms = -1;
 					sp->checked = true;
+					c->rounded = true;
 				}
 				n = 0;
 			}

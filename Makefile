@@ -8,7 +8,7 @@ OBJS        = src/recon.o src/canonical.o src/target.o src/mongo_client.o \
               src/mapping.o src/docshape.o src/sweep.o src/recheck.o \
               src/repair.o src/diagnostics.o \
               src/decoder.o src/worker.o src/cdc.o src/cdc_admin.o src/cdc_decode.o src/audit.o src/cdcmsg.o \
-              src/jsonbson.o src/sample.o src/coltype.o src/embed.o src/progress.o
+              src/jsonbson.o src/sample.o src/coltype.o src/embed.o src/progress.o src/catalog.o
 
 PG_CONFIG  ?= pg_config
 
@@ -55,4 +55,4 @@ test/mongo_tool: test/mongo_tool.c
 
 
 # every subsystem includes the shared headers
-$(OBJS): src/cdc.h src/decoder.h src/recon.h src/canonical.h src/coltype.h src/embed.h src/progress.h
+$(OBJS): src/catalog.h src/cdc.h src/decoder.h src/recon.h src/canonical.h src/coltype.h src/embed.h src/progress.h

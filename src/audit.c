@@ -1,5 +1,5 @@
 /*
- * audit.c — the audit trail's C side: writing audit rows, the optional
+ * audit.c — the audit trail's C side (catalog.c writes its rows): the optional
  * server-side key that turns the chain's hashes into HMACs, the copy of
  * committed audit rows in the server log, and the keyed hash of redacted
  * values.
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "recon.h"
+#include "catalog.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -184,51 +184,6 @@ emit_entries(BufFile *f, off_t file_len, const char *mem, const char *mem_end)
 				 errdetail_log("%s", content.data),
 				 errhidestmt(true), errhidecontext(true)));
 	}
-}
-
-/* ---------------------------------------------------------------------
- * Writing audit rows
- * --------------------------------------------------------------------- */
-
-#define AUDIT_NARGS 10
-
-void
-recon_audit(const ReconAudit *a)
-{
-	static const char *sql =
-		"INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
-		" repair_id, reason, detail, before_hash, after_hash)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '{}'), $9, $10)";
-	Oid			types[AUDIT_NARGS] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		v[AUDIT_NARGS];
-	char		n[AUDIT_NARGS + 1];
-	const char *texts[] = {a->actor, a->action, a->mapping};
-	int			i;
-
-	memset(n, ' ', AUDIT_NARGS);
-	n[AUDIT_NARGS] = '\0';
-	for (i = 0; i < 3; i++)
-	{
-		v[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
-		if (!texts[i])
-			n[i] = 'n';
-	}
-	v[3] = Int64GetDatum(a->run_id);
-	n[3] = a->run_id ? ' ' : 'n';
-	v[4] = Int64GetDatum(a->divergence_id);
-	n[4] = a->divergence_id ? ' ' : 'n';
-	v[5] = Int64GetDatum(a->repair_id);
-	n[5] = a->repair_id ? ' ' : 'n';
-	v[6] = a->reason ? CStringGetTextDatum(a->reason) : (Datum) 0;
-	n[6] = a->reason ? ' ' : 'n';
-	v[7] = a->detail ? CStringGetTextDatum(a->detail) : (Datum) 0;
-	n[7] = a->detail ? ' ' : 'n';
-	v[8] = a->before_hash ? CStringGetTextDatum(a->before_hash) : (Datum) 0;
-	n[8] = a->before_hash ? ' ' : 'n';
-	v[9] = a->after_hash ? CStringGetTextDatum(a->after_hash) : (Datum) 0;
-	n[9] = a->after_hash ? ' ' : 'n';
-	recon_spi_exec(sql, AUDIT_NARGS, types, v, n, SPI_OK_INSERT);
 }
 
 /* ---------------------------------------------------------------------
@@ -502,7 +457,7 @@ recon_rotate_audit_key(PG_FUNCTION_ARGS)
 				 errhint("Set it in postgresql.conf, reload, then call recon.rotate_audit_key().")));
 	SPI_connect();
 	a.actor = GetUserNameFromId(GetUserId(), false);
-	a.action = "key.rotated";
+	a.action = AUDIT_KEY_ROTATED;
 	a.reason = PG_ARGISNULL(0) ? "recon.rotate_audit_key" : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	a.detail = psprintf("{\"key_id\": \"%s\"}", audit_keys[0].id);
 	recon_audit(&a);

@@ -80,12 +80,8 @@ load_one_mapping(void *arg)
 								" WHERE mapping_id = $1 AND worker_pid = $2), 0)", 2, t, v);
 	if (c->run_id == 0)
 	{
-		recon_spi_exec("UPDATE recon.runs SET status = 'finished', finished_at = clock_timestamp()"
-					   " WHERE run_id = (SELECT run_id FROM recon.cdc_state WHERE mapping_id = $1)"
-					   " AND status = 'running'", 1, t, v, NULL, SPI_OK_UPDATE);
-		c->run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
-									" started_by) VALUES ($1, $3, 'cdc', 'running', '" CDC_ACTOR "')"
-									" RETURNING run_id", 3, t, v);
+		recon_run_end_change_run(c->m->id);
+		c->run_id = recon_run_start(c->m, "cdc", CDC_ACTOR);
 		{
 			Oid			t4[4] = {INT8OID, INT4OID, TEXTOID, INT8OID};
 			Datum		v4[4] = {v[0], v[1], v[2], Int64GetDatum(c->run_id)};
@@ -159,67 +155,14 @@ load_cdc_mappings(int *n)
 	return maps;
 }
 
-static void
-audit_new_rows(CdcMapping *c)
-{
-	Oid			t[3] = {INT8OID, INT8OID, TEXTOID};
-	Datum		v[3] = {Int64GetDatum(c->m->id), Int64GetDatum(c->run_id), CStringGetTextDatum(c->m->name)};
-
-	recon_spi_exec("WITH s AS (SELECT audited_divergence_id AS d, audited_repair_id AS r"
-				   "             FROM recon.cdc_state WHERE mapping_id = $1),"
-				   " dv AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
-				   "        reason, detail, after_hash)"
-				   "        SELECT '" CDC_ACTOR "', 'divergence.opened', $3, $2, d.divergence_id,"
-				   "        'change check', jsonb_build_object('kind', d.kind, 'key', d.key, 'fields', d.fields,"
-				   "        'source_hash', d.source_hash, 'target_hash', d.target_hash), d.target_hash"
-				   "        FROM recon.divergences d, s WHERE d.mapping_id = $1 AND d.first_run_id = $2"
-				   "        AND d.divergence_id > s.d ORDER BY d.divergence_id RETURNING divergence_id),"
-				   " rp AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
-				   "        repair_id, reason, detail)"
-				   "        SELECT '" CDC_ACTOR "', 'repair.planned', $3, $2, r.divergence_id, r.repair_id,"
-				   "        coalesce(r.approval_reason, 'policy: auto'), jsonb_build_object('action', r.action,"
-				   "        'operation', r.operation, 'needs_approval', r.needs_approval)"
-				   "        FROM recon.repairs r, s WHERE r.run_id = $2 AND r.repair_id > s.r"
-				   "        ORDER BY r.repair_id RETURNING repair_id)"
-				   " UPDATE recon.cdc_state SET"
-				   " audited_divergence_id = greatest(audited_divergence_id, coalesce((SELECT max(divergence_id) FROM dv), 0)),"
-				   " audited_repair_id = greatest(audited_repair_id, coalesce((SELECT max(repair_id) FROM rp), 0))"
-				   " WHERE mapping_id = $1", 3, t, v, NULL, SPI_OK_UPDATE);
-}
-
 /*
- * The quality gate (recon_quality_gate: the sweep's formula) over a change
- * run's checks so far — the keys it checked are the keys it compared —
- * once at least 10 were checked.  A tripped run stays gated.
+ * The quality gate over a change run's checks so far, once at least 10
+ * keys were checked (catalog.c holds the formula).
  */
 static bool
 check_gate(CdcMapping *c)
 {
-	Oid			t[1] = {INT8OID};
-	Datum		v[1] = {Int64GetDatum(c->run_id)};
-	int64		divergences,
-				checked;
-	char	   *reason;
-
-	if (c->m->max_divergence_ratio < 0)
-		return false;
-	if (recon_spi_int64("SELECT count(*) FROM recon.runs WHERE run_id = $1 AND status = 'gated'",
-						1, t, v) > 0)
-		return true;
-	divergences = recon_spi_int64("SELECT divergences FROM recon.runs WHERE run_id = $1", 1, t, v);
-	checked = recon_spi_int64("SELECT candidates FROM recon.runs WHERE run_id = $1", 1, t, v);
-	reason = recon_quality_gate(c->m, divergences, (double) checked, 10);
-	if (reason == NULL)
-		return false;
-	{
-		Oid			t2[2] = {INT8OID, TEXTOID};
-		Datum		v2[2] = {Int64GetDatum(c->run_id), CStringGetTextDatum(reason)};
-
-		recon_spi_exec("UPDATE recon.runs SET status = 'gated', gate_reason = $2"
-					   " WHERE run_id = $1 AND status = 'running'", 2, t2, v2, NULL, SPI_OK_UPDATE);
-	}
-	recon_quality_gate_trip(c->m, c->run_id, CDC_ACTOR, reason, divergences, (double) checked, true);
-	return true;
+	return recon_change_run_gated(c->m, c->run_id, CDC_ACTOR, 10);
 }
 
 /* What checking a set of keys decided (kept only when the whole set succeeded). */
@@ -429,20 +372,16 @@ check_batch(CdcMapping *c, ReconKeyed *items, int *attempts, TimestampTz *commit
 static void
 count_checks(CdcMapping *c, int n, const ReconRunStats *stats)
 {
-	Oid			t[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-	Datum		v[5] = {Int64GetDatum(c->m->id), Int64GetDatum(n),
-		Int64GetDatum(stats->divergences), Int64GetDatum(c->run_id),
-	Int64GetDatum(stats->repairs_planned)};
+	Oid			t[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		v[3] = {Int64GetDatum(c->m->id), Int64GetDatum(n), Int64GetDatum(stats->divergences)};
 
 	recon_spi_exec("UPDATE recon.cdc_state SET checks = checks + $2, divergences = divergences + $3,"
 				   " last_check_at = clock_timestamp() WHERE mapping_id = $1",
 				   3, t, v, NULL, SPI_OK_UPDATE);
-	recon_spi_exec("UPDATE recon.runs SET candidates = candidates + $2,"
-				   " divergences = divergences + $3, repairs_planned = repairs_planned + $5"
-				   " WHERE run_id = $4", 5, t, v, NULL, SPI_OK_UPDATE);
+	recon_run_count_checks(c->run_id, n, stats);
 	if (stats->divergences > 0)
 	{
-		audit_new_rows(c);
+		recon_audit_change_run_records(c->m, c->run_id, CDC_ACTOR);
 		c->recorded = true;
 	}
 }

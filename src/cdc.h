@@ -6,7 +6,7 @@
 #ifndef RECON_CDC_H
 #define RECON_CDC_H
 
-#include "recon.h"
+#include "catalog.h"
 
 #include "datatype/timestamp.h"
 

@@ -218,7 +218,7 @@ recon_enable_cdc(PG_FUNCTION_ARGS)
 					   " ON CONFLICT (mapping_id) DO NOTHING", 1, t, v, NULL, SPI_OK_INSERT);
 	}
 	a.actor = priv.caller_name;
-	a.action = "cdc.enabled";
+	a.action = AUDIT_CDC_ENABLED;
 	a.mapping = m->name;
 	a.reason = "recon.enable_cdc";
 	a.detail = psprintf("{\"slot\": \"%s\", \"slot_created\": %s}", slot, created ? "true" : "false");
@@ -256,9 +256,7 @@ recon_disable_cdc(PG_FUNCTION_ARGS)
 	recon_spi_exec("UPDATE recon.mappings SET cdc_enabled = false, updated_at = now()"
 				   " WHERE mapping_id = $1", 1, t, v, NULL, SPI_OK_UPDATE);
 	recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = $1", 1, t, v, NULL, SPI_OK_DELETE);
-	recon_spi_exec("UPDATE recon.runs SET status = 'finished', finished_at = clock_timestamp()"
-				   " WHERE run_id = (SELECT run_id FROM recon.cdc_state WHERE mapping_id = $1)"
-				   " AND status = 'running'", 1, t, v, NULL, SPI_OK_UPDATE);
+	recon_run_end_change_run(m->id);
 	recon_spi_exec("DELETE FROM recon.cdc_state WHERE mapping_id = $1", 1, t, v, NULL, SPI_OK_DELETE);
 
 	/* the last mapping of this database: drop the slot (the worker does if it is busy) */
@@ -288,7 +286,7 @@ recon_disable_cdc(PG_FUNCTION_ARGS)
 		CurrentResourceOwner = owner;
 	}
 	a.actor = priv.caller_name;
-	a.action = "cdc.disabled";
+	a.action = AUDIT_CDC_DISABLED;
 	a.mapping = m->name;
 	a.reason = "recon.disable_cdc";
 	a.detail = psprintf("{\"slot\": \"%s\", \"slot_dropped\": %s}", slot, dropped ? "true" : "false");

@@ -9,7 +9,7 @@
  */
 #include "postgres.h"
 
-#include "recon.h"
+#include "catalog.h"
 
 #include "access/genam.h"
 #include "access/relation.h"
@@ -968,7 +968,7 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 			ReconAudit	a = {0};
 
 			a.actor = priv.caller_name;
-			a.action = "mapping.created";
+			a.action = AUDIT_MAPPING_CREATED;
 			a.mapping = m->name;
 			a.reason = "recon.add_mapping";
 			a.detail = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -1019,7 +1019,7 @@ recon_alter_mapping(PG_FUNCTION_ARGS)
 		recon_spi_exec("UPDATE recon.mappings SET options = $2, columns = $3, updated_at = now()"
 					   " WHERE name = $1", 3, t, v, NULL, SPI_OK_UPDATE);
 		a.actor = priv.caller_name;
-		a.action = "mapping.altered";
+		a.action = AUDIT_MAPPING_ALTERED;
 		a.mapping = name;
 		a.reason = "recon.alter_mapping";
 		a.before_hash = canon_sha256_hex(before, strlen(before));
@@ -1054,15 +1054,12 @@ recon_drop_mapping(PG_FUNCTION_ARGS)
 	recon_mapping_lock(name);
 	recon_check_mapping_owner(recon_mapping_load_catalog(name), &priv, "drop");
 	/* keep history: runs, divergences and repairs go with it, the audit log stays */
-	recon_spi_exec("DELETE FROM recon.repairs WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
-				   1, t, v, NULL, SPI_OK_DELETE);
-	recon_spi_exec("DELETE FROM recon.divergences WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
-				   1, t, v, NULL, SPI_OK_DELETE);
+	recon_forget_mapping_records(name);
 	recon_spi_exec("DELETE FROM recon.cdc_queue WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
 				   1, t, v, NULL, SPI_OK_DELETE);
 	recon_spi_exec("DELETE FROM recon.mappings WHERE name = $1", 1, t, v, NULL, SPI_OK_DELETE);
 	a.actor = priv.caller_name;
-	a.action = "mapping.dropped";
+	a.action = AUDIT_MAPPING_DROPPED;
 	a.mapping = name;
 	a.reason = "recon.drop_mapping";
 	recon_audit(&a);
@@ -1107,7 +1104,7 @@ recon_alter_mapping_owner(PG_FUNCTION_ARGS)
 					   2, t, v, NULL, SPI_OK_UPDATE);
 	}
 	a.actor = priv.caller_name;
-	a.action = "mapping.owner_changed";
+	a.action = AUDIT_MAPPING_OWNER_CHANGED;
 	a.mapping = name;
 	a.reason = "recon.alter_mapping_owner";
 	{

@@ -9,7 +9,7 @@
  */
 #include "postgres.h"
 
-#include "recon.h"
+#include "catalog.h"
 
 #include "access/genam.h"
 #include "access/nbtree.h"
@@ -816,129 +816,78 @@ static void
 plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const ReconKeyed *it,
 			const bool *mask, ReconRunStats *stats)
 {
-	const char *action = NULL;
-	char	   *op;
-	bool		needs_approval;
-	const char *why;
-	Oid			t[10] = {INT8OID, INT8OID, INT8OID, TEXTOID, JSONBOID, BOOLOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID};
-	Datum		v[10];
-	char		nulls[11] = "          ";
-	char	   *unwritable = NULL;
-	Oid			t1[1] = {INT8OID};
-	Datum		v1[1] = {Int64GetDatum(divergence_id)};
+	ReconRepairPlan plan = {0};
+	PlanArgs	pa = {m, it, mask, NULL, NULL};
+	char	   *reason;
 
 	if (m->repair == REPAIR_OFF)
 		return;
 	/* an in-doubt repair is resolved by apply_repairs before anything new */
-	if (recon_spi_int64("SELECT count(*) FROM recon.repairs WHERE divergence_id = $1"
-						" AND status = 'applying'", 1, t1, v1) > 0)
+	if (recon_repair_in_doubt(divergence_id))
 		return;
-	recon_spi_exec("UPDATE recon.repairs SET status = 'superseded' WHERE divergence_id = $1"
-				   " AND status IN ('planned', 'approved')", 1, t1, v1, NULL, SPI_OK_UPDATE);
+	recon_repairs_supersede(divergence_id);
+	if (!recon_try(planned_operation_cb, &pa, &reason))
 	{
-		PlanArgs	pa = {m, it, mask, NULL, NULL};
-		char	   *reason;
-
-		if (!recon_try(planned_operation_cb, &pa, &reason))
-		{
-			/* a row no document can hold: a failed repair that says so, never a write */
-			pa.op = recon_reason_json("unwritable", reason);
-			pa.action = it->doc ? (m->repair_replace ? "replace" : "update") : "insert";
-			unwritable = psprintf("cannot be written: %s", reason);
-		}
-		op = pa.op;
-		action = pa.action;
+		/* a row no document can hold: a failed repair that says so, never a write */
+		pa.op = recon_reason_json("unwritable", reason);
+		pa.action = it->doc ? (m->repair_replace ? "replace" : "update") : "insert";
+		plan.failed = psprintf("cannot be written: %s", reason);
 	}
-	if (action == NULL)
+	if (pa.action == NULL)
 		return;
-	needs_approval = m->repair != REPAIR_AUTO || strcmp(action, "delete") == 0;
-	why = strcmp(action, "delete") == 0 ? "deletes an extra document" :
+	plan.divergence_id = divergence_id;
+	plan.run_id = run_id;
+	plan.action = pa.action;
+	plan.operation = pa.op;
+	plan.needs_approval = m->repair != REPAIR_AUTO || strcmp(pa.action, "delete") == 0;
+	plan.approval_reason = strcmp(pa.action, "delete") == 0 ? "deletes an extra document" :
 		m->repair != REPAIR_AUTO ? "policy: approve" : NULL;
-	v[0] = Int64GetDatum(divergence_id);
-	v[1] = Int64GetDatum(run_id);
-	v[2] = Int64GetDatum(m->id);
-	v[3] = CStringGetTextDatum(action);
-	v[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(op));
-	v[5] = BoolGetDatum(needs_approval);
-	v[6] = why ? CStringGetTextDatum(why) : (Datum) 0;
-	nulls[6] = why ? ' ' : 'n';
-	/* bound to the options it was planned under: an alter_mapping voids it */
-	v[7] = CStringGetTextDatum(m->options_hash);
-	v[8] = CStringGetTextDatum(unwritable ? "failed" : "planned");
-	v[9] = unwritable ? CStringGetTextDatum(unwritable) : (Datum) 0;
-	nulls[9] = unwritable ? ' ' : 'n';
-	recon_spi_exec("INSERT INTO recon.repairs (divergence_id, run_id, mapping_id, action,"
-				   " operation, needs_approval, approval_reason, options_hash, status, error)"
-				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-				   10, t, v, nulls, SPI_OK_INSERT);
-	if (unwritable)
-		return;
-	stats->repairs_planned++;
+	recon_repair_insert(m, &plan);
+	if (plan.failed == NULL)
+		stats->repairs_planned++;
 }
 
+/*
+ * Record a key that still differs after its re-reads (catalog.c writes
+ * the row) and plan its repair.
+ */
 void
 recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, List *paths,
 						const bool *mask, ReconRunStats *stats)
 {
-	static const char *sql =
-		"INSERT INTO recon.divergences AS d (mapping_id, first_run_id, last_run_id, kind, key,"
-		" key_canon, fields, source_hash, target_hash, source_image, target_image, reason)"
-		" VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-		" ON CONFLICT (mapping_id, key_canon) WHERE status = 'open' DO UPDATE SET"
-		" last_run_id = EXCLUDED.last_run_id, last_seen = now(), kind = EXCLUDED.kind,"
-		" fields = EXCLUDED.fields, source_hash = EXCLUDED.source_hash,"
-		" target_hash = EXCLUDED.target_hash, source_image = EXCLUDED.source_image,"
-		" target_image = EXCLUDED.target_image, reason = EXCLUDED.reason"
-		" RETURNING divergence_id, (xmax = 0)";
-	Oid			types[11] = {INT8OID, INT8OID, TEXTOID, JSONBOID, BYTEAOID, TEXTARRAYOID,
-	TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
-	Datum		v[11];
-	char		n[12] = "           ";
+	ReconDivergenceRow d = {0};
 	char	   *reason = NULL;
-	const char *kind = !it->doc ? "missing" : !it->src_present ? "extra" : "mismatch";
 	ArrayBuildState *ab = NULL;
 	ListCell   *lc;
 	bytea	   *kc = palloc(VARHDRSZ + it->keylen);
-	char	   *sh = recon_item_source_hash(it),
-			   *th = recon_item_target_hash(it);
-	bool		isnull;
 	int64		divergence_id;
+	bool		is_new;
 
 	SET_VARSIZE(kc, VARHDRSZ + it->keylen);
 	memcpy(VARDATA(kc), it->key, it->keylen);
 	foreach(lc, paths)
 		ab = accumArrayResult(ab, CStringGetTextDatum(lfirst(lc)), false, TEXTOID,
 							  CurrentMemoryContext);
-	v[0] = Int64GetDatum(m->id);
-	v[1] = Int64GetDatum(run_id);
-	v[2] = CStringGetTextDatum(kind);
-	v[3] = key_jsonb(m, it);
-	v[4] = PointerGetDatum(kc);
-	v[5] = ab ? makeArrayResult(ab, CurrentMemoryContext) :
+	d.kind = !it->doc ? "missing" : !it->src_present ? "extra" : "mismatch";
+	d.key = key_jsonb(m, it);
+	d.key_canon = kc;
+	d.fields = ab ? makeArrayResult(ab, CurrentMemoryContext) :
 		PointerGetDatum(construct_empty_array(TEXTOID));
-	v[6] = sh ? CStringGetTextDatum(sh) : (Datum) 0;
-	n[6] = sh ? ' ' : 'n';
-	v[7] = th ? CStringGetTextDatum(th) : (Datum) 0;
-	n[7] = th ? ' ' : 'n';
-	v[8] = it->src_present ? image_of(m, it, false, &reason) : (Datum) 0;
-	n[8] = it->src_present ? ' ' : 'n';
-	v[9] = it->doc ? image_of(m, it, true, &reason) : (Datum) 0;
-	n[9] = it->doc ? ' ' : 'n';
+	d.source_hash = recon_item_source_hash(it);
+	d.target_hash = recon_item_target_hash(it);
+	d.source_image = it->src_present ? image_of(m, it, false, &reason) : (Datum) 0;
+	d.target_image = it->doc ? image_of(m, it, true, &reason) : (Datum) 0;
 	{
 		char	   *doc_reason = recon_document_reason(m, it);
 
 		if (doc_reason)
 			reason = doc_reason;
 	}
-	v[10] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	n[10] = reason ? ' ' : 'n';
-	recon_spi_exec(sql, 11, types, v, n, SPI_OK_INSERT_RETURNING);
-	divergence_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	d.reason = reason;
+	divergence_id = recon_divergence_record(m, run_id, &d, &is_new);
 	stats->divergences++;
-	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+	if (is_new)
 		stats->new_divergences++;
-	SPI_freetuptable(SPI_tuptable); /* else each one is kept until SPI_finish */
 	plan_repair(m, run_id, divergence_id, it, mask, stats);
 }
 

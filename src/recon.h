@@ -80,21 +80,6 @@ extern bool recon_in_worker;
 extern void recon_commit(void);
 
 /* ---- audit (audit.c); caller must be connected to SPI ---- */
-typedef struct ReconAudit
-{
-	const char *actor;
-	const char *action;
-	const char *mapping;
-	int64		run_id;			/* 0 = none */
-	int64		divergence_id;
-	int64		repair_id;
-	const char *reason;
-	const char *detail;			/* jsonb text or NULL */
-	const char *before_hash;
-	const char *after_hash;
-} ReconAudit;
-
-extern void recon_audit(const ReconAudit *a);
 extern char *recon_redaction_hash(const char *data, int len);
 extern void recon_audit_init(void);
 
@@ -288,16 +273,8 @@ extern void recon_unexpected_key(const bson_t *doc, StringInfo out);
 typedef void (*ReconRowFn) (void *arg, Datum *values, bool *nulls);
 extern int64 recon_source_rows(const ReconMapping *m, const char *sql_suffix, int nargs,
 							   Oid *argtypes, Datum *args, ReconRowFn fn, void *arg);
-extern int64 recon_create_run(const ReconMapping *m, const char *kind, const char *actor);
 extern void recon_lock_mapping_for_run(const ReconMapping *m);
 extern const char *recon_repair_action(const ReconMapping *m, bool in_source, bool in_target);
-extern char *recon_quality_gate(const ReconMapping *m, int64 divergences, double compared,
-								double min_compared);
-extern void recon_quality_gate_trip(const ReconMapping *m, int64 run_id, const char *actor,
-									const char *reason, int64 divergences, double compared,
-									bool audit);
-extern void recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows,
-							 int64 docs, ReconRunStats *stats, bool partial);
 extern int64 recon_sweep_mapping(const char *name, const char *actor, int64 run_id);
 extern bool recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 							const char *actor, int64 *verified, int64 *conflicts, int64 *failed);

@@ -12,7 +12,7 @@
  */
 #include "postgres.h"
 
-#include "recon.h"
+#include "catalog.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -380,24 +380,21 @@ record_outcomes(const ReconMapping *m, int64 run_id, const char *actor, RepairIt
 	{
 		RepairItem *r = &items[i];
 		const char *status;
-		const char *action;
+		ReconAuditAction action;
 		char	   *after = NULL;
-		Oid			t[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
-		Datum		v[5];
-		char		nl[6] = "     ";
-		ReconAudit	a = {0};
+		ReconRepairOutcome o;
 
 		switch (r->outcome)
 		{
 			case OUT_NONE:
 				status = "verified";
-				action = "repair.applied";
+				action = AUDIT_REPAIR_APPLIED;
 				after = recon_item_target_hash(&r->k);
 				*consecutive_failures = 0;
 				break;
 			case OUT_CONSISTENT:
 				status = "verified";
-				action = "repair.verified";
+				action = AUDIT_REPAIR_VERIFIED;
 				after = recon_item_target_hash(&r->k);
 				r->message = r->written ? NULL : "already consistent: nothing written";
 				/*
@@ -407,96 +404,33 @@ record_outcomes(const ReconMapping *m, int64 run_id, const char *actor, RepairIt
 				 */
 				if (!r->written && r->attempts > 1 && !same_hash(after, r->seen_hash))
 				{
-					action = "repair.applied";
+					action = AUDIT_REPAIR_APPLIED;
 					r->message = "in doubt: the earlier attempt's write is in place (nothing written again)";
 				}
 				*consecutive_failures = 0;
 				break;
 			case OUT_CONFLICT:
 				status = "conflict";
-				action = "repair.conflict";
+				action = AUDIT_REPAIR_CONFLICT;
 				break;
 			default:
 				status = "failed";
-				action = "repair.failed";
+				action = AUDIT_REPAIR_FAILED;
 				(*consecutive_failures)++;
 				break;
 		}
-		v[0] = Int64GetDatum(r->repair_id);
-		v[1] = CStringGetTextDatum(status);
-		v[2] = after ? CStringGetTextDatum(after) : (Datum) 0;
-		nl[2] = after ? ' ' : 'n';
-		v[3] = r->message ? CStringGetTextDatum(r->message) : (Datum) 0;
-		nl[3] = r->message ? ' ' : 'n';
-		v[4] = Int64GetDatum(r->divergence_id);
-		recon_spi_exec("UPDATE recon.repairs SET status = $2, applied_at = clock_timestamp(),"
-					   " verified_hash = $3, written_hash = CASE WHEN $2 = 'verified' THEN $3 END,"
-					   " error = $4 WHERE repair_id = $1", 5, t, v, nl, SPI_OK_UPDATE);
-		if (strcmp(status, "verified") == 0)
-			recon_spi_exec("UPDATE recon.divergences SET status = 'repaired', closed_at = now()"
-						   " WHERE divergence_id = $5 AND status = 'open'", 5, t, v, nl, SPI_OK_UPDATE);
-
-		a.actor = actor;
-		a.action = action;
-		a.mapping = m->name;
-		a.run_id = run_id;
-		a.divergence_id = r->divergence_id;
-		a.repair_id = r->repair_id;
-		a.reason = r->message ? r->message : "source of truth re-read at apply time";
-		a.detail = r->operation ? psprintf("{\"operation\": %s}", r->operation) : NULL;
-		a.before_hash = r->seen_hash;
-		a.after_hash = after;
-		recon_audit(&a);
+		o.repair_id = r->repair_id;
+		o.divergence_id = r->divergence_id;
+		o.status = status;
+		o.action = action;
+		o.after_hash = after;
+		o.message = r->message;
+		o.operation = r->operation;
+		o.seen_hash = r->seen_hash;
+		recon_repair_record_outcome(m, run_id, actor, &o);
 	}
 }
 
-/* Claim a batch and commit the intent before anything is written. */
-static int
-claim_batch(const ReconMapping *m, int64 run_id, const char *actor, int limit, Datum *ids)
-{
-	Oid			t[4] = {INT8OID, BOOLOID, INT4OID, TEXTOID};
-	Datum		v[4] = {Int64GetDatum(run_id), BoolGetDatum(m->repair == REPAIR_AUTO),
-	Int32GetDatum(limit), CStringGetTextDatum(actor)};
-	ArrayBuildState *ab = NULL;
-	uint64		i;
-	int			n;
-
-	recon_spi_exec("WITH c AS (SELECT repair_id, status AS was FROM recon.repairs"
-				   " WHERE run_id = $1 AND (status IN ('approved', 'applying')"
-				   "   OR (status = 'planned' AND NOT needs_approval AND $2))"
-				   " ORDER BY repair_id LIMIT $3 FOR UPDATE SKIP LOCKED)"
-				   " UPDATE recon.repairs r SET status = 'applying', attempts = attempts + 1,"
-				   " applied_by = $4 FROM c WHERE r.repair_id = c.repair_id"
-				   " RETURNING r.repair_id, c.was",
-				   4, t, v, NULL, SPI_OK_UPDATE_RETURNING);
-	n = (int) SPI_processed;
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-		ab = accumArrayResult(ab, id, false, INT8OID, CurrentMemoryContext);
-	}
-	if (n == 0)
-		return 0;
-	*ids = makeArrayResult(ab, CurrentMemoryContext);
-	{
-		Oid			t2[3] = {INT8ARRAYOID, TEXTOID, TEXTOID};
-		Datum		v2[3] = {*ids, CStringGetTextDatum(actor), CStringGetTextDatum(m->name)};
-
-		recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
-					   " divergence_id, repair_id, reason, detail, before_hash)"
-					   " SELECT $2, 'repair.applying', $3, r.run_id, r.divergence_id, r.repair_id,"
-					   " CASE WHEN r.attempts > 1 THEN 'in doubt: resolving by reading the document'"
-					   " WHEN r.decided_by IS NOT NULL THEN 'approved by ' || r.decided_by"
-					   " ELSE 'policy: auto' END,"
-					   " jsonb_build_object('action', r.action, 'attempt', r.attempts),"
-					   " d.target_hash FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)"
-					   " WHERE r.repair_id = ANY($1) ORDER BY r.repair_id",
-					   3, t2, v2, NULL, SPI_OK_INSERT);
-	}
-	return n;
-}
 
 static int
 load_batch(Datum ids, RepairItem **out)
@@ -558,22 +492,6 @@ throttle(const ReconMapping *m, instr_time start, int64 done)
 		recon_sleep_ms((long) (due_ms - elapsed_ms));
 }
 
-static void
-fail_run(const ReconMapping *m, int64 run_id, const char *actor, const char *why)
-{
-	Oid			t[2] = {INT8OID, TEXTOID};
-	Datum		v[2] = {Int64GetDatum(run_id), CStringGetTextDatum(why)};
-	ReconAudit	a = {0};
-
-	recon_spi_exec("UPDATE recon.runs SET status = 'failed', error = $2 WHERE run_id = $1",
-				   2, t, v, NULL, SPI_OK_UPDATE);
-	a.actor = actor;
-	a.action = "gate.write_errors";
-	a.mapping = m->name;
-	a.run_id = run_id;
-	a.reason = why;
-	recon_audit(&a);
-}
 
 /*
  * Apply what run_id's policy and approvals allow, batch by batch, each
@@ -618,7 +536,7 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 		m = recon_mapping_load(given->name);
 		if (m->max_repairs_per_second > 0)
 			batch_limit = Max(1, Min(batch_limit, (int) m->max_repairs_per_second));
-		n = claim_batch(m, run_id, actor, batch_limit, &ids);
+		n = recon_repairs_claim(m, run_id, actor, batch_limit, &ids);
 		recon_commit();			/* the intent is durable before any write */
 		if (n == 0)
 		{
@@ -655,7 +573,7 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 			char	   *why = psprintf("%d consecutive MongoDB write errors (max_write_errors = %d)",
 									   failures, m->max_write_errors);
 
-			fail_run(m, run_id, actor, why);
+			recon_run_fail_write_errors(m, run_id, actor, why);
 			recon_commit();
 			MemoryContextSwitchTo(old);
 			ereport(WARNING,
@@ -744,9 +662,8 @@ decide(FunctionCallInfo fcinfo, bool approve)
 	char	   *kind;
 	char	   *login;
 	const char *what = approve ? "recon.approve_repairs" : "recon.reject_repairs";
-	Oid			t[5] = {INT8OID, INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		v[5];
-	char		nl[6] = "     ";
+	Oid			t[1] = {INT8OID};
+	Datum		v[1];
 	int64		count;
 
 	if (PG_ARGISNULL(0))
@@ -790,25 +707,10 @@ decide(FunctionCallInfo fcinfo, bool approve)
 				 errdetail("A change-check run keeps planning repairs; deciding all of them would decide repairs nobody has seen."),
 				 errhint("Pass the repair_ids you reviewed (planned repairs of this run in recon.repairs).")));
 
-	v[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
-	nl[1] = PG_ARGISNULL(1) ? 'n' : ' ';
-	v[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	nl[2] = PG_ARGISNULL(2) ? 'n' : ' ';
-	v[3] = CStringGetTextDatum(priv.caller_name);
-	v[4] = CStringGetTextDatum(approve ? "approved" : "rejected");
-	count = recon_spi_int64_nulls("WITH c AS (UPDATE recon.repairs SET status = $5, decided_by = $4,"
-							" decided_at = clock_timestamp(), decision_note = $3"
-							" WHERE run_id = $1 AND status = 'planned'"
-							" AND planned_at <= statement_timestamp()"
-							" AND ($2 IS NULL OR repair_id = ANY($2))"
-							" RETURNING repair_id, divergence_id, mapping_id, action, operation),"
-							" a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
-							" divergence_id, repair_id, reason, detail)"
-							" SELECT $4, 'repair.' || $5, m.name, $1, c.divergence_id, c.repair_id,"
-							" coalesce($3, 'no note'), jsonb_build_object('action', c.action,"
-							" 'operation', c.operation)"
-							" FROM c JOIN recon.mappings m USING (mapping_id) ORDER BY c.repair_id RETURNING 1)"
-							" SELECT count(*) FROM a", 5, t, v, nl);
+	count = recon_repairs_decide(run_id, PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+								 PG_ARGISNULL(1),
+								 PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+								 priv.caller_name, approve);
 	if (!PG_ARGISNULL(1))
 	{
 		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);

@@ -13,7 +13,7 @@
 
 #include <math.h>
 
-#include "recon.h"
+#include "catalog.h"
 
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -329,7 +329,7 @@ recon_sample(PG_FUNCTION_ARGS)
 	recon_lock_mapping_for_run(m);
 	t = recon_target_lookup(m->serverid, m->owner);
 	(void) recon_mongo_client(t);
-	run_id = recon_create_run(m, "sample", priv.caller_name);
+	run_id = recon_run_start(m, "sample", priv.caller_name);
 	recon_progress_begin(m->id, m->name, "sample", run_id, (double) nrows);
 	recon_progress_phase(SWEEP_PHASE_SOURCE);
 
@@ -385,7 +385,7 @@ recon_sample(PG_FUNCTION_ARGS)
 		ReconAudit	a = {0};
 
 		a.actor = priv.caller_name;
-		a.action = "run.started";
+		a.action = AUDIT_RUN_STARTED;
 		a.mapping = m->name;
 		a.run_id = run_id;
 		a.reason = "recon.sample";
@@ -395,20 +395,14 @@ recon_sample(PG_FUNCTION_ARGS)
 
 	wilson(rows_divergent, rows_sampled, &r[0], &r[1], &r[2]);
 	wilson(docs_extra, docs_sampled, &e[0], &e[1], &e[2]);
-	{
-		Oid			ty[2] = {INT8OID, TEXTOID};
-		Datum		v[2] = {Int64GetDatum(run_id),
-			CStringGetTextDatum(psprintf("{\"seed\": %.0f, \"rows_sampled\": %lld, \"rows_divergent\": %lld,"
-										 " \"divergence_rate\": %.6g, \"rate_low\": %.6g, \"rate_high\": %.6g,"
-										 " \"documents_sampled\": %lld, \"documents_extra\": %lld,"
-										 " \"extra_rate\": %.6g, \"extra_low\": %.6g, \"extra_high\": %.6g}",
-										 seed, (long long) rows_sampled, (long long) rows_divergent,
-										 r[0], r[1], r[2], (long long) docs_sampled,
-										 (long long) docs_extra, e[0], e[1], e[2]))};
-
-		recon_spi_exec("UPDATE recon.runs SET estimate = $2::jsonb WHERE run_id = $1", 2, ty, v,
-					   NULL, SPI_OK_UPDATE);
-	}
+	recon_run_set_estimate(run_id,
+						   psprintf("{\"seed\": %.0f, \"rows_sampled\": %lld, \"rows_divergent\": %lld,"
+									" \"divergence_rate\": %.6g, \"rate_low\": %.6g, \"rate_high\": %.6g,"
+									" \"documents_sampled\": %lld, \"documents_extra\": %lld,"
+									" \"extra_rate\": %.6g, \"extra_low\": %.6g, \"extra_high\": %.6g}",
+									seed, (long long) rows_sampled, (long long) rows_divergent,
+									r[0], r[1], r[2], (long long) docs_sampled,
+									(long long) docs_extra, e[0], e[1], e[2]));
 	SPI_finish();
 	recon_priv_exit(&priv);
 

@@ -11,7 +11,7 @@
  */
 #include "postgres.h"
 
-#include "recon.h"
+#include "catalog.h"
 
 #include "access/relation.h"
 #include "access/table.h"
@@ -675,181 +675,6 @@ choose_partitions(const ReconMapping *m, const ReconTarget *t, double *rows_esti
  * The run
  * --------------------------------------------------------------------- */
 
-/*
- * The quality gate, the one formula for sweeps, samples and change checks:
- * the share of compared keys that diverge, against max_divergence_ratio.
- * Returns why it trips, or NULL (no gate, too few keys compared yet, or
- * under the ratio).
- */
-char *
-recon_quality_gate(const ReconMapping *m, int64 divergences, double compared, double min_compared)
-{
-	if (m->max_divergence_ratio < 0 || compared <= 0 || compared < min_compared ||
-		divergences / compared <= m->max_divergence_ratio)
-		return NULL;
-	return psprintf("divergence ratio %.4f exceeds max_divergence_ratio %g",
-					divergences / compared, m->max_divergence_ratio);
-}
-
-static void
-audit_gate(const ReconMapping *m, int64 run_id, const char *actor, const char *reason,
-		   int64 divergences, double compared)
-{
-	ReconAudit	a = {0};
-
-	a.actor = actor;
-	a.action = "gate.tripped";
-	a.mapping = m->name;
-	a.run_id = run_id;
-	a.reason = reason;
-	a.detail = psprintf("{\"divergences\": %lld, \"compared\": %.0f, \"max_divergence_ratio\": %g}",
-						(long long) divergences, compared, m->max_divergence_ratio);
-	recon_audit(&a);
-}
-
-/*
- * A tripped gate: every repair the run planned and has not applied needs
- * an approval; the trip is audited now (audit) or by the caller later.
- */
-void
-recon_quality_gate_trip(const ReconMapping *m, int64 run_id, const char *actor, const char *reason,
-						int64 divergences, double compared, bool audit)
-{
-	Oid			t[1] = {INT8OID};
-	Datum		v[1] = {Int64GetDatum(run_id)};
-
-	recon_spi_exec("UPDATE recon.repairs SET needs_approval = true,"
-				   " approval_reason = 'quality gate: divergence ratio'"
-				   " WHERE run_id = $1 AND status = 'planned'", 1, t, v, NULL, SPI_OK_UPDATE);
-	if (audit)
-		audit_gate(m, run_id, actor, reason, divergences, compared);
-}
-
-/*
- * End a run: resolve what it no longer sees (a sweep; a sample saw only
- * part of the mapping and resolves nothing), apply the quality gate,
- * write its audit rows and its counts.
- */
-void
-recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, int64 docs,
-				 ReconRunStats *stats, bool partial)
-{
-	Oid			t3[3] = {INT8OID, INT8OID, TEXTOID};
-	Datum		v3[3] = {Int64GetDatum(m->id), Int64GetDatum(run_id), CStringGetTextDatum(actor)};
-	int64		resolved;
-	double		compared = Max(rows, docs);
-	char	   *gate = NULL;
-	char	   *failed = NULL;
-	ReconAudit	a = {0};
-
-	/*
-	 * A key held by several rows: what this run saw of them is not the truth
-	 * of one row.  The run fails, resolves nothing, and nothing it planned
-	 * may be applied (its divergences stay recorded and audited).
-	 */
-	if (stats->duplicate_keys > 0)
-		failed = psprintf("the source has %lld duplicate key value(s), first %s: the mapping's key must identify one row",
-						  (long long) stats->duplicate_keys, stats->duplicate_key);
-
-	/* open divergences this run no longer sees have resolved themselves */
-	if (partial)
-		;						/* a sample: what it did not draw is not known */
-	else if (failed)
-		recon_spi_exec("UPDATE recon.repairs SET status = 'superseded' WHERE run_id = $2"
-					   " AND status = 'planned'", 2, t3, v3, NULL, SPI_OK_UPDATE);
-	else
-		recon_spi_exec("UPDATE recon.repairs r SET status = 'superseded' FROM recon.divergences d"
-					   " WHERE d.divergence_id = r.divergence_id AND d.mapping_id = $1"
-					   " AND d.status = 'open' AND d.last_run_id <> $2"
-					   " AND d.last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
-					   " AND r.status IN ('planned', 'approved')",
-					   2, t3, v3, NULL, SPI_OK_UPDATE);
-	/*
-	 * Only what this run could have re-read: a divergence recorded after the
-	 * run started (by a change check, say) is not this run's to resolve.
-	 */
-	resolved = (failed || partial) ? 0 : recon_spi_int64("WITH c AS (UPDATE recon.divergences SET status = 'resolved',"
-							   " closed_at = now() WHERE mapping_id = $1 AND status = 'open'"
-							   " AND last_run_id <> $2"
-							   " AND last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
-							   " RETURNING divergence_id, kind, key)"
-							   " , a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
-							   " divergence_id, reason, detail) SELECT $3, 'divergence.closed',"
-							   " (SELECT name FROM recon.mappings WHERE mapping_id = $1), $2,"
-							   " divergence_id, 'no longer divergent', jsonb_build_object('kind', kind, 'key', key)"
-							   " FROM c ORDER BY divergence_id RETURNING 1)"
-							   " SELECT count(*) FROM a", 3, t3, v3);
-
-	if (!failed)
-		gate = recon_quality_gate(m, stats->divergences, compared, 0);
-	if (gate)					/* before the planned repairs are audited: they show it */
-		recon_quality_gate_trip(m, run_id, actor, gate, stats->divergences, compared, false);
-
-	/* audit rows of the run, written at its end so the chain lock is held briefly */
-	recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
-				   " reason, detail, after_hash)"
-				   " SELECT $3, 'divergence.opened', m.name, $2, d.divergence_id,"
-				   " (SELECT kind FROM recon.runs WHERE run_id = $2),"
-				   " jsonb_build_object('kind', d.kind, 'key', d.key, 'fields', d.fields,"
-				   " 'source_hash', d.source_hash, 'target_hash', d.target_hash), d.target_hash"
-				   " FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
-				   " WHERE d.first_run_id = $2 AND d.mapping_id = $1 ORDER BY d.divergence_id",
-				   3, t3, v3, NULL, SPI_OK_INSERT);
-	recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
-				   " repair_id, reason, detail)"
-				   " SELECT $3, 'repair.planned', m.name, $2, r.divergence_id, r.repair_id,"
-				   " coalesce(r.approval_reason, 'policy: ' || (m.options->>'repair')),"
-				   " jsonb_build_object('action', r.action, 'operation', r.operation,"
-				   " 'needs_approval', r.needs_approval)"
-				   " FROM recon.repairs r JOIN recon.mappings m USING (mapping_id)"
-				   " WHERE r.run_id = $2 ORDER BY r.repair_id",
-				   3, t3, v3, NULL, SPI_OK_INSERT);
-	if (gate)
-		audit_gate(m, run_id, actor, gate, stats->divergences, compared);
-
-	{
-		Oid			t[10] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-		INT8OID, INT8OID, TEXTOID};
-		Datum		v[10] = {Int64GetDatum(run_id),
-			CStringGetTextDatum(failed ? "failed" : gate ? "gated" : "finished"),
-			Int64GetDatum(rows), Int64GetDatum(docs), Int64GetDatum(stats->candidates),
-			Int64GetDatum(stats->divergences), Int64GetDatum(stats->new_divergences),
-			Int64GetDatum(resolved), Int64GetDatum(stats->repairs_planned),
-		gate ? CStringGetTextDatum(gate) : (Datum) 0};
-		char		n[11] = "          ";
-
-		n[9] = gate ? ' ' : 'n';
-		recon_spi_exec("UPDATE recon.runs SET status = $2, finished_at = clock_timestamp(),"
-					   " rows_source = $3, docs_target = $4, candidates = $5, divergences = $6,"
-					   " new_divergences = $7, resolved = $8, repairs_planned = $9, gate_reason = $10"
-					   " WHERE run_id = $1", 10, t, v, n, SPI_OK_UPDATE);
-		if (failed)
-		{
-			Oid			tf[2] = {INT8OID, TEXTOID};
-			Datum		vf[2] = {Int64GetDatum(run_id), CStringGetTextDatum(failed)};
-
-			recon_spi_exec("UPDATE recon.runs SET error = $2 WHERE run_id = $1", 2, tf, vf, NULL,
-						   SPI_OK_UPDATE);
-			ereport(WARNING,
-					(errmsg("recon: sweep of \"%s\" failed: duplicate keys in the source", m->name),
-					 errdetail("%s", failed),
-					 errhint("Choose key columns that identify one row (a unique index), or fix the data.")));
-		}
-	}
-	memset(&a, 0, sizeof(a));
-	a.actor = actor;
-	a.action = "run.finished";
-	a.mapping = m->name;
-	a.run_id = run_id;
-	a.reason = failed ? failed : gate ? "gated" : "finished";
-	a.detail = psprintf("{\"rows_source\": %lld, \"docs_target\": %lld, \"divergences\": %lld,"
-						" \"new_divergences\": %lld, \"resolved\": %lld, \"repairs_planned\": %lld}",
-						(long long) rows, (long long) docs, (long long) stats->divergences,
-						(long long) stats->new_divergences, (long long) resolved,
-						(long long) stats->repairs_planned);
-	recon_audit(&a);
-}
-
 static void
 try_lock_nowait(void *arg)
 {
@@ -879,19 +704,6 @@ recon_lock_mapping_for_run(const ReconMapping *m)
 			 errhint("lock_timeout bounds the wait; see recon.runs WHERE status = 'running'.")));
 	recon_spi_exec("SELECT 1 FROM recon.mappings WHERE mapping_id = $1 FOR NO KEY UPDATE",
 				   1, t, v, NULL, SPI_OK_SELECT);
-}
-
-/* A run row of this kind, running, started by actor. */
-int64
-recon_create_run(const ReconMapping *m, const char *kind, const char *actor)
-{
-	Oid			ty[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		v[4] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
-		CStringGetTextDatum(actor), CStringGetTextDatum(kind)};
-
-	return recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
-						   " started_by) VALUES ($1, $2, $4, 'running', $3) RETURNING run_id",
-						   4, ty, v);
 }
 
 /*
@@ -932,7 +744,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	(void) recon_mongo_client(t);	/* fail early and clearly when unreachable */
 
 	if (run_id == 0)
-		run_id = recon_create_run(m, "sweep", actor);
+		run_id = recon_run_start(m, "sweep", actor);
 
 	spill.nparts = choose_partitions(m, t, &estimate);
 	recon_progress_begin(m->id, m->name, "sweep", run_id, estimate);
@@ -985,7 +797,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 		ReconAudit	a = {0};
 
 		a.actor = actor;
-		a.action = "run.started";
+		a.action = AUDIT_RUN_STARTED;
 		a.mapping = m->name;
 		a.run_id = run_id;
 		a.reason = "recon.sweep";

@@ -13,7 +13,7 @@
  */
 #include "postgres.h"
 
-#include "recon.h"
+#include "catalog.h"
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -398,7 +398,7 @@ recon_start_sweep(PG_FUNCTION_ARGS)
 	SPI_connect();
 	recon_pin_search_path();
 	m = recon_mapping_load(name);
-	run_id = recon_create_run(m, "sweep", priv.caller_name);
+	run_id = recon_run_start(m, "sweep", priv.caller_name);
 	SPI_finish();
 
 	memset(&bgw, 0, sizeof(bgw));
@@ -423,15 +423,11 @@ recon_start_sweep(PG_FUNCTION_ARGS)
 static void
 record_run_failure(int64 run_id, const char *message)
 {
-	Oid			t[2] = {INT8OID, TEXTOID};
-	Datum		v[2] = {Int64GetDatum(run_id), CStringGetTextDatum(message)};
-
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	recon_pin_search_path();
-	recon_spi_exec("UPDATE recon.runs SET status = 'failed', error = $2, finished_at = clock_timestamp()"
-				   " WHERE run_id = $1", 2, t, v, NULL, SPI_OK_UPDATE);
+	recon_run_fail(run_id, message);
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();

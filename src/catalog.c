@@ -1,0 +1,724 @@
+/*
+ * catalog.c — the one writer of recon's records: recon.runs,
+ * recon.divergences, recon.repairs and recon.audit_log.
+ *
+ * Every state change of a run, a divergence or a repair, and every audit
+ * row, is a function here, so each rule (how a run fails, which
+ * divergences a sweep resolves, the quality gate, what an audit row of
+ * each action holds) is written once.  Sweeps, samples, change checks and
+ * repairs decide *what* happened; this file records it.  The audit chain's
+ * links and hashes are added by the trigger recon._audit_chain (SQL) and
+ * audit.c.  scripts/check_boundaries.sh fails the tests when another file
+ * writes one of these tables.
+ */
+#include "postgres.h"
+
+#include "catalog.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+/* audit_log.action of each ReconAuditAction */
+static const char *const audit_action_names[AUDIT_N_ACTIONS] = {
+	[AUDIT_NONE] = NULL,
+	[AUDIT_RUN_STARTED] = "run.started",
+	[AUDIT_RUN_FINISHED] = "run.finished",
+	[AUDIT_DIVERGENCE_OPENED] = "divergence.opened",
+	[AUDIT_DIVERGENCE_CLOSED] = "divergence.closed",
+	[AUDIT_REPAIR_PLANNED] = "repair.planned",
+	[AUDIT_REPAIR_APPROVED] = "repair.approved",
+	[AUDIT_REPAIR_REJECTED] = "repair.rejected",
+	[AUDIT_REPAIR_APPLYING] = "repair.applying",
+	[AUDIT_REPAIR_APPLIED] = "repair.applied",
+	[AUDIT_REPAIR_VERIFIED] = "repair.verified",
+	[AUDIT_REPAIR_CONFLICT] = "repair.conflict",
+	[AUDIT_REPAIR_FAILED] = "repair.failed",
+	[AUDIT_GATE_TRIPPED] = "gate.tripped",
+	[AUDIT_GATE_WRITE_ERRORS] = "gate.write_errors",
+	[AUDIT_MAPPING_CREATED] = "mapping.created",
+	[AUDIT_MAPPING_ALTERED] = "mapping.altered",
+	[AUDIT_MAPPING_DROPPED] = "mapping.dropped",
+	[AUDIT_MAPPING_OWNER_CHANGED] = "mapping.owner_changed",
+	[AUDIT_CDC_ENABLED] = "cdc.enabled",
+	[AUDIT_CDC_DISABLED] = "cdc.disabled",
+	[AUDIT_KEY_ROTATED] = "key.rotated",
+};
+
+/* The name audit_log.action holds for an action; an unset action is a bug. */
+const char *
+recon_audit_action_name(ReconAuditAction action)
+{
+	if (action <= AUDIT_NONE || action >= AUDIT_N_ACTIONS || audit_action_names[action] == NULL)
+		elog(ERROR, "recon: audit action %d has no name", (int) action);
+	return audit_action_names[action];
+}
+
+/* An action name as an SPI text parameter. */
+static Datum
+action_datum(ReconAuditAction action)
+{
+	return CStringGetTextDatum(recon_audit_action_name(action));
+}
+
+/* ---------------------------------------------------------------------
+ * Audit rows
+ * --------------------------------------------------------------------- */
+
+#define AUDIT_NARGS 10
+
+/* Write one audit row; NULL/0 fields are stored as NULL. */
+void
+recon_audit(const ReconAudit *a)
+{
+	static const char *sql =
+		"INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
+		" repair_id, reason, detail, before_hash, after_hash)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::jsonb, '{}'), $9, $10)";
+	Oid			types[AUDIT_NARGS] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[AUDIT_NARGS];
+	char		n[AUDIT_NARGS + 1];
+	const char *texts[] = {a->actor, recon_audit_action_name(a->action), a->mapping};
+	const char *more[] = {a->reason, a->detail, a->before_hash, a->after_hash};
+	int64		ids[] = {a->run_id, a->divergence_id, a->repair_id};
+	int			i;
+
+	memset(n, ' ', AUDIT_NARGS);
+	n[AUDIT_NARGS] = '\0';
+	for (i = 0; i < 3; i++)
+	{
+		v[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+		n[i] = texts[i] ? ' ' : 'n';
+		v[3 + i] = Int64GetDatum(ids[i]);
+		n[3 + i] = ids[i] ? ' ' : 'n';
+	}
+	for (i = 0; i < 4; i++)
+	{
+		v[6 + i] = more[i] ? CStringGetTextDatum(more[i]) : (Datum) 0;
+		n[6 + i] = more[i] ? ' ' : 'n';
+	}
+	recon_spi_exec(sql, AUDIT_NARGS, types, v, n, SPI_OK_INSERT);
+}
+
+/*
+ * Audit what a run recorded, in id order: the divergences it opened and
+ * the repairs it planned (first_run_id/run_id = run_id, ids above the
+ * given ones).  Written at the run's end (a sweep) or after each batch of
+ * checks (a change run), so the chain's lock is held briefly.
+ */
+static void
+audit_run_records(int64 mapping_id, int64 run_id, const char *actor, const char *opened_reason,
+				  int64 after_divergence, int64 after_repair, int64 *last_divergence,
+				  int64 *last_repair)
+{
+	Oid			t[7] = {INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID};
+	Datum		v[7] = {Int64GetDatum(mapping_id), Int64GetDatum(run_id), CStringGetTextDatum(actor),
+		CStringGetTextDatum(opened_reason), Int64GetDatum(after_divergence),
+	Int64GetDatum(after_repair), action_datum(AUDIT_DIVERGENCE_OPENED)};
+	Oid			t2[5] = {INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID};
+	Datum		v2[5] = {Int64GetDatum(run_id), CStringGetTextDatum(actor), Int64GetDatum(after_repair),
+	action_datum(AUDIT_REPAIR_PLANNED), Int64GetDatum(mapping_id)};
+
+	*last_divergence = recon_spi_int64("WITH a AS (INSERT INTO recon.audit_log (actor, action, mapping_name,"
+									   " run_id, divergence_id, reason, detail, after_hash)"
+									   " SELECT $3, $7, m.name, $2, d.divergence_id, $4,"
+									   " jsonb_build_object('kind', d.kind, 'key', d.key, 'fields', d.fields,"
+									   " 'source_hash', d.source_hash, 'target_hash', d.target_hash), d.target_hash"
+									   " FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
+									   " WHERE d.first_run_id = $2 AND d.mapping_id = $1 AND d.divergence_id > $5"
+									   " ORDER BY d.divergence_id RETURNING divergence_id)"
+									   " SELECT coalesce(max(divergence_id), $5) FROM a", 7, t, v);
+	*last_repair = recon_spi_int64("WITH a AS (INSERT INTO recon.audit_log (actor, action, mapping_name,"
+								   " run_id, divergence_id, repair_id, reason, detail)"
+								   " SELECT $2, $4, m.name, $1, r.divergence_id, r.repair_id,"
+								   " coalesce(r.approval_reason, 'policy: ' || (m.options->>'repair')),"
+								   " jsonb_build_object('action', r.action, 'operation', r.operation,"
+								   " 'needs_approval', r.needs_approval)"
+								   " FROM recon.repairs r JOIN recon.mappings m USING (mapping_id)"
+								   " WHERE r.run_id = $1 AND r.mapping_id = $5 AND r.repair_id > $3"
+								   " ORDER BY r.repair_id RETURNING repair_id)"
+								   " SELECT coalesce(max(repair_id), $3) FROM a", 5, t2, v2);
+}
+
+/*
+ * A change run's records not audited yet (cdc_state remembers the last
+ * audited ids).
+ */
+void
+recon_audit_change_run_records(const ReconMapping *m, int64 run_id, const char *actor)
+{
+	Oid			t[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		v[3] = {Int64GetDatum(m->id), 0, 0};
+	int64		last_d,
+				last_r;
+
+	SPI_execute_with_args("SELECT audited_divergence_id, audited_repair_id FROM recon.cdc_state"
+						  " WHERE mapping_id = $1", 1, t, v, NULL, false, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "recon: mapping \"%s\" has no change-check state", m->name);
+	{
+		bool		isnull;
+		int64		after_d = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		after_r = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+		audit_run_records(m->id, run_id, actor, "change check", after_d, after_r,
+						  &last_d, &last_r);
+	}
+	v[1] = Int64GetDatum(last_d);
+	v[2] = Int64GetDatum(last_r);
+	recon_spi_exec("UPDATE recon.cdc_state SET audited_divergence_id = greatest(audited_divergence_id, $2),"
+				   " audited_repair_id = greatest(audited_repair_id, $3) WHERE mapping_id = $1",
+				   3, t, v, NULL, SPI_OK_UPDATE);
+}
+
+/* ---------------------------------------------------------------------
+ * Runs
+ * --------------------------------------------------------------------- */
+
+/* A run row of this kind (sweep, sample, cdc), running, started by actor. */
+int64
+recon_run_start(const ReconMapping *m, const char *kind, const char *actor)
+{
+	Oid			ty[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[4] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
+		CStringGetTextDatum(actor), CStringGetTextDatum(kind)};
+
+	return recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
+						   " started_by) VALUES ($1, $2, $4, 'running', $3) RETURNING run_id",
+						   4, ty, v);
+}
+
+/*
+ * A run that could not go on.  finished_at keeps the time a run that had
+ * finished ended (apply_repairs fails a finished run).
+ */
+void
+recon_run_fail(int64 run_id, const char *why)
+{
+	Oid			t[2] = {INT8OID, TEXTOID};
+	Datum		v[2] = {Int64GetDatum(run_id), CStringGetTextDatum(why)};
+
+	recon_spi_exec("UPDATE recon.runs SET status = 'failed', error = $2,"
+				   " finished_at = coalesce(finished_at, clock_timestamp()) WHERE run_id = $1",
+				   2, t, v, NULL, SPI_OK_UPDATE);
+}
+
+/* The mapping's change run, if running, ends (a new worker, or checks disabled). */
+void
+recon_run_end_change_run(int64 mapping_id)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(mapping_id)};
+
+	recon_spi_exec("UPDATE recon.runs SET status = 'finished', finished_at = clock_timestamp()"
+				   " WHERE run_id = (SELECT run_id FROM recon.cdc_state WHERE mapping_id = $1)"
+				   " AND status = 'running'", 1, t, v, NULL, SPI_OK_UPDATE);
+}
+
+/* A change run's counters after a batch of checked keys. */
+void
+recon_run_count_checks(int64 run_id, int64 checked, const ReconRunStats *stats)
+{
+	Oid			t[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		v[4] = {Int64GetDatum(run_id), Int64GetDatum(checked),
+	Int64GetDatum(stats->divergences), Int64GetDatum(stats->repairs_planned)};
+
+	recon_spi_exec("UPDATE recon.runs SET candidates = candidates + $2,"
+				   " divergences = divergences + $3, repairs_planned = repairs_planned + $4"
+				   " WHERE run_id = $1", 4, t, v, NULL, SPI_OK_UPDATE);
+}
+
+/* A sample's estimate (rates and intervals, jsonb text). */
+void
+recon_run_set_estimate(int64 run_id, const char *json)
+{
+	Oid			ty[2] = {INT8OID, TEXTOID};
+	Datum		v[2] = {Int64GetDatum(run_id), CStringGetTextDatum(json)};
+
+	recon_spi_exec("UPDATE recon.runs SET estimate = $2::jsonb WHERE run_id = $1", 2, ty, v,
+				   NULL, SPI_OK_UPDATE);
+}
+
+/* ---------------------------------------------------------------------
+ * The quality gate
+ * --------------------------------------------------------------------- */
+
+/*
+ * The one quality-gate formula, for sweeps, samples and change checks:
+ * the share of compared keys that diverge, against max_divergence_ratio.
+ * Returns why it trips, or NULL (no gate, too few keys compared yet, or
+ * under the ratio).
+ */
+char *
+recon_quality_gate(const ReconMapping *m, int64 divergences, double compared, double min_compared)
+{
+	if (m->max_divergence_ratio < 0 || compared <= 0 || compared < min_compared ||
+		divergences / compared <= m->max_divergence_ratio)
+		return NULL;
+	return psprintf("divergence ratio %.4f exceeds max_divergence_ratio %g",
+					divergences / compared, m->max_divergence_ratio);
+}
+
+static void
+audit_gate(const ReconMapping *m, int64 run_id, const char *actor, const char *reason,
+		   int64 divergences, double compared)
+{
+	ReconAudit	a = {0};
+
+	a.actor = actor;
+	a.action = AUDIT_GATE_TRIPPED;
+	a.mapping = m->name;
+	a.run_id = run_id;
+	a.reason = reason;
+	a.detail = psprintf("{\"divergences\": %lld, \"compared\": %.0f, \"max_divergence_ratio\": %g}",
+						(long long) divergences, compared, m->max_divergence_ratio);
+	recon_audit(&a);
+}
+
+/*
+ * A tripped gate: every repair the run planned and has not applied needs
+ * an approval.
+ */
+static void
+gate_repairs(int64 run_id)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(run_id)};
+
+	recon_spi_exec("UPDATE recon.repairs SET needs_approval = true,"
+				   " approval_reason = 'quality gate: divergence ratio'"
+				   " WHERE run_id = $1 AND status = 'planned'", 1, t, v, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * The gate over a change run's checks so far (the keys it checked are the
+ * keys it compared), once at least min_checked were checked.  A tripped
+ * run stays gated; its trip is audited once.
+ */
+bool
+recon_change_run_gated(const ReconMapping *m, int64 run_id, const char *actor, double min_checked)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(run_id)};
+	int64		divergences,
+				checked;
+	char	   *reason;
+	bool		isnull;
+
+	if (m->max_divergence_ratio < 0)
+		return false;
+	SPI_execute_with_args("SELECT status = 'gated', divergences, candidates FROM recon.runs"
+						  " WHERE run_id = $1", 1, t, v, NULL, false, 1);
+	if (SPI_processed != 1)
+		return false;
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return true;
+	divergences = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	checked = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	reason = recon_quality_gate(m, divergences, (double) checked, min_checked);
+	if (reason == NULL)
+		return false;
+	{
+		Oid			t2[2] = {INT8OID, TEXTOID};
+		Datum		v2[2] = {Int64GetDatum(run_id), CStringGetTextDatum(reason)};
+
+		recon_spi_exec("UPDATE recon.runs SET status = 'gated', gate_reason = $2"
+					   " WHERE run_id = $1 AND status = 'running'", 2, t2, v2, NULL, SPI_OK_UPDATE);
+	}
+	gate_repairs(run_id);
+	audit_gate(m, run_id, actor, reason, divergences, (double) checked);
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Ending a sweep or a sample
+ * --------------------------------------------------------------------- */
+
+/*
+ * Open divergences a complete run no longer sees have resolved
+ * themselves; their open repairs are void.  Only what this run could have
+ * re-read: a divergence recorded after the run started (by a change
+ * check, say) is not this run's to resolve.  Returns how many resolved.
+ */
+static int64
+resolve_unseen(int64 mapping_id, int64 run_id, const char *actor)
+{
+	Oid			t[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		v[4] = {Int64GetDatum(mapping_id), Int64GetDatum(run_id), CStringGetTextDatum(actor),
+	action_datum(AUDIT_DIVERGENCE_CLOSED)};
+
+	recon_spi_exec("UPDATE recon.repairs r SET status = 'superseded' FROM recon.divergences d"
+				   " WHERE d.divergence_id = r.divergence_id AND d.mapping_id = $1"
+				   " AND d.status = 'open' AND d.last_run_id <> $2"
+				   " AND d.last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
+				   " AND r.status IN ('planned', 'approved')",
+				   2, t, v, NULL, SPI_OK_UPDATE);
+	return recon_spi_int64("WITH c AS (UPDATE recon.divergences SET status = 'resolved',"
+						   " closed_at = now() WHERE mapping_id = $1 AND status = 'open'"
+						   " AND last_run_id <> $2"
+						   " AND last_seen < (SELECT started_at FROM recon.runs WHERE run_id = $2)"
+						   " RETURNING divergence_id, kind, key)"
+						   " , a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
+						   " divergence_id, reason, detail) SELECT $3, $4,"
+						   " (SELECT name FROM recon.mappings WHERE mapping_id = $1), $2,"
+						   " divergence_id, 'no longer divergent', jsonb_build_object('kind', kind, 'key', key)"
+						   " FROM c ORDER BY divergence_id RETURNING 1)"
+						   " SELECT count(*) FROM a", 4, t, v);
+}
+
+/*
+ * End a run: resolve what it no longer sees (a sweep; a sample saw only
+ * part of the mapping and resolves nothing), apply the quality gate,
+ * write its audit rows and its counts.
+ */
+void
+recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, int64 docs,
+				 ReconRunStats *stats, bool partial)
+{
+	int64		resolved = 0;
+	double		compared = Max(rows, docs);
+	char	   *gate = NULL;
+	char	   *failed = NULL;
+	int64		last_d,
+				last_r;
+	ReconAudit	a = {0};
+
+	/*
+	 * A key held by several rows: what this run saw of them is not the truth
+	 * of one row.  The run fails, resolves nothing, and nothing it planned
+	 * may be applied (its divergences stay recorded and audited).
+	 */
+	if (stats->duplicate_keys > 0)
+		failed = psprintf("the source has %lld duplicate key value(s), first %s: the mapping's key must identify one row",
+						  (long long) stats->duplicate_keys, stats->duplicate_key);
+
+	if (partial)
+		;						/* a sample: what it did not draw is not known */
+	else if (failed)
+	{
+		Oid			t[1] = {INT8OID};
+		Datum		v[1] = {Int64GetDatum(run_id)};
+
+		recon_spi_exec("UPDATE recon.repairs SET status = 'superseded' WHERE run_id = $1"
+					   " AND status = 'planned'", 1, t, v, NULL, SPI_OK_UPDATE);
+	}
+	else
+		resolved = resolve_unseen(m->id, run_id, actor);
+
+	if (!failed)
+		gate = recon_quality_gate(m, stats->divergences, compared, 0);
+	if (gate)					/* before the planned repairs are audited: they show it */
+		gate_repairs(run_id);
+
+	audit_run_records(m->id, run_id, actor, partial ? "sample" : "sweep", 0, 0, &last_d, &last_r);
+	if (gate)
+		audit_gate(m, run_id, actor, gate, stats->divergences, compared);
+
+	{
+		Oid			t[11] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, TEXTOID, TEXTOID};
+		Datum		v[11] = {Int64GetDatum(run_id),
+			CStringGetTextDatum(failed ? "failed" : gate ? "gated" : "finished"),
+			Int64GetDatum(rows), Int64GetDatum(docs), Int64GetDatum(stats->candidates),
+			Int64GetDatum(stats->divergences), Int64GetDatum(stats->new_divergences),
+			Int64GetDatum(resolved), Int64GetDatum(stats->repairs_planned),
+			gate ? CStringGetTextDatum(gate) : (Datum) 0,
+		failed ? CStringGetTextDatum(failed) : (Datum) 0};
+		char		n[12] = "           ";
+
+		n[9] = gate ? ' ' : 'n';
+		n[10] = failed ? ' ' : 'n';
+		recon_spi_exec("UPDATE recon.runs SET status = $2, finished_at = clock_timestamp(),"
+					   " rows_source = $3, docs_target = $4, candidates = $5, divergences = $6,"
+					   " new_divergences = $7, resolved = $8, repairs_planned = $9, gate_reason = $10,"
+					   " error = coalesce($11, error)"
+					   " WHERE run_id = $1", 11, t, v, n, SPI_OK_UPDATE);
+		if (failed)
+			ereport(WARNING,
+					(errmsg("recon: sweep of \"%s\" failed: duplicate keys in the source", m->name),
+					 errdetail("%s", failed),
+					 errhint("Choose key columns that identify one row (a unique index), or fix the data.")));
+	}
+	a.actor = actor;
+	a.action = AUDIT_RUN_FINISHED;
+	a.mapping = m->name;
+	a.run_id = run_id;
+	a.reason = failed ? failed : gate ? "gated" : "finished";
+	a.detail = psprintf("{\"rows_source\": %lld, \"docs_target\": %lld, \"divergences\": %lld,"
+						" \"new_divergences\": %lld, \"resolved\": %lld, \"repairs_planned\": %lld}",
+						(long long) rows, (long long) docs, (long long) stats->divergences,
+						(long long) stats->new_divergences, (long long) resolved,
+						(long long) stats->repairs_planned);
+	recon_audit(&a);
+}
+
+/* ---------------------------------------------------------------------
+ * Divergences
+ * --------------------------------------------------------------------- */
+
+/*
+ * Record (or refresh) the open divergence of a key; returns its id and
+ * whether it is new.
+ */
+int64
+recon_divergence_record(const ReconMapping *m, int64 run_id, const ReconDivergenceRow *d,
+						bool *is_new)
+{
+	static const char *sql =
+		"INSERT INTO recon.divergences AS d (mapping_id, first_run_id, last_run_id, kind, key,"
+		" key_canon, fields, source_hash, target_hash, source_image, target_image, reason)"
+		" VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+		" ON CONFLICT (mapping_id, key_canon) WHERE status = 'open' DO UPDATE SET"
+		" last_run_id = EXCLUDED.last_run_id, last_seen = now(), kind = EXCLUDED.kind,"
+		" fields = EXCLUDED.fields, source_hash = EXCLUDED.source_hash,"
+		" target_hash = EXCLUDED.target_hash, source_image = EXCLUDED.source_image,"
+		" target_image = EXCLUDED.target_image, reason = EXCLUDED.reason"
+		" RETURNING divergence_id, (xmax = 0)";
+	Oid			types[11] = {INT8OID, INT8OID, TEXTOID, JSONBOID, BYTEAOID, TEXTARRAYOID,
+	TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
+	Datum		v[11];
+	char		n[12] = "           ";
+	bool		isnull;
+	int64		divergence_id;
+
+	v[0] = Int64GetDatum(m->id);
+	v[1] = Int64GetDatum(run_id);
+	v[2] = CStringGetTextDatum(d->kind);
+	v[3] = d->key;
+	v[4] = PointerGetDatum(d->key_canon);
+	v[5] = d->fields;
+	v[6] = d->source_hash ? CStringGetTextDatum(d->source_hash) : (Datum) 0;
+	n[6] = d->source_hash ? ' ' : 'n';
+	v[7] = d->target_hash ? CStringGetTextDatum(d->target_hash) : (Datum) 0;
+	n[7] = d->target_hash ? ' ' : 'n';
+	v[8] = d->source_image;
+	n[8] = d->source_image ? ' ' : 'n';
+	v[9] = d->target_image;
+	n[9] = d->target_image ? ' ' : 'n';
+	v[10] = d->reason ? CStringGetTextDatum(d->reason) : (Datum) 0;
+	n[10] = d->reason ? ' ' : 'n';
+	recon_spi_exec(sql, 11, types, v, n, SPI_OK_INSERT_RETURNING);
+	divergence_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*is_new = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_freetuptable(SPI_tuptable); /* else each one is kept until SPI_finish */
+	return divergence_id;
+}
+
+/*
+ * A dropped mapping's divergences and repairs go with it; its runs and
+ * the audit log stay (history).
+ */
+void
+recon_forget_mapping_records(const char *mapping_name)
+{
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1] = {CStringGetTextDatum(mapping_name)};
+
+	recon_spi_exec("DELETE FROM recon.repairs WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
+				   1, t, v, NULL, SPI_OK_DELETE);
+	recon_spi_exec("DELETE FROM recon.divergences WHERE mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = $1)",
+				   1, t, v, NULL, SPI_OK_DELETE);
+}
+
+/* ---------------------------------------------------------------------
+ * Repairs
+ * --------------------------------------------------------------------- */
+
+/* An earlier repair of this divergence is being applied (or in doubt). */
+bool
+recon_repair_in_doubt(int64 divergence_id)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(divergence_id)};
+
+	return recon_spi_int64("SELECT count(*) FROM recon.repairs WHERE divergence_id = $1"
+						   " AND status = 'applying'", 1, t, v) > 0;
+}
+
+/* Repairs of a divergence planned or approved earlier are void: it was seen again. */
+void
+recon_repairs_supersede(int64 divergence_id)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(divergence_id)};
+
+	recon_spi_exec("UPDATE recon.repairs SET status = 'superseded' WHERE divergence_id = $1"
+				   " AND status IN ('planned', 'approved')", 1, t, v, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * A planned repair, bound to the options it was planned under (an
+ * alter_mapping voids it); one that can never be written is recorded
+ * failed, with why.
+ */
+void
+recon_repair_insert(const ReconMapping *m, const ReconRepairPlan *p)
+{
+	Oid			t[10] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID};
+	Datum		v[10];
+	char		nulls[11] = "          ";
+
+	v[0] = Int64GetDatum(p->divergence_id);
+	v[1] = Int64GetDatum(p->run_id);
+	v[2] = Int64GetDatum(m->id);
+	v[3] = CStringGetTextDatum(p->action);
+	v[4] = CStringGetTextDatum(p->operation);
+	v[5] = BoolGetDatum(p->needs_approval);
+	v[6] = p->approval_reason ? CStringGetTextDatum(p->approval_reason) : (Datum) 0;
+	nulls[6] = p->approval_reason ? ' ' : 'n';
+	v[7] = CStringGetTextDatum(m->options_hash);
+	v[8] = CStringGetTextDatum(p->failed ? "failed" : "planned");
+	v[9] = p->failed ? CStringGetTextDatum(p->failed) : (Datum) 0;
+	nulls[9] = p->failed ? ' ' : 'n';
+	recon_spi_exec("INSERT INTO recon.repairs (divergence_id, run_id, mapping_id, action,"
+				   " operation, needs_approval, approval_reason, options_hash, status, error)"
+				   " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)",
+				   10, t, v, nulls, SPI_OK_INSERT);
+}
+
+/*
+ * Claim up to limit repairs of a run that may be applied now (approved,
+ * in doubt, or planned under an auto policy) and audit the intent; the
+ * caller commits before writing.  Returns how many, their ids in *ids.
+ */
+int
+recon_repairs_claim(const ReconMapping *m, int64 run_id, const char *actor, int limit, Datum *ids)
+{
+	Oid			t[4] = {INT8OID, BOOLOID, INT4OID, TEXTOID};
+	Datum		v[4] = {Int64GetDatum(run_id), BoolGetDatum(m->repair == REPAIR_AUTO),
+	Int32GetDatum(limit), CStringGetTextDatum(actor)};
+	ArrayBuildState *ab = NULL;
+	uint64		i;
+	int			n;
+
+	recon_spi_exec("WITH c AS (SELECT repair_id, status AS was FROM recon.repairs"
+				   " WHERE run_id = $1 AND (status IN ('approved', 'applying')"
+				   "   OR (status = 'planned' AND NOT needs_approval AND $2))"
+				   " ORDER BY repair_id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+				   " UPDATE recon.repairs r SET status = 'applying', attempts = attempts + 1,"
+				   " applied_by = $4 FROM c WHERE r.repair_id = c.repair_id"
+				   " RETURNING r.repair_id, c.was",
+				   4, t, v, NULL, SPI_OK_UPDATE_RETURNING);
+	n = (int) SPI_processed;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		ab = accumArrayResult(ab, id, false, INT8OID, CurrentMemoryContext);
+	}
+	if (n == 0)
+		return 0;
+	*ids = makeArrayResult(ab, CurrentMemoryContext);
+	{
+		Oid			t2[4] = {INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		v2[4] = {*ids, CStringGetTextDatum(actor), CStringGetTextDatum(m->name),
+		action_datum(AUDIT_REPAIR_APPLYING)};
+
+		recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
+					   " divergence_id, repair_id, reason, detail, before_hash)"
+					   " SELECT $2, $4, $3, r.run_id, r.divergence_id, r.repair_id,"
+					   " CASE WHEN r.attempts > 1 THEN 'in doubt: resolving by reading the document'"
+					   " WHEN r.decided_by IS NOT NULL THEN 'approved by ' || r.decided_by"
+					   " ELSE 'policy: auto' END,"
+					   " jsonb_build_object('action', r.action, 'attempt', r.attempts),"
+					   " d.target_hash FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)"
+					   " WHERE r.repair_id = ANY($1) ORDER BY r.repair_id",
+					   4, t2, v2, NULL, SPI_OK_INSERT);
+	}
+	return n;
+}
+
+/*
+ * What applying one repair found: its status, the divergence repaired
+ * when verified, and its audit row.
+ */
+void
+recon_repair_record_outcome(const ReconMapping *m, int64 run_id, const char *actor,
+							const ReconRepairOutcome *o)
+{
+	Oid			t[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		v[5];
+	char		nl[6] = "     ";
+	ReconAudit	a = {0};
+
+	v[0] = Int64GetDatum(o->repair_id);
+	v[1] = CStringGetTextDatum(o->status);
+	v[2] = o->after_hash ? CStringGetTextDatum(o->after_hash) : (Datum) 0;
+	nl[2] = o->after_hash ? ' ' : 'n';
+	v[3] = o->message ? CStringGetTextDatum(o->message) : (Datum) 0;
+	nl[3] = o->message ? ' ' : 'n';
+	v[4] = Int64GetDatum(o->divergence_id);
+	recon_spi_exec("UPDATE recon.repairs SET status = $2, applied_at = clock_timestamp(),"
+				   " verified_hash = $3, written_hash = CASE WHEN $2 = 'verified' THEN $3 END,"
+				   " error = $4 WHERE repair_id = $1", 5, t, v, nl, SPI_OK_UPDATE);
+	if (strcmp(o->status, "verified") == 0)
+		recon_spi_exec("UPDATE recon.divergences SET status = 'repaired', closed_at = now()"
+					   " WHERE divergence_id = $5 AND status = 'open'", 5, t, v, nl, SPI_OK_UPDATE);
+
+	a.actor = actor;
+	a.action = o->action;
+	a.mapping = m->name;
+	a.run_id = run_id;
+	a.divergence_id = o->divergence_id;
+	a.repair_id = o->repair_id;
+	a.reason = o->message ? o->message : "source of truth re-read at apply time";
+	a.detail = o->operation ? psprintf("{\"operation\": %s}", o->operation) : NULL;
+	a.before_hash = o->seen_hash;
+	a.after_hash = o->after_hash;
+	recon_audit(&a);
+}
+
+/* Too many write errors in a row: the run fails, audited as a gate. */
+void
+recon_run_fail_write_errors(const ReconMapping *m, int64 run_id, const char *actor, const char *why)
+{
+	ReconAudit	a = {0};
+
+	recon_run_fail(run_id, why);
+	a.actor = actor;
+	a.action = AUDIT_GATE_WRITE_ERRORS;
+	a.mapping = m->name;
+	a.run_id = run_id;
+	a.reason = why;
+	recon_audit(&a);
+}
+
+/*
+ * Approve or reject planned repairs of a run (all, or those in
+ * repair_ids) planned before this statement; each decision audited.
+ * Returns how many were decided.
+ */
+int64
+recon_repairs_decide(int64 run_id, Datum repair_ids, bool all, const char *note,
+					 const char *actor, bool approve)
+{
+	Oid			t[6] = {INT8OID, INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[6];
+	char		nl[7] = "      ";
+
+	v[0] = Int64GetDatum(run_id);
+	v[1] = all ? (Datum) 0 : repair_ids;
+	nl[1] = all ? 'n' : ' ';
+	v[2] = note ? CStringGetTextDatum(note) : (Datum) 0;
+	nl[2] = note ? ' ' : 'n';
+	v[3] = CStringGetTextDatum(actor);
+	v[4] = CStringGetTextDatum(approve ? "approved" : "rejected");
+	v[5] = action_datum(approve ? AUDIT_REPAIR_APPROVED : AUDIT_REPAIR_REJECTED);
+	return recon_spi_int64_nulls("WITH c AS (UPDATE recon.repairs SET status = $5, decided_by = $4,"
+								 " decided_at = clock_timestamp(), decision_note = $3"
+								 " WHERE run_id = $1 AND status = 'planned'"
+								 " AND planned_at <= statement_timestamp()"
+								 " AND ($2 IS NULL OR repair_id = ANY($2))"
+								 " RETURNING repair_id, divergence_id, mapping_id, action, operation),"
+								 " a AS (INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
+								 " divergence_id, repair_id, reason, detail)"
+								 " SELECT $4, $6, m.name, $1, c.divergence_id, c.repair_id,"
+								 " coalesce($3, 'no note'), jsonb_build_object('action', c.action,"
+								 " 'operation', c.operation)"
+								 " FROM c JOIN recon.mappings m USING (mapping_id) ORDER BY c.repair_id RETURNING 1)"
+								 " SELECT count(*) FROM a", 6, t, v, nl);
+}

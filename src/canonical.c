@@ -1,7 +1,9 @@
 /*
  * canonical.c — converts PostgreSQL Datums and BSON values into one
  * canonical, length-prefixed encoding (see canonical.h), compares and
- * hashes it.  Everything recon decides about equality is decided here.
+ * hashes it.  Everything recon decides about equality is decided here, and
+ * no other file reads or writes the encoding's bytes: keys are built,
+ * tested and turned into SQL text by the functions under "Keys".
  *
  * Numbers of every type become a normalized decimal "digits e exponent"
  * (no leading or trailing zeros, -0 = 0, NaN = NaN), so int 5, double 5.0,
@@ -38,6 +40,27 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
+
+/*
+ * Tags of the canonical encoding (also used inside JSON trees).  Only this
+ * file knows them: everything else goes through canonical.h's functions.
+ */
+#define CT_NULL		'z'
+#define CT_MISSING	'm'
+#define CT_BOOL		'b'
+#define CT_NUMBER	'N'
+#define CT_TEXT		'S'
+#define CT_TIME		'T'
+#define CT_DATE		'D'
+#define CT_UUID		'U'
+#define CT_BINARY	'B'
+#define CT_OBJECT	'o'
+#define CT_ARRAY	'a'
+#define CT_CLOCK	'h'			/* time of day (and zone) */
+#define CT_SPAN		'I'			/* interval, as PostgreSQL compares it */
+#define CT_NETADDR	'P'			/* inet/cidr: family, bits, address */
+#define CT_MAC		'M'
+#define CT_OTHER	'X'			/* a BSON type with no counterpart: never equal */
 
 /*
  * Deepest JSON tree compared value by value.  MongoDB stores at most 100
@@ -81,6 +104,27 @@ put_len(char *p, uint32 len)
 	p[1] = (char) (len >> 16);
 	p[2] = (char) (len >> 8);
 	p[3] = (char) len;
+}
+
+/*
+ * Length of the encoded value starting at p.  This file's loops (digests,
+ * comparisons) call value_len, which inlines: canon_value_len, exported
+ * from a shared library, would be an out-of-line call there.
+ */
+static inline int
+value_len(const char *p)
+{
+	const unsigned char *u = (const unsigned char *) p;
+
+	return 5 + (int) (((uint32) u[1] << 24) | ((uint32) u[2] << 16) |
+					  ((uint32) u[3] << 8) | (uint32) u[4]);
+}
+
+/* For callers stepping over values (recon_diff_fields: one call per field). */
+int
+canon_value_len(const char *p)
+{
+	return value_len(p);
 }
 
 static void
@@ -997,7 +1041,7 @@ array_elements(const char *a, int alen, ElemRef **out)
 			refs = repalloc(refs, sizeof(ElemRef) * cap);
 		}
 		refs[n].p = p;
-		refs[n].len = canon_value_len(p);
+		refs[n].len = value_len(p);
 		p += refs[n].len;
 		n++;
 	}
@@ -1653,6 +1697,175 @@ canon_bson(StringInfo out, const CanonType *type, const bson_iter_t *iter,
 }
 
 /* ---------------------------------------------------------------------
+ * Keys: what callers may learn about a key's values without its bytes
+ * --------------------------------------------------------------------- */
+
+/* "123e2" -> "12300"; only integral values reach here (canon_key_value_fits). */
+static char *
+integer_text(const char *payload, int len)
+{
+	StringInfoData s;
+	const char *e = memchr(payload, 'e', len);
+	int			zeros,
+				i;
+
+	if (e == NULL)
+		return pnstrdup(payload, len);
+	initStringInfo(&s);
+	appendBinaryStringInfo(&s, payload, e - payload);
+	{
+		char	   *exp = pnstrdup(e + 1, len - (e + 1 - payload));
+
+		zeros = atoi(exp);
+		pfree(exp);
+	}
+	for (i = 0; i < zeros; i++)
+		appendStringInfoChar(&s, '0');
+	return s.data;
+}
+
+/* A CT_UUID payload (16 bytes) in uuid_in's text form. */
+static char *
+uuid_text(const char *p)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *s = palloc(37);
+	int			i,
+				j = 0;
+
+	for (i = 0; i < 16; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			s[j++] = '-';
+		s[j++] = hex[((unsigned char) p[i]) >> 4];
+		s[j++] = hex[((unsigned char) p[i]) & 15];
+	}
+	s[j] = '\0';
+	return s;
+}
+
+/*
+ * A document's _id value, read under a key column's kind, must be of the
+ * exact kind the column holds: a double 1.5 or 1e19 is no int4 key, and a
+ * key that fits no column must become an unexpected key, not a wrong row.
+ */
+bool
+canon_key_value_fits(const char *p, CanonKind kind, Oid typid)
+{
+	switch (kind)
+	{
+		case CK_INT:
+			{
+				/* integral: "0" or "<digits>e<exp>" with exp >= 0 ... */
+				int			len = value_len(p) - 5;
+				const char *e = memchr(p + 5, 'e', len);
+				char	   *digits;
+				char	   *end;
+				long long	v;
+
+				if (!(p[0] == CT_NUMBER && (len == 1 ? p[5] == '0' : (e != NULL && e[1] != '-'))))
+					return false;
+				/* ... and within the key column's range (a double 1e19 is no int4 key) */
+				if (e != NULL)
+				{
+					int			ndigits = (int) (e - (p + 5)) - (p[5] == '-');
+					int			exp = 0;
+					int			total;
+					int			safe = typid == INT2OID ? 4 : typid == INT4OID ? 9 : 18;
+					const char *q;
+
+					/* the exponent, within the payload (not NUL-terminated) */
+					for (q = e + 1; q < p + 5 + len && exp < 100; q++)
+						exp = exp * 10 + (*q - '0');
+					total = ndigits + exp;
+
+					if (total <= safe)
+						return true;	/* fewer digits than the type's range: no parse */
+					if (total > safe + 1)
+						return false;
+				}
+				digits = integer_text(p + 5, len);
+				errno = 0;
+				v = strtoll(digits, &end, 10);
+				pfree(digits);
+				if (errno != 0 || *end != '\0')
+					return false;
+				if (typid == INT2OID)
+					return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
+				if (typid == INT4OID)
+					return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
+				return true;
+			}
+		case CK_TEXT:
+			return p[0] == CT_TEXT;
+		case CK_UUID:
+			return p[0] == CT_UUID;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Key values become SQL input text to look rows up by (index scans, = ANY
+ * arrays) and _id candidates; only values canon_key_value_fits() accepted
+ * or canon_datum() made of a key column get here.
+ */
+char *
+canon_key_value_text(const char **p)
+{
+	const char *v = *p;
+	int			len = value_len(v);
+	char	   *text;
+
+	if (v[0] == CT_NUMBER)
+		text = integer_text(v + 5, len - 5);
+	else if (v[0] == CT_UUID)
+		text = uuid_text(v + 5);
+	else
+		text = pnstrdup(v + 5, len - 5);
+	*p = v + len;
+	return text;
+}
+
+/*
+ * A key that matches no row: the raw {_id: value} (nothing when the
+ * document has no _id) as one CT_OTHER value, which no row's key equals
+ * because no key column's values encode as CT_OTHER.
+ */
+void
+canon_unexpected_key(StringInfo out, const bson_t *doc)
+{
+	bson_iter_t it;
+
+	resetStringInfo(out);
+	if (bson_iter_init_find(&it, doc, "_id"))
+	{
+		bson_t		tmp = BSON_INITIALIZER;
+
+		bson_append_iter(&tmp, "_id", 3, &it);
+		emit(out, CT_OTHER, bson_get_data(&tmp), (int) tmp.len);
+		bson_destroy(&tmp);
+	}
+	else
+		emit(out, CT_OTHER, NULL, 0);
+}
+
+/* Unexpected keys have no row to read, lock or repair: callers skip them. */
+bool
+canon_key_is_unexpected(const char *kc, int len)
+{
+	return len > 0 && kc[0] == CT_OTHER;
+}
+
+/* The document id is a view of kc: kc must outlive it. */
+bool
+canon_unexpected_key_id(const char *kc, int len, bson_t *id)
+{
+	return len >= 5 && kc[0] == CT_OTHER &&
+		bson_init_static(id, (const uint8_t *) kc + 5, len - 5);
+}
+
+/* ---------------------------------------------------------------------
  * Comparison, rendering, hashing
  * --------------------------------------------------------------------- */
 
@@ -1710,8 +1923,8 @@ values_equal(const char *a, int alen, bool a_double,
 
 		while (pa < ea && pb < eb)
 		{
-			int			la = canon_value_len(pa),
-						lb = canon_value_len(pb);
+			int			la = value_len(pa),
+						lb = value_len(pb);
 
 			if (!values_equal(pa, la, false, pb, lb, false))
 				return false;
@@ -1775,8 +1988,8 @@ path_pop(StringInfo path, int was)
 static int
 json_key_cmp(const char *a, const char *b)
 {
-	int			la = canon_value_len(a) - 5,
-				lb = canon_value_len(b) - 5;
+	int			la = value_len(a) - 5,
+				lb = value_len(b) - 5;
 
 	if (la != lb)
 		return la < lb ? -1 : 1;
@@ -1812,11 +2025,11 @@ diff_objects(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 
 		if (c == 0)
 		{
-			int			kl = canon_value_len(pa);
+			int			kl = value_len(pa);
 			const char *va = pa + kl,
-					   *vb = pb + canon_value_len(pb);
-			int			la = canon_value_len(va),
-						lb = canon_value_len(vb);
+					   *vb = pb + value_len(pb);
+			int			la = value_len(va),
+						lb = value_len(vb);
 			int			was = path_push(path, pa + 5, kl - 5);
 
 			diff_walk(w, va, la, vb, lb,
@@ -1831,8 +2044,8 @@ diff_objects(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 		{
 			/* a key on one side only */
 			const char *k = c < 0 ? pa : pb;
-			int			kl = canon_value_len(k);
-			int			vl = canon_value_len(k + kl);
+			int			kl = value_len(k);
+			int			vl = value_len(k + kl);
 			int			was = path_push(path, k + 5, kl - 5);
 
 			diff_report(w, path);
@@ -1865,8 +2078,8 @@ diff_arrays(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 		was = path_push(path, idx, strlen(idx));
 		if (pa < ea && pb < eb)
 		{
-			int			la = canon_value_len(pa),
-						lb = canon_value_len(pb);
+			int			la = value_len(pa),
+						lb = value_len(pb);
 
 			diff_walk(w, pa, la, pb, lb, type ? type->elem : NULL, path);
 			pa += la;
@@ -1876,9 +2089,9 @@ diff_arrays(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 		{
 			diff_report(w, path);	/* an element on one side only */
 			if (pa < ea)
-				pa += canon_value_len(pa);
+				pa += value_len(pa);
 			else
-				pb += canon_value_len(pb);
+				pb += value_len(pb);
 		}
 		path_pop(path, was);
 	}
@@ -1888,7 +2101,7 @@ diff_arrays(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 static void
 label_value(StringInfo out, const char *p)
 {
-	int			len = canon_value_len(p);
+	int			len = value_len(p);
 
 	if (p[0] == CT_TEXT)
 		appendBinaryStringInfo(out, p + 5, len - 5);
@@ -1920,7 +2133,7 @@ element_identity(const char *el, const CanonType *type, StringInfo label, String
 {
 	const CanonType *elem = type->elem;
 	const char *p = el + 5,
-			   *end = el + canon_value_len(el);
+			   *end = el + value_len(el);
 	int			att = 0,
 				k;
 
@@ -1930,16 +2143,16 @@ element_identity(const char *el, const CanonType *type, StringInfo label, String
 		return false;
 	for (; p < end && att < elem->natts; att++)
 	{
-		const char *v = p + canon_value_len(p);
+		const char *v = p + value_len(p);
 
 		for (k = 0; k < type->nident; k++)
 			if (type->ident[k] == att)
 			{
 				appendStringInfo(label, "%s%s=", label->len ? "," : "", elem->attnames[att]);
 				label_value(label, v);
-				appendBinaryStringInfo(key, v, canon_value_len(v));
+				appendBinaryStringInfo(key, v, value_len(v));
 			}
-		p = v + canon_value_len(v);
+		p = v + value_len(v);
 	}
 	return true;
 }
@@ -2100,7 +2313,7 @@ canon_to_text(StringInfo out, const char *p, int len)
 
 	while (p < end)
 	{
-		int			vlen = canon_value_len(p);
+		int			vlen = value_len(p);
 		const char *pl = p + 5;
 		int			plen = vlen - 5;
 		int			i;
@@ -2212,7 +2425,7 @@ fold_json_doubles(const char *p, int len, char *w)
 
 	while (end - p >= 5 && is_canon_tag(p[0]))
 	{
-		int			vlen = canon_value_len(p);
+		int			vlen = value_len(p);
 
 		if (vlen < 5 || vlen > end - p)
 			break;

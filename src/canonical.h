@@ -5,6 +5,9 @@
  * payload.  Two values are equal when their encodings are byte-equal, with
  * one exception decided by canon_values_equal(): a number that came from a
  * BSON/PostgreSQL double equals an exact number whose nearest double it is.
+ * The encoding is private to canonical.c: other files hold its bytes (keys,
+ * spilled rows) but read and write them only through the functions below
+ * (scripts/check_boundaries.sh enforces this).
  */
 #ifndef RECON_CANONICAL_H
 #define RECON_CANONICAL_H
@@ -74,24 +77,6 @@ typedef struct CanonOptions
 	int64		ts_unit_us;		/* timestamp_precision: 1, 1000 or 1000000 */
 } CanonOptions;
 
-/* Tags of the canonical encoding (also used inside JSON trees). */
-#define CT_NULL		'z'
-#define CT_MISSING	'm'
-#define CT_BOOL		'b'
-#define CT_NUMBER	'N'
-#define CT_TEXT		'S'
-#define CT_TIME		'T'
-#define CT_DATE		'D'
-#define CT_UUID		'U'
-#define CT_BINARY	'B'
-#define CT_OBJECT	'o'
-#define CT_ARRAY	'a'
-#define CT_CLOCK	'h'			/* time of day (and zone) */
-#define CT_SPAN		'I'			/* interval, as PostgreSQL compares it */
-#define CT_NETADDR	'P'			/* inet/cidr: family, bits, address */
-#define CT_MAC		'M'
-#define CT_OTHER	'X'			/* a BSON type with no counterpart: never equal */
-
 extern bool canon_kind_is_key_capable(CanonKind kind);
 
 /*
@@ -110,15 +95,33 @@ extern bool canon_values_equal(const char *a, int alen, bool a_double,
 
 extern int	canon_composite_deform(Datum value, Datum **values, bool **nulls, Pointer *detoasted);
 
-/* Length of the encoded value starting at p. */
-static inline int
-canon_value_len(const char *p)
-{
-	const unsigned char *u = (const unsigned char *) p;
+/* Length of the encoded value starting at p (the encoding is canonical.c's). */
+extern int	canon_value_len(const char *p);
 
-	return 5 + (int) (((uint32) u[1] << 24) | ((uint32) u[2] << 16) |
-					  ((uint32) u[3] << 8) | (uint32) u[4]);
-}
+/*
+ * Keys.  A row's key is the encodings of its key columns' values, one after
+ * another.  A document whose _id can be no key of the mapping gets an
+ * "unexpected" key instead: one value no row key equals, which carries the
+ * raw {_id: value} document so that it can still be shown and looked up.
+ */
+
+/* Whether the value at p can be a value of a key column of this kind and type. */
+extern bool canon_key_value_fits(const char *p, CanonKind kind, Oid typid);
+
+/* The SQL input text of the key value at *p (palloc'd); advances *p past it. */
+extern char *canon_key_value_text(const char **p);
+
+/* Replace out's contents with the unexpected key of doc. */
+extern void canon_unexpected_key(StringInfo out, const bson_t *doc);
+
+/* Whether kc (len bytes) is an unexpected key rather than a row's key. */
+extern bool canon_key_is_unexpected(const char *kc, int len);
+
+/*
+ * The {_id: value} document an unexpected key carries, as a read-only view
+ * of kc's bytes; false when kc is no unexpected key or carries no document.
+ */
+extern bool canon_unexpected_key_id(const char *kc, int len, bson_t *id);
 
 /*
  * The deepest paths at which two encodings of one value differ (JSON trees,

@@ -212,7 +212,8 @@ check_keys_cb(void *arg)
 		CHECK_FOR_INTERRUPTS();
 		SET_VARSIZE(kb, VARHDRSZ + it->keylen);
 		memcpy(VARDATA(kb), it->key, it->keylen);
-		if (recon_debug_fail_key && recon_debug_fail_key[0] && it->key[0] != CT_OTHER &&
+		if (recon_debug_fail_key && recon_debug_fail_key[0] &&
+			!canon_key_is_unexpected(it->key, it->keylen) &&
 			strcmp(recon_key_canon_to_json(c->m, it->key, it->keylen), recon_debug_fail_key) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
@@ -314,7 +315,7 @@ fail_key(CdcMapping *c, ReconKeyed *it, const char *why)
 	if (SPI_processed > 0)
 		ereport(WARNING,
 				(errmsg("recon: key %s of mapping \"%s\" quarantined after %d failed checks",
-						it->key[0] == CT_OTHER ? "(unexpected _id)" :
+						canon_key_is_unexpected(it->key, it->keylen) ? "(unexpected _id)" :
 						recon_key_canon_to_json(c->m, it->key, it->keylen), c->m->name,
 						QUARANTINE_AFTER),
 				 errdetail("%s", why),

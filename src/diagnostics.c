@@ -309,7 +309,7 @@ compare_document(FunctionCallInfo fcinfo, const char *name, const bson_t *doc)
 	m = recon_mapping_load(name);
 	initStringInfo(&kc);
 	if (!recon_doc_key_canon(m, doc, &kc))
-		recon_unexpected_key(doc, &kc);
+		canon_unexpected_key(&kc, doc);
 	memset(&item, 0, sizeof(item));
 	item.key = kc.data;
 	item.keylen = kc.len;

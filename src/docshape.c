@@ -56,65 +56,6 @@ recon_row_canon(const ReconMapping *m, Datum *values, bool *nulls, StringInfo ou
 					nulls[m->nkeys + i], &m->canon, from_double ? &from_double[i] : NULL);
 }
 
-/* A key value must be of the exact kind the column holds. */
-static char *integer_text(const char *payload, int len);
-
-static bool
-key_value_ok(const ReconField *k, const char *p)
-{
-	switch (k->kind)
-	{
-		case CK_INT:
-			{
-				/* integral: "0" or "<digits>e<exp>" with exp >= 0 ... */
-				int			len = canon_value_len(p) - 5;
-				const char *e = memchr(p + 5, 'e', len);
-				char	   *digits;
-				char	   *end;
-				long long	v;
-
-				if (!(p[0] == CT_NUMBER && (len == 1 ? p[5] == '0' : (e != NULL && e[1] != '-'))))
-					return false;
-				/* ... and within the key column's range (a double 1e19 is no int4 key) */
-				if (e != NULL)
-				{
-					int			ndigits = (int) (e - (p + 5)) - (p[5] == '-');
-					int			exp = 0;
-					int			total;
-					int			safe = k->typid == INT2OID ? 4 : k->typid == INT4OID ? 9 : 18;
-					const char *q;
-
-					/* the exponent, within the payload (not NUL-terminated) */
-					for (q = e + 1; q < p + 5 + len && exp < 100; q++)
-						exp = exp * 10 + (*q - '0');
-					total = ndigits + exp;
-
-					if (total <= safe)
-						return true;	/* fewer digits than the type's range: no parse */
-					if (total > safe + 1)
-						return false;
-				}
-				digits = integer_text(p + 5, len);
-				errno = 0;
-				v = strtoll(digits, &end, 10);
-				pfree(digits);
-				if (errno != 0 || *end != '\0')
-					return false;
-				if (k->typid == INT2OID)
-					return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
-				if (k->typid == INT4OID)
-					return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
-				return true;
-			}
-		case CK_TEXT:
-			return p[0] == CT_TEXT;
-		case CK_UUID:
-			return p[0] == CT_UUID;
-		default:
-			return false;
-	}
-}
-
 /*
  * The canonical key of a document's _id.  False when the _id cannot be a
  * key of this mapping (wrong BSON type, wrong composite shape): such a
@@ -150,11 +91,11 @@ recon_doc_key_canon(const ReconMapping *m, const bson_t *doc, StringInfo out)
 				bson_iter_init_find(&t2, &tmp, "v");
 				canon_bson(out, m->keys[0].type, &t2, &m->canon, NULL);
 				bson_destroy(&tmp);
-				return key_value_ok(&m->keys[0], out->data + at);
+				return canon_key_value_fits(out->data + at, m->keys[0].kind, m->keys[0].typid);
 			}
 		}
 		canon_bson(out, m->keys[0].type, &it, &m->canon, NULL);
-		return key_value_ok(&m->keys[0], out->data + at);
+		return canon_key_value_fits(out->data + at, m->keys[0].kind, m->keys[0].typid);
 	}
 	if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub))
 		return false;
@@ -165,7 +106,7 @@ recon_doc_key_canon(const ReconMapping *m, const bson_t *doc, StringInfo out)
 		if (!bson_iter_next(&sub) || strcmp(bson_iter_key(&sub), m->keys[i].column) != 0)
 			return false;
 		canon_bson(out, m->keys[i].type, &sub, &m->canon, NULL);
-		if (!key_value_ok(&m->keys[i], out->data + at))
+		if (!canon_key_value_fits(out->data + at, m->keys[i].kind, m->keys[i].typid))
 			return false;
 	}
 	return !bson_iter_next(&sub);
@@ -1190,49 +1131,6 @@ recon_bson_to_json_text(const bson_t *doc)
  * Keys: canonical -> SQL text, JSON and _id candidates
  * --------------------------------------------------------------------- */
 
-/* "123e2" -> "12300"; only integral values reach here (key_value_ok). */
-static char *
-integer_text(const char *payload, int len)
-{
-	StringInfoData s;
-	const char *e = memchr(payload, 'e', len);
-	int			zeros,
-				i;
-
-	if (e == NULL)
-		return pnstrdup(payload, len);
-	initStringInfo(&s);
-	appendBinaryStringInfo(&s, payload, e - payload);
-	{
-		char	   *exp = pnstrdup(e + 1, len - (e + 1 - payload));
-
-		zeros = atoi(exp);
-		pfree(exp);
-	}
-	for (i = 0; i < zeros; i++)
-		appendStringInfoChar(&s, '0');
-	return s.data;
-}
-
-static char *
-uuid_text(const char *p)
-{
-	static const char hex[] = "0123456789abcdef";
-	char	   *s = palloc(37);
-	int			i,
-				j = 0;
-
-	for (i = 0; i < 16; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			s[j++] = '-';
-		s[j++] = hex[((unsigned char) p[i]) >> 4];
-		s[j++] = hex[((unsigned char) p[i]) & 15];
-	}
-	s[j] = '\0';
-	return s;
-}
-
 List *
 recon_key_canon_to_texts(const ReconMapping *m, const char *kc, int kclen)
 {
@@ -1241,17 +1139,7 @@ recon_key_canon_to_texts(const ReconMapping *m, const char *kc, int kclen)
 	int			i;
 
 	for (i = 0; i < m->nkeys && p < kc + kclen; i++)
-	{
-		int			len = canon_value_len(p);
-
-		if (p[0] == CT_NUMBER)
-			out = lappend(out, integer_text(p + 5, len - 5));
-		else if (p[0] == CT_UUID)
-			out = lappend(out, uuid_text(p + 5));
-		else
-			out = lappend(out, pnstrdup(p + 5, len - 5));
-		p += len;
-	}
+		out = lappend(out, canon_key_value_text(&p));
 	return out;
 }
 
@@ -1437,8 +1325,7 @@ recon_unexpected_key_type(const char *kc, int kclen)
 	bson_t		idd;
 	bson_iter_t it;
 
-	if (kclen < 5 || kc[0] != CT_OTHER ||
-		!bson_init_static(&idd, (const uint8_t *) kc + 5, kclen - 5) ||
+	if (!canon_unexpected_key_id(kc, kclen, &idd) ||
 		!bson_iter_init_find(&it, &idd, "_id"))
 		return NULL;			/* the document has no _id */
 	switch (bson_iter_type(&it))

@@ -224,7 +224,7 @@ fetch_source_rows(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n)
 		List	   *texts;
 
 		CHECK_FOR_INTERRUPTS();
-		if (items[i].key[0] == CT_OTHER)
+		if (canon_key_is_unexpected(items[i].key, items[i].keylen))
 			continue;			/* an _id no row can have */
 		texts = recon_key_canon_to_texts(m, items[i].key, items[i].keylen);
 		for (k = 0; k < m->nkeys; k++)
@@ -298,7 +298,7 @@ read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const
 		{
 			List	   *texts;
 
-			if (items[i].key[0] == CT_OTHER)
+			if (canon_key_is_unexpected(items[i].key, items[i].keylen))
 				continue;		/* an _id no row can have */
 			texts = recon_key_canon_to_texts(m, items[i].key, items[i].keylen);
 			for (k = 0; k < m->nkeys; k++)
@@ -394,7 +394,7 @@ read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeye
 				snprintf(ikey, sizeof(ikey), "%d", ni++);
 				bson_append_iter(&in, ikey, -1, &it);
 			}
-			else if (items[i].key[0] != CT_OTHER)
+			else if (!canon_key_is_unexpected(items[i].key, items[i].keylen))
 				recon_append_id_candidates_from_canon(m, &in, &ni, items[i].key, items[i].keylen);
 		}
 		if (mode == REREAD_KEYED)
@@ -441,7 +441,7 @@ read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeye
 				CHECK_FOR_INTERRUPTS();
 				resetStringInfo(&key);
 				if (!recon_doc_key_canon(m, doc, &key))
-					recon_unexpected_key(doc, &key);
+					canon_unexpected_key(&key, doc);
 				idx = find_key(h, items, key.data, key.len);
 				if (idx < 0)
 					continue;
@@ -584,7 +584,7 @@ recon_document_reason(const ReconMapping *m, const ReconKeyed *it)
 {
 	const char *twice;
 
-	if (it->key[0] == CT_OTHER)
+	if (canon_key_is_unexpected(it->key, it->keylen))
 	{
 		const char *type = recon_unexpected_key_type(it->key, it->keylen);
 
@@ -651,12 +651,12 @@ recon_item_target_hash(const ReconKeyed *it)
 static Datum
 key_jsonb(const ReconMapping *m, const ReconKeyed *it)
 {
-	if (it->key[0] == CT_OTHER)
+	if (canon_key_is_unexpected(it->key, it->keylen))
 	{
 		bson_t		idd;
 		Datum		whole;
 
-		if (!bson_init_static(&idd, (const uint8_t *) it->key + 5, it->keylen - 5))
+		if (!canon_unexpected_key_id(it->key, it->keylen, &idd))
 			return DirectFunctionCall1(jsonb_in, CStringGetDatum("null"));
 		whole = recon_bson_to_jsonb_safe(&idd);
 		return DirectFunctionCall2(jsonb_object_field, whole, CStringGetTextDatum("_id"));

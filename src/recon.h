@@ -268,7 +268,6 @@ extern char *recon_document_reason(const ReconMapping *m, const ReconKeyed *it);
 extern bool recon_compare_item(const ReconMapping *m, ReconKeyed *it, List **paths, bool *mask);
 extern char *recon_item_source_hash(const ReconKeyed *it);
 extern char *recon_item_target_hash(const ReconKeyed *it);
-extern void recon_unexpected_key(const bson_t *doc, StringInfo out);
 
 typedef void (*ReconRowFn) (void *arg, Datum *values, bool *nulls);
 extern int64 recon_source_rows(const ReconMapping *m, const char *sql_suffix, int nargs,

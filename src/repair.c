@@ -463,11 +463,11 @@ load_batch(Datum ids, RepairItem **out)
 		r->seen_hash = SPI_getvalue(tup, desc, 5);
 		r->options_hash = SPI_getvalue(tup, desc, 6);
 		r->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-		if (r->k.key[0] == CT_OTHER)
+		if (canon_key_is_unexpected(r->k.key, r->k.keylen))
 		{
 			/* an _id of unexpected type: the key bytes carry {_id: value} */
 			r->k.id = palloc_bson_aligned(sizeof(bson_t));
-			if (!bson_init_static(r->k.id, (const uint8_t *) r->k.key + 5, r->k.keylen - 5))
+			if (!canon_unexpected_key_id(r->k.key, r->k.keylen, r->k.id))
 				r->k.id = NULL;
 		}
 	}

@@ -225,7 +225,7 @@ draw_documents(const ReconMapping *m, const ReconTarget *t, int n, double seed, 
 				}
 				resetStringInfo(&key);
 				if (!recon_doc_key_canon(m, doc, &key))
-					recon_unexpected_key(doc, &key);
+					canon_unexpected_key(&key, doc);
 				drawn++;
 				if (skip)
 				{

@@ -291,33 +291,6 @@ pass_source(const ReconMapping *m, Spill *spill)
  * Pass over the collection
  * --------------------------------------------------------------------- */
 
-/* A key that matches no row: the raw _id, tagged so it is never a row key. */
-void
-recon_unexpected_key(const bson_t *doc, StringInfo out)
-{
-	bson_iter_t it;
-	const uint8_t *raw = NULL;
-	uint32		len = 0;
-
-	resetStringInfo(out);
-	appendStringInfoChar(out, CT_OTHER);
-	appendBinaryStringInfo(out, "\0\0\0\0", 4);
-	if (bson_iter_init_find(&it, doc, "_id"))
-	{
-		bson_t		tmp = BSON_INITIALIZER;
-
-		bson_append_iter(&tmp, "_id", 3, &it);
-		raw = bson_get_data(&tmp);
-		len = tmp.len;
-		appendBinaryStringInfo(out, (const char *) raw, len);
-		bson_destroy(&tmp);
-	}
-	out->data[1] = (char) (len >> 24);
-	out->data[2] = (char) (len >> 16);
-	out->data[3] = (char) (len >> 8);
-	out->data[4] = (char) len;
-}
-
 static void
 projection_for(const ReconMapping *m, bson_t *opts)
 {
@@ -368,7 +341,7 @@ pass_target(const ReconMapping *m, const ReconTarget *t, Spill *spill)
 			resetStringInfo(&key);
 			resetStringInfo(&row);
 			if (!recon_doc_key_canon(m, doc, &key))
-				recon_unexpected_key(doc, &key);
+				canon_unexpected_key(&key, doc);
 			recon_doc_canon(m, doc, &row, NULL);
 			if (bson_iter_init_find(&it, doc, "_id"))
 				bson_append_iter(&idd, "_id", 3, &it);
@@ -447,7 +420,7 @@ choose_reread_mode(const ReconMapping *m, const ReconTarget *t, CandidateBatch *
 		recon_recheck_scan_keys <= b->cap)
 		return;
 	for (i = 0; i < b->n; i++)
-		if (b->cands[i].id != NULL || b->cands[i].key[0] != CT_OTHER)
+		if (b->cands[i].id != NULL || !canon_key_is_unexpected(b->cands[i].key, b->cands[i].keylen))
 			break;
 	if (i == b->n || !recon_keyed_read_costs_a_scan(m, t, &b->cands[i], limit_ms))
 		return;

@@ -10,10 +10,15 @@
 #              payload) is sealed inside src/canonical.c: no other file names
 #              a CT_* tag or reads a value's header bytes (key[0], key + 5,
 #              canon_value_len(p) - 5); they call canonical.h's functions.
+#   catalog    recon's records have one writer, src/catalog.c: no other C file
+#              inserts into, updates, deletes from or truncates recon.runs,
+#              recon.divergences, recon.repairs or recon.audit_log, and no other
+#              file spells an audit action name (they use ReconAuditAction).
 # Adding a check: write check_<name> (print what is wrong, return 1) and add
 # <name> to CHECKS below.
 set -euo pipefail
-ROOT=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=${1:-$HERE}
 if [ ! -d "$ROOT/src" ]; then
     echo "check_boundaries.sh: $ROOT has no src/ directory" >&2
     exit 2
@@ -60,7 +65,33 @@ check_canonical() {
     echo "check_boundaries.sh: canonical: ok (${#files[@]} files)"
 }
 
-CHECKS=(canonical)
+check_catalog() {
+    local files hits names
+    local tables='recon\.(runs|divergences|repairs|audit_log)([^A-Za-z0-9_]|$)'
+    local writes="(INSERT[[:space:]]+INTO|UPDATE|DELETE[[:space:]]+FROM|TRUNCATE([[:space:]]+TABLE)?)[[:space:]]+(ONLY[[:space:]]+)?$tables"
+
+    mapfile -t files < <(c_sources | grep -vx 'src/catalog.c' | sort)
+    # the action names, as catalog.c's name table spells them
+    # (this tree's, when an older tree has no catalog.c)
+    local table=src/catalog.c
+    [ -f "$table" ] || table=$HERE/src/catalog.c
+    names=$(sed -nE 's/^[[:space:]]*\[AUDIT_[A-Z_]+\][[:space:]]*=[[:space:]]*"([a-z_.]+)",.*/\1/p' "$table" |
+            sed 's/\./\\./g' | paste -sd'|')
+    if [ -z "$names" ]; then
+        echo "check_boundaries.sh: catalog: no audit action names found in src/catalog.c"
+        return 1
+    fi
+    hits=$(matching_lines "$writes|[\"'](${names})[\"']" "${files[@]}")
+    if [ -n "$hits" ]; then
+        echo "check_boundaries.sh: catalog: runs, divergences, repairs or audit_log written, or an"
+        echo "  audit action spelled, outside src/catalog.c (add a function to catalog.c):"
+        sed 's/^/    /' <<<"$hits"
+        return 1
+    fi
+    echo "check_boundaries.sh: catalog: ok (${#files[@]} files)"
+}
+
+CHECKS=(canonical catalog)
 
 failed=()
 for check in "${CHECKS[@]}"; do

@@ -55,4 +55,4 @@ test/mongo_tool: test/mongo_tool.c
 
 
 # every subsystem includes the shared headers
-$(OBJS): src/catalog.h src/cdc.h src/decoder.h src/recon.h src/canonical.h src/coltype.h src/embed.h src/progress.h
+$(OBJS): $(wildcard src/*.h)

@@ -14,6 +14,8 @@
 #              inserts into, updates, deletes from or truncates recon.runs,
 #              recon.divergences, recon.repairs or recon.audit_log, and no other
 #              file spells an audit action name (they use ReconAuditAction).
+#   mongoc     libmongoc is included only where it is used: src/mongo_client.h
+#              (the client module's interface) and src/target.c (URI parsing).
 # Adding a check: write check_<name> (print what is wrong, return 1) and add
 # <name> to CHECKS below.
 set -euo pipefail
@@ -91,7 +93,20 @@ check_catalog() {
     echo "check_boundaries.sh: catalog: ok (${#files[@]} files)"
 }
 
-CHECKS=(canonical catalog)
+check_mongoc() {
+    local files hits
+    mapfile -t files < <(c_sources | grep '^src/' | grep -vx -e 'src/mongo_client.h' -e 'src/target.c' | sort)
+    hits=$(matching_lines '#[[:space:]]*include[[:space:]]*[<"]mongoc' "${files[@]}")
+    if [ -n "$hits" ]; then
+        echo "check_boundaries.sh: mongoc: libmongoc included outside src/mongo_client.h and src/target.c"
+        echo "  (include mongo_client.h where MongoDB is talked to):"
+        sed 's/^/    /' <<<"$hits"
+        return 1
+    fi
+    echo "check_boundaries.sh: mongoc: ok (${#files[@]} files)"
+}
+
+CHECKS=(canonical catalog mongoc)
 
 failed=()
 for check in "${CHECKS[@]}"; do

@@ -21,7 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "canonical.h"
 #include "catalog.h"
+#include "recon.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"

@@ -188,7 +188,7 @@ close_container(StringInfo out, int at)
 	put_len(out->data + at + 1, (uint32) (out->len - at - 5));
 }
 
-void
+static void
 canon_missing(StringInfo out, const CanonOptions *opts)
 {
 	emit(out, opts->null_equals_missing ? CT_NULL : CT_MISSING, NULL, 0);

@@ -87,7 +87,6 @@ extern void canon_datum(StringInfo out, const CanonType *type, Datum value,
 						bool isnull, const CanonOptions *opts, bool *from_double);
 extern void canon_bson(StringInfo out, const CanonType *type, const bson_iter_t *iter,
 					   const CanonOptions *opts, bool *from_double);
-extern void canon_missing(StringInfo out, const CanonOptions *opts);
 extern void canon_ambiguous(StringInfo out);
 
 extern bool canon_values_equal(const char *a, int alen, bool a_double,

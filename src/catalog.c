@@ -14,6 +14,8 @@
 #include "postgres.h"
 
 #include "catalog.h"
+#include "mapping.h"
+#include "recon.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -47,7 +49,7 @@ static const char *const audit_action_names[AUDIT_N_ACTIONS] = {
 };
 
 /* The name audit_log.action holds for an action; an unset action is a bug. */
-const char *
+static const char *
 recon_audit_action_name(ReconAuditAction action)
 {
 	if (action <= AUDIT_NONE || action >= AUDIT_N_ACTIONS || audit_action_names[action] == NULL)
@@ -251,7 +253,7 @@ recon_run_set_estimate(int64 run_id, const char *json)
  * Returns why it trips, or NULL (no gate, too few keys compared yet, or
  * under the ratio).
  */
-char *
+static char *
 recon_quality_gate(const ReconMapping *m, int64 divergences, double compared, double min_compared)
 {
 	if (m->max_divergence_ratio < 0 || compared <= 0 || compared < min_compared ||

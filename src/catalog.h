@@ -7,7 +7,18 @@
 #ifndef RECON_CATALOG_H
 #define RECON_CATALOG_H
 
-#include "recon.h"
+#include "mapping.h"
+
+/* What a run found, counted as it goes. */
+typedef struct ReconRunStats
+{
+	int64		candidates;
+	int64		divergences;
+	int64		new_divergences;
+	int64		repairs_planned;
+	int64		duplicate_keys; /* source keys seen more than once (sweep) */
+	char	   *duplicate_key;	/* the first of them, as JSON text */
+} ReconRunStats;
 
 /*
  * What an audit row records.  The names written to audit_log.action are
@@ -54,7 +65,6 @@ typedef struct ReconAudit
 	const char *after_hash;
 } ReconAudit;
 
-extern const char *recon_audit_action_name(ReconAuditAction action);
 extern void recon_audit(const ReconAudit *a);
 
 /* ---- runs ---- */
@@ -67,8 +77,6 @@ extern void recon_finish_run(const ReconMapping *m, int64 run_id, const char *ac
 							 int64 docs, ReconRunStats *stats, bool partial);
 
 /* ---- the quality gate ---- */
-extern char *recon_quality_gate(const ReconMapping *m, int64 divergences, double compared,
-								double min_compared);
 extern bool recon_change_run_gated(const ReconMapping *m, int64 run_id, const char *actor,
 								   double min_checked);
 

@@ -18,6 +18,16 @@
 #include "postgres.h"
 
 #include "cdc.h"
+#include "canonical.h"
+#include "catalog.h"
+#include "docshape.h"
+#include "mapping.h"
+#include "recheck.h"
+#include "recon.h"
+#include "repair.h"
+#include "sweep.h"
+#include "target.h"
+#include "worker.h"
 
 #include "access/genam.h"
 #include "access/relation.h"
@@ -44,7 +54,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
-
 
 PGDLLEXPORT void recon_change_worker_main(Datum arg);
 
@@ -188,7 +197,6 @@ typedef struct CheckArgs
 } CheckArgs;
 
 /* Testing aid: a key whose check always fails (recon.debug_fail_key). */
-char	   *recon_debug_fail_key = NULL;
 
 static void
 check_keys_cb(void *arg)

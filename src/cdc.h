@@ -6,9 +6,9 @@
 #ifndef RECON_CDC_H
 #define RECON_CDC_H
 
-#include "catalog.h"
-
 #include "datatype/timestamp.h"
+#include "mapping.h"
+#include "target.h"
 
 #define CDC_ACTOR "recon_cdc_worker"
 

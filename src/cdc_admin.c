@@ -7,7 +7,11 @@
  */
 #include "postgres.h"
 
+#include "catalog.h"
 #include "cdc.h"
+#include "mapping.h"
+#include "recon.h"
+#include "worker.h"
 
 #include "access/genam.h"
 #include "access/relation.h"

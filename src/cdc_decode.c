@@ -17,8 +17,11 @@
  */
 #include "postgres.h"
 
+#include "canonical.h"
 #include "cdc.h"
 #include "decoder.h"
+#include "mapping.h"
+#include "recon.h"
 
 #include "access/rmgr.h"
 #include "access/tupdesc.h"

@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "coltype.h"
+#include "canonical.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"

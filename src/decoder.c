@@ -24,6 +24,9 @@
  */
 #include "postgres.h"
 
+#include "decoder.h"
+#include "cdcmsg.h"
+
 #include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "replication/logical.h"
@@ -33,10 +36,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-
-#include "recon.h"
-#include "cdcmsg.h"
-#include "decoder.h"
 
 ReconDecodeSink *recon_decode_sink = NULL;
 

@@ -7,7 +7,13 @@
  */
 #include "postgres.h"
 
+#include "canonical.h"
+#include "coltype.h"
+#include "docshape.h"
+#include "mapping.h"
+#include "recheck.h"
 #include "recon.h"
+#include "target.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"

@@ -6,6 +6,12 @@
  */
 #include "postgres.h"
 
+#include "docshape.h"
+#include "audit.h"
+#include "canonical.h"
+#include "embed.h"
+#include "jsonbson.h"
+#include "mapping.h"
 #include "recon.h"
 
 #include "catalog/pg_type.h"
@@ -641,7 +647,7 @@ append_field(bson_t *dst, const char *key, const ReconMapping *m, int fi,
 		append_datum(dst, key, f->type, f->column, v, isnull, &m->canon);
 }
 
-void
+static void
 recon_append_id(const ReconMapping *m, bson_t *dst, const char *key, Datum *values, bool *nulls)
 {
 	int			i;
@@ -1258,7 +1264,7 @@ select_list(const ReconMapping *m, bool joined, bool columns_only)
 	return s.data;
 }
 
-char *
+static char *
 recon_source_select_list(const ReconMapping *m)
 {
 	return select_list(m, false, false);

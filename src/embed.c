@@ -12,7 +12,10 @@
  */
 #include "postgres.h"
 
-#include "recon.h"
+#include "embed.h"
+#include "canonical.h"
+#include "coltype.h"
+#include "mapping.h"
 
 #include "access/htup_details.h"
 #include "access/genam.h"

@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 
+#include "access/attnum.h"
 #include "utils/jsonb.h"
 
 struct ReconMapping;

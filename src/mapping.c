@@ -9,7 +9,13 @@
  */
 #include "postgres.h"
 
+#include "mapping.h"
+#include "canonical.h"
 #include "catalog.h"
+#include "coltype.h"
+#include "embed.h"
+#include "recon.h"
+#include "target.h"
 
 #include "access/genam.h"
 #include "access/relation.h"

@@ -14,7 +14,9 @@
  */
 #include "postgres.h"
 
+#include "mongo_client.h"
 #include "recon.h"
+#include "target.h"
 
 #include "miscadmin.h"
 #include "portability/instr_time.h"

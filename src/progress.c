@@ -26,6 +26,8 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+static void recon_progress_end(void);
+
 typedef struct ProgressSlot
 {
 	uint32		changecount;	/* odd while the owner writes */
@@ -142,7 +144,7 @@ recon_progress_set(ReconProgressCounter counter, int64 value)
 	write_end();
 }
 
-void
+static void
 recon_progress_end(void)
 {
 	if (mine == NULL)

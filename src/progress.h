@@ -33,6 +33,5 @@ extern void recon_progress_begin(int64 mapping_id, const char *mapping, const ch
 								 int64 run_id, double rows_estimate);
 extern void recon_progress_phase(ReconSweepPhase phase);
 extern void recon_progress_set(ReconProgressCounter counter, int64 value);
-extern void recon_progress_end(void);
 
 #endif

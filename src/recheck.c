@@ -9,7 +9,14 @@
  */
 #include "postgres.h"
 
+#include "recheck.h"
+#include "canonical.h"
 #include "catalog.h"
+#include "docshape.h"
+#include "mapping.h"
+#include "mongo_client.h"
+#include "recon.h"
+#include "target.h"
 
 #include "access/genam.h"
 #include "access/nbtree.h"
@@ -635,7 +642,7 @@ recon_compare_item(const ReconMapping *m, ReconKeyed *it, List **paths, bool *ma
 							 it->doc_canon.data + it->keylen, dd, it->doc, paths, mask) == 0;
 }
 
-char *
+static char *
 recon_item_source_hash(const ReconKeyed *it)
 {
 	return it->src_present ? canon_sha256_hex(it->src_canon.data, it->src_canon.len) : NULL;

@@ -17,6 +17,11 @@
 #include "postgres.h"
 
 #include "recon.h"
+#include "audit.h"
+#include "embed.h"
+#include "mapping.h"
+#include "mongo_client.h"
+#include "worker.h"
 
 #include "access/xact.h"
 #include "common/hashfn.h"
@@ -59,6 +64,11 @@ static const struct config_enum_entry recheck_reads_options[] = {
 int			recon_progress_rows = 100000;
 int			recon_audit_log_level = LOG;
 int			recon_write_batch_size = 50;
+int			recon_max_workers = 4;
+int			recon_naptime_s = 5;
+int			recon_poll_ms = 200;
+char	   *recon_databases = NULL;
+char	   *recon_debug_fail_key = NULL;
 static int	recon_debug_pause_point = PAUSE_NONE;
 int			recon_cdc_batch_window_ms = 100;
 static char *recon_cdc_recheck_ms_text = NULL;

@@ -12,7 +12,15 @@
  */
 #include "postgres.h"
 
+#include "repair.h"
+#include "canonical.h"
 #include "catalog.h"
+#include "docshape.h"
+#include "mapping.h"
+#include "mongo_client.h"
+#include "recheck.h"
+#include "recon.h"
+#include "target.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -431,7 +439,6 @@ record_outcomes(const ReconMapping *m, int64 run_id, const char *actor, RepairIt
 	}
 }
 
-
 static int
 load_batch(Datum ids, RepairItem **out)
 {
@@ -491,7 +498,6 @@ throttle(const ReconMapping *m, instr_time start, int64 done)
 	if (due_ms > elapsed_ms)
 		recon_sleep_ms((long) (due_ms - elapsed_ms));
 }
-
 
 /*
  * Apply what run_id's policy and approvals allow, batch by batch, each

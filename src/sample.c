@@ -13,7 +13,16 @@
 
 #include <math.h>
 
+#include "canonical.h"
 #include "catalog.h"
+#include "docshape.h"
+#include "mapping.h"
+#include "mongo_client.h"
+#include "progress.h"
+#include "recheck.h"
+#include "recon.h"
+#include "sweep.h"
+#include "target.h"
 
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"

@@ -11,7 +11,16 @@
  */
 #include "postgres.h"
 
+#include "sweep.h"
+#include "canonical.h"
 #include "catalog.h"
+#include "docshape.h"
+#include "mapping.h"
+#include "mongo_client.h"
+#include "progress.h"
+#include "recheck.h"
+#include "recon.h"
+#include "target.h"
 
 #include "access/relation.h"
 #include "access/table.h"

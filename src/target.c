@@ -14,7 +14,9 @@
  */
 #include "postgres.h"
 
-#include "recon.h"
+#include <mongoc/mongoc.h>
+
+#include "target.h"
 
 #include "access/reloptions.h"
 #include "catalog/pg_foreign_server.h"

@@ -13,7 +13,12 @@
  */
 #include "postgres.h"
 
+#include "worker.h"
 #include "catalog.h"
+#include "mapping.h"
+#include "progress.h"
+#include "recon.h"
+#include "sweep.h"
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -62,10 +67,6 @@ static ReconShared *shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-int			recon_max_workers = 4;
-int			recon_naptime_s = 5;
-int			recon_poll_ms = 200;
-char	   *recon_databases = NULL;
 bool		recon_preloaded = false;
 
 PGDLLEXPORT void recon_launcher_main(Datum arg);
@@ -121,7 +122,7 @@ recon_workers_init(void)
 }
 
 /* enable_cdc: this database has work now; wake the launcher. */
-void
+static void
 recon_wake_launcher(Oid dboid)
 {
 	int			i;

@@ -1,0 +1,15 @@
+/*
+ * worker.h — the launcher of change workers, the shared memory that wakes
+ * it, and background sweeps (worker.c).
+ */
+#ifndef RECON_WORKER_H
+#define RECON_WORKER_H
+
+#include "postgres.h"
+
+extern bool recon_preloaded;
+extern void recon_workers_init(void);
+extern void recon_wake_launcher_at_commit(void);
+extern void recon_mark_db_idle(Oid dboid);
+
+#endif

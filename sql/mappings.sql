@@ -35,6 +35,21 @@ SELECT recon.add_mapping('x', 'public.m_tskey', 'mongo1', 'rt_map.x');
 SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', key => ARRAY['a'],
                          options => '{"repiar": "auto"}');
 \echo :LAST_ERROR_SQLSTATE
+-- the option table: what validation, the errors above and doc/mappings.md use
+SELECT * FROM recon.mapping_options();
+-- bad values name what the table says the option accepts
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"settle_ms": 3600001}');
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"max_write_errors": "10"}');
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"repair_mode": "merge"}');
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"null_equals_missing": "true"}');
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"unordered": "b"}');
+SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"embed": ["b"]}');
+\echo :LAST_ERROR_SQLSTATE
+-- the bounds themselves are accepted, null is the default
+SELECT recon.add_mapping('bounds', 'public.m_nopk', 'mongo1', 'rt_map.bounds', ARRAY['a'],
+       '{"settle_ms": 3600000, "max_write_errors": 1, "max_divergence_ratio": 0,
+         "max_repairs_per_second": null}') > 0 AS added;
+SELECT recon.drop_mapping('bounds');
 -- bad option values
 SELECT sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"repair": "sometimes"}')$$) AS bad_repair,
        sqlstate_of($$SELECT recon.add_mapping('x', 'public.m_nopk', 'mongo1', 'rt_map.x', ARRAY['a'], '{"max_divergence_ratio": 2}')$$) AS bad_ratio,
@@ -108,6 +123,29 @@ SELECT recon.alter_mapping('users', '{"fields": {"nope": "x"}}');
 SELECT recon.alter_mapping('nosuch', '{}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT options FROM recon.mappings WHERE name = 'users';
+
+-- defaults: a mapping without options compares as the table's defaults say
+CREATE TABLE m_def (id int PRIMARY KEY, note text, at timestamptz, tags text[]);
+INSERT INTO m_def VALUES (1, NULL, '2024-01-02 03:04:05.678901+00', '{a,b}');
+SELECT recon.add_mapping('def', 'public.m_def', 'mongo1', 'rt_map.def') > 0 AS added;
+SELECT options FROM recon.mappings WHERE name = 'def';
+CREATE TABLE m_def_docs (doc text, json text);
+INSERT INTO m_def_docs VALUES
+  -- note absent (null_equals_missing), at in ms (timestamp_precision),
+  -- a field no column maps to (extra_fields), tags in order (unordered)
+  ('defaults', '{"_id": 1, "at": {"$date": "2024-01-02T03:04:05.678Z"}, "tags": ["a", "b"], "zz": 1}'),
+  ('tags reordered', '{"_id": 1, "at": {"$date": "2024-01-02T03:04:05.678Z"}, "tags": ["b", "a"]}');
+SELECT d.doc, c.kind, c.fields FROM m_def_docs d, recon.compare_document('def', d.json) c ORDER BY d.doc;
+-- the other values make the same documents differ, or the reordered one equal
+SELECT recon.alter_mapping('def', '{"null_equals_missing": false, "timestamp_precision": "us",
+                                    "extra_fields": "report", "unordered": ["tags"]}');
+SELECT d.doc, c.kind, c.fields FROM m_def_docs d, recon.compare_document('def', d.json) c ORDER BY d.doc;
+-- every default, written out, is accepted and compares as leaving it out
+SELECT recon.alter_mapping('def', (SELECT jsonb_object_agg(name, default_value::jsonb)
+                                     FROM recon.mapping_options() WHERE default_value <> 'none'));
+SELECT d.doc, c.kind, c.fields FROM m_def_docs d, recon.compare_document('def', d.json) c ORDER BY d.doc;
+SELECT recon.drop_mapping('def');
+DROP TABLE m_def, m_def_docs;
 
 -- drop
 SELECT recon.drop_mapping('points');

@@ -409,3 +409,14 @@ GRANT DELETE ON recon.cdc_quarantine TO recon_admin, recon_operator;
 -- a foreign key for each of them cost a third of that write.  drop_mapping
 -- deletes a mapping's queue rows itself (the cascade did before).
 ALTER TABLE recon.cdc_queue DROP CONSTRAINT cdc_queue_mapping_id_fkey;
+
+-- Every mapping option: its type, default (as written in the options, or
+-- "none"), what it accepts and what it does; validation reads the same table.
+CREATE FUNCTION recon.mapping_options()
+    RETURNS TABLE(name text, type text, default_value text, accepted text, description text)
+    AS 'MODULE_PATHNAME', 'recon_mapping_options' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recon.mapping_options() IS
+    'the mapping options add_mapping and alter_mapping accept (doc/mappings.md)';
+REVOKE ALL ON FUNCTION recon.mapping_options() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recon.mapping_options()
+    TO recon_admin, recon_operator, recon_approver, recon_auditor;

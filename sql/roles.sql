@@ -68,6 +68,13 @@ SELECT sqlstate_of($$SELECT recon.sweep('ro')$$) AS sweep,
        sqlstate_of($$SELECT * FROM recon.verify_audit()$$) AS verify;
 RESET SESSION AUTHORIZATION;
 
+-- the four recon roles may list the mapping options, no one else
+SELECT r AS role, has_function_privilege(r, 'recon.mapping_options()', 'EXECUTE') AS lists_options
+  FROM unnest(ARRAY['ro_admin', 'ro_op', 'ro_ap', 'ro_aud', 'ro_nobody']) r;
+SET SESSION AUTHORIZATION ro_aud;
+SELECT count(*) > 0 AS auditor_lists_options FROM recon.mapping_options();
+RESET SESSION AUTHORIZATION;
+
 -- no SECURITY DEFINER function without a pinned search_path
 SELECT count(*) AS unpinned_secdef FROM pg_proc
  WHERE pronamespace = 'recon'::regnamespace AND prosecdef

@@ -135,7 +135,7 @@ audit_run_records(int64 mapping_id, int64 run_id, const char *actor, const char 
 	*last_repair = recon_spi_int64("WITH a AS (INSERT INTO recon.audit_log (actor, action, mapping_name,"
 								   " run_id, divergence_id, repair_id, reason, detail)"
 								   " SELECT $2, $4, m.name, $1, r.divergence_id, r.repair_id,"
-								   " coalesce(r.approval_reason, 'policy: ' || (m.options->>'repair')),"
+								   " coalesce(r.approval_reason, 'policy: auto'),"
 								   " jsonb_build_object('action', r.action, 'operation', r.operation,"
 								   " 'needs_approval', r.needs_approval)"
 								   " FROM recon.repairs r JOIN recon.mappings m USING (mapping_id)"

@@ -687,10 +687,11 @@ record_worker_error(const char *message)
 		 * After a failure (MongoDB down, typically) the application's own
 		 * writes are late too: give them settle_ms from now before checking.
 		 */
+		v[0] = CStringGetTextDatum(recon_mapping_option_default("settle_ms"));
 		recon_spi_exec("UPDATE recon.cdc_queue q SET due_at = greatest(q.due_at, clock_timestamp()"
-					   " + coalesce((m.options->>'settle_ms')::float8, 1000) * interval '1 millisecond')"
+					   " + coalesce(m.options->>'settle_ms', $1)::float8 * interval '1 millisecond')"
 					   " FROM recon.mappings m WHERE m.mapping_id = q.mapping_id",
-					   0, NULL, NULL, NULL, SPI_OK_UPDATE);
+					   1, t, v, NULL, SPI_OK_UPDATE);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();

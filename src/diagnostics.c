@@ -30,8 +30,7 @@ diag_options(FunctionCallInfo fcinfo, int argno, CanonOptions *o)
 	Jsonb	   *opts;
 	JsonbValue *v;
 
-	o->null_equals_missing = true;
-	o->ts_unit_us = 1000;
+	recon_mapping_canon_defaults(o);	/* as a mapping that sets neither */
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return;
 	opts = PG_GETARG_JSONB_P(argno);

@@ -1,7 +1,8 @@
 /*
  * mapping.c — the mapping catalog: add_mapping, alter_mapping,
- * drop_mapping, option validation, and loading a mapping into the
- * structure the sweep and repairs use.
+ * drop_mapping, the table of mapping options (validation, its errors and
+ * recon.mapping_options()), and loading a mapping into the structure the
+ * sweep and repairs use.
  *
  * Everything a mapping could get wrong (missing relation or column, no
  * key, duplicate keys, unsupported types, unknown options, bad collection
@@ -34,11 +35,207 @@
 #include "utils/regproc.h"
 #include "utils/varlena.h"
 
-static const char *const known_options[] = {
-	"fields", "exclude", "extra_fields", "null_equals_missing", "timestamp_precision",
-	"repair", "repair_mode", "delete_extra", "max_divergence_ratio",
-	"max_repairs_per_second", "max_write_errors", "settle_ms", "redact", "unordered", "embed", NULL
+/* ---------------------------------------------------------------------
+ * The mapping options
+ *
+ * One table describes every option: validation reads its default, range
+ * and allowed values here, error messages quote its "Expected ..." text,
+ * check_unknown_options lists its names, and recon.mapping_options()
+ * returns it row for row (doc/mappings.md shows that output, and
+ * t/020_option_docs.pl keeps the two equal).  An option is added here
+ * and nowhere else.
+ * --------------------------------------------------------------------- */
+
+typedef enum MappingOptionType
+{
+	MOPT_BOOLEAN,				/* true or false */
+	MOPT_NUMBER,				/* min..max; null means the default */
+	MOPT_ONE_OF,				/* one string of allowed[] */
+	MOPT_COLUMNS,				/* an array of column names */
+	MOPT_OBJECT					/* an object; shape says what it maps */
+} MappingOptionType;
+
+typedef struct MappingOption
+{
+	const char *name;
+	MappingOptionType type;
+	const char *dflt;			/* JSON text a user would write, or "none" */
+	double		min,			/* MOPT_NUMBER */
+				max;
+	const char *const *allowed; /* MOPT_ONE_OF, NULL-terminated */
+	const char *shape;			/* MOPT_OBJECT: the "Expected ..." text */
+	const char *description;
+} MappingOption;
+
+#define OPT_NONE "none"
+
+static const char *const extra_fields_vals[] = {"ignore", "report", NULL};
+static const char *const precision_vals[] = {"s", "ms", "us", NULL};
+static const char *const repair_vals[] = {"off", "approve", "auto", NULL};
+static const char *const repair_mode_vals[] = {"update", "replace", NULL};
+
+static const MappingOption mapping_options[] = {
+	{"fields", MOPT_OBJECT, "{}", 0, 0, NULL,
+		"an object mapping column names to document paths",
+	"where columns live in the document, column to path, dots nesting (default: each under its own name)"},
+	{"exclude", MOPT_COLUMNS, "[]", 0, 0, NULL, NULL,
+	"columns left out of comparison and repairs"},
+	{"redact", MOPT_COLUMNS, "[]", 0, 0, NULL, NULL,
+	"columns kept only as HMAC-SHA-256 hashes in divergences, operations, errors and audit rows (never key columns)"},
+	{"extra_fields", MOPT_ONE_OF, "\"ignore\"", 0, 0, extra_fields_vals, NULL,
+	"report: a document field no column maps to is a divergence (sweeps then read whole documents)"},
+	{"null_equals_missing", MOPT_BOOLEAN, "true", 0, 0, NULL, NULL,
+	"a NULL column equals an absent field; repairs then unset NULL fields instead of writing null"},
+	{"timestamp_precision", MOPT_ONE_OF, "\"ms\"", 0, 0, precision_vals, NULL,
+	"timestamps are compared truncated to this unit"},
+	{"repair", MOPT_ONE_OF, "\"approve\"", 0, 0, repair_vals, NULL,
+	"repair policy: off plans nothing, approve needs an approver, auto applies (not deletes or gated runs)"},
+	{"repair_mode", MOPT_ONE_OF, "\"update\"", 0, 0, repair_mode_vals, NULL,
+	"update: set or unset only the differing fields, unmapped fields kept; replace: write the whole document"},
+	{"delete_extra", MOPT_BOOLEAN, "false", 0, 0, NULL, NULL,
+	"plan a delete for extra documents (always needs approval)"},
+	{"max_divergence_ratio", MOPT_NUMBER, OPT_NONE, 0, 1, NULL, NULL,
+	"quality gate: a run whose divergences exceed this share of its rows or documents is gated (none: no gate)"},
+	{"max_repairs_per_second", MOPT_NUMBER, "0", 0, 1e9, NULL, NULL,
+	"throttle for apply_repairs (0: unlimited)"},
+	{"max_write_errors", MOPT_NUMBER, "10", 1, 1e6, NULL, NULL,
+	"consecutive failed MongoDB writes that stop apply_repairs and fail the run"},
+	{"settle_ms", MOPT_NUMBER, "1000", 0, 3600000, NULL, NULL,
+	"milliseconds a key that changed is given before it is re-read (a sweep's moving candidate: then twice that)"},
+	{"unordered", MOPT_COLUMNS, "[]", 0, 0, NULL, NULL,
+	"array columns compared as multisets (order ignored, duplicates counted)"},
+	{"embed", MOPT_OBJECT, OPT_NONE, 0, 0, NULL,
+		"an object mapping array paths to child relation definitions",
+	"array fields of embedded children, each built from a child relation"},
 };
+
+#define N_MAPPING_OPTIONS lengthof(mapping_options)
+
+static const MappingOption *
+option_def(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < N_MAPPING_OPTIONS; i++)
+		if (strcmp(mapping_options[i].name, name) == 0)
+			return &mapping_options[i];
+	elog(ERROR, "mapping option \"%s\" is not in the option table", name);
+	pg_unreachable();
+}
+
+static const char *
+option_type_name(const MappingOption *o)
+{
+	switch (o->type)
+	{
+		case MOPT_BOOLEAN:
+			return "boolean";
+		case MOPT_NUMBER:
+			return "number";
+		case MOPT_ONE_OF:
+			return "string";
+		case MOPT_COLUMNS:
+			return "column list";
+		case MOPT_OBJECT:
+			return "object";
+	}
+	pg_unreachable();
+}
+
+/*
+ * What an option accepts, in words: the "Expected ..." of its errors and
+ * the "accepted" column of recon.mapping_options().
+ */
+static char *
+option_accepted(const MappingOption *o)
+{
+	StringInfoData s;
+	int			i,
+				n;
+
+	initStringInfo(&s);
+	switch (o->type)
+	{
+		case MOPT_BOOLEAN:
+			appendStringInfoString(&s, "true or false");
+			break;
+		case MOPT_NUMBER:
+			/* %.15g: every bound prints as the integer or decimal it is */
+			appendStringInfo(&s, "a number between %.15g and %.15g, or null for the default",
+							 o->min, o->max);
+			break;
+		case MOPT_ONE_OF:
+			for (n = 0; o->allowed[n]; n++)
+				;
+			for (i = 0; i < n; i++)
+				appendStringInfo(&s, "%s\"%s\"",
+								 i == 0 ? "" : i == n - 1 ? " or " : ", ", o->allowed[i]);
+			break;
+		case MOPT_COLUMNS:
+			appendStringInfoString(&s, "an array of column names");
+			break;
+		case MOPT_OBJECT:
+			appendStringInfoString(&s, o->shape);
+			break;
+	}
+	return s.data;
+}
+
+/* The default of a string option, without the JSON quotes. */
+static char *
+option_default_string(const MappingOption *o)
+{
+	size_t		len = strlen(o->dflt);
+
+	Assert(o->type == MOPT_ONE_OF && len >= 2 && o->dflt[0] == '"' && o->dflt[len - 1] == '"');
+	return pnstrdup(o->dflt + 1, len - 2);
+}
+
+/*
+ * The canonical-comparison options of a mapping that sets none: the
+ * diagnostic functions (value_matches, canonical_form ...) start from them.
+ */
+void
+recon_mapping_canon_defaults(CanonOptions *o)
+{
+	o->null_equals_missing = strcmp(option_def("null_equals_missing")->dflt, "true") == 0;
+	o->ts_unit_us = canon_parse_precision(option_default_string(option_def("timestamp_precision")));
+}
+
+/* The default of a mapping option as a user writes it ("none": unset). */
+const char *
+recon_mapping_option_default(const char *name)
+{
+	return option_def(name)->dflt;
+}
+
+/*
+ * recon.mapping_options(): the option table, one row per option, in the
+ * order the documentation lists them.
+ */
+PG_FUNCTION_INFO_V1(recon_mapping_options);
+Datum
+recon_mapping_options(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < N_MAPPING_OPTIONS; i++)
+	{
+		const MappingOption *o = &mapping_options[i];
+		Datum		values[5];
+		bool		nulls[5] = {0};
+
+		values[0] = CStringGetTextDatum(o->name);
+		values[1] = CStringGetTextDatum(option_type_name(o));
+		values[2] = CStringGetTextDatum(o->dflt);
+		values[3] = CStringGetTextDatum(option_accepted(o));
+		values[4] = CStringGetTextDatum(o->description);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
 
 /* ---------------------------------------------------------------------
  * jsonb option access
@@ -50,93 +247,120 @@ opt_get(Jsonb *opts, const char *key)
 	return getKeyJsonValueFromContainer(&opts->root, key, strlen(key), NULL);
 }
 
+#define OPTIONS_HINT "SELECT * FROM recon.mapping_options() lists every option, its default and what it accepts (also in doc/mappings.md)."
+
 pg_attribute_noreturn()
 static void
-bad_option(const char *key, const char *expect)
+bad_option(const MappingOption *o)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for mapping option \"%s\"", key),
-			 errdetail("Expected %s.", expect),
-			 errhint("See the README's list of mapping options.")));
+			 errmsg("invalid value for mapping option \"%s\"", o->name),
+			 errdetail("Expected %s.", option_accepted(o)),
+			 errhint(OPTIONS_HINT)));
 }
 
 static bool
-opt_bool(Jsonb *opts, const char *key, bool dflt)
+opt_bool(Jsonb *opts, const char *key)
 {
+	const MappingOption *o = option_def(key);
 	JsonbValue *v = opt_get(opts, key);
 
+	Assert(o->type == MOPT_BOOLEAN);
 	if (v == NULL)
-		return dflt;
+		return strcmp(o->dflt, "true") == 0;
 	if (v->type != jbvBool)
-		bad_option(key, "true or false");
+		bad_option(o);
 	return v->val.boolean;
 }
 
-static double
-opt_number(Jsonb *opts, const char *key, double dflt, double min, double max)
+/*
+ * A number option: false when it is neither set nor has a default (the
+ * caller decides what "unset" means); null asks for the default.
+ */
+static bool
+opt_number(Jsonb *opts, const char *key, double *out)
 {
+	const MappingOption *o = option_def(key);
 	JsonbValue *v = opt_get(opts, key);
 	double		d;
 
+	Assert(o->type == MOPT_NUMBER);
 	if (v == NULL || v->type == jbvNull)
-		return dflt;
-	if (v->type != jbvNumeric)
-		bad_option(key, "a number");
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	if (d < min || d > max)
 	{
-		char		buf[128];
-
-		snprintf(buf, sizeof(buf), "a number between %g and %g", min, max);
-		bad_option(key, buf);
+		if (strcmp(o->dflt, OPT_NONE) == 0)
+			return false;
+		*out = strtod(o->dflt, NULL);
+		return true;
 	}
-	return d;
+	if (v->type != jbvNumeric)
+		bad_option(o);
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	if (d < o->min || d > o->max)
+		bad_option(o);
+	*out = d;
+	return true;
 }
 
 static char *
-opt_string(Jsonb *opts, const char *key, const char *dflt, const char *const *allowed,
-		   const char *expect)
+opt_string(Jsonb *opts, const char *key)
 {
+	const MappingOption *o = option_def(key);
 	JsonbValue *v = opt_get(opts, key);
 	char	   *s;
 	int			i;
 
+	Assert(o->type == MOPT_ONE_OF);
 	if (v == NULL)
-		return pstrdup(dflt);
+		return option_default_string(o);
 	if (v->type != jbvString)
-		bad_option(key, expect);
+		bad_option(o);
 	s = pnstrdup(v->val.string.val, v->val.string.len);
-	for (i = 0; allowed[i]; i++)
-		if (strcmp(s, allowed[i]) == 0)
+	for (i = 0; o->allowed[i]; i++)
+		if (strcmp(s, o->allowed[i]) == 0)
 			return s;
-	bad_option(key, expect);
+	bad_option(o);
 }
 
 /* A jsonb array of strings -> List of char*; a missing option is NIL. */
 static List *
 opt_string_array(Jsonb *opts, const char *key)
 {
+	const MappingOption *o = option_def(key);
 	JsonbValue *v = opt_get(opts, key);
 	List	   *out = NIL;
 	JsonbIterator *it;
 	JsonbValue	e;
 	JsonbIteratorToken tok;
 
+	Assert(o->type == MOPT_COLUMNS);
 	if (v == NULL)
 		return NIL;
 	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		bad_option(key, "an array of column names");
+		bad_option(o);
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 	{
 		if (tok != WJB_ELEM)
 			continue;
 		if (e.type != jbvString)
-			bad_option(key, "an array of column names");
+			bad_option(o);
 		out = lappend(out, pnstrdup(e.val.string.val, e.val.string.len));
 	}
 	return out;
+}
+
+/* An object option, or NULL when missing; anything but an object is refused. */
+static JsonbValue *
+opt_object(Jsonb *opts, const char *key)
+{
+	const MappingOption *o = option_def(key);
+	JsonbValue *v = opt_get(opts, key);
+
+	Assert(o->type == MOPT_OBJECT);
+	if (v != NULL && (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data)))
+		bad_option(o);
+	return v;
 }
 
 static bool
@@ -176,17 +400,21 @@ check_unknown_options(Jsonb *opts)
 		if (tok != WJB_KEY)
 			continue;
 		key = pnstrdup(v.val.string.val, v.val.string.len);
-		for (i = 0; known_options[i]; i++)
-			ok |= (strcmp(key, known_options[i]) == 0);
+		for (i = 0; i < N_MAPPING_OPTIONS; i++)
+			ok |= (strcmp(key, mapping_options[i].name) == 0);
 		if (!ok)
+		{
+			StringInfoData known;
+
+			initStringInfo(&known);
+			for (i = 0; i < N_MAPPING_OPTIONS; i++)
+				appendStringInfo(&known, "%s%s", i ? ", " : "", mapping_options[i].name);
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown mapping option \"%s\"", key),
-					 errdetail("Known options: fields, exclude, extra_fields, null_equals_missing, "
-							   "timestamp_precision, repair, repair_mode, delete_extra, "
-							   "max_divergence_ratio, max_repairs_per_second, max_write_errors, "
-							   "settle_ms, redact, unordered, embed."),
-					 errhint("Check the spelling; unknown options are refused rather than ignored.")));
+					 errdetail("Known options: %s.", known.data),
+					 errhint("Check the spelling: unknown options are refused rather than ignored. " OPTIONS_HINT)));
+		}
 	}
 }
 
@@ -387,10 +615,7 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 				n;
 	ListCell   *lc;
 	char	   *s;
-	static const char *const extra_vals[] = {"ignore", "report", NULL};
-	static const char *const prec_vals[] = {"s", "ms", "us", NULL};
-	static const char *const repair_vals[] = {"off", "approve", "auto", NULL};
-	static const char *const mode_vals[] = {"update", "replace", NULL};
+	double		d;
 
 	check_unknown_options(opts);
 	m->options = opts;
@@ -504,7 +729,7 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 	}
 
 	/* renames */
-	fields_opt = opt_get(opts, "fields");
+	fields_opt = opt_object(opts, "fields");
 	if (fields_opt != NULL)
 	{
 		JsonbIterator *it;
@@ -512,8 +737,6 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 		JsonbIteratorToken tok;
 		char	   *col = NULL;
 
-		if (fields_opt->type != jbvBinary || !JsonContainerIsObject(fields_opt->val.binary.data))
-			bad_option("fields", "an object mapping column names to document paths");
 		it = JsonbIteratorInit(fields_opt->val.binary.data);
 		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		{
@@ -524,7 +747,7 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 				bool		found = false;
 
 				if (v.type != jbvString)
-					bad_option("fields", "an object mapping column names to document paths");
+					bad_option(option_def("fields"));
 				for (i = 0; i < m->nfields; i++)
 					if (strcmp(m->fields[i].column, col) == 0)
 					{
@@ -545,6 +768,7 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 		}
 	}
 	/* embedded children: one array field each, after the columns */
+	(void) opt_object(opts, "embed");	/* its definitions are embed.c's */
 	recon_embeds_resolve(m, opts);
 
 	/* arrays compared as multisets */
@@ -599,20 +823,22 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 		}
 	}
 
-	s = opt_string(opts, "extra_fields", "ignore", extra_vals, "\"ignore\" or \"report\"");
+	s = opt_string(opts, "extra_fields");
 	m->report_extra_fields = strcmp(s, "report") == 0;
-	m->canon.null_equals_missing = opt_bool(opts, "null_equals_missing", true);
-	s = opt_string(opts, "timestamp_precision", "ms", prec_vals, "\"s\", \"ms\" or \"us\"");
+	m->canon.null_equals_missing = opt_bool(opts, "null_equals_missing");
+	s = opt_string(opts, "timestamp_precision");
 	m->canon.ts_unit_us = canon_parse_precision(s);
-	s = opt_string(opts, "repair", "approve", repair_vals, "\"off\", \"approve\" or \"auto\"");
+	s = opt_string(opts, "repair");
 	m->repair = strcmp(s, "off") == 0 ? REPAIR_OFF :
 		strcmp(s, "auto") == 0 ? REPAIR_AUTO : REPAIR_APPROVE;
-	s = opt_string(opts, "repair_mode", "update", mode_vals, "\"update\" or \"replace\"");
+	s = opt_string(opts, "repair_mode");
 	m->repair_replace = strcmp(s, "replace") == 0;
-	m->delete_extra = opt_bool(opts, "delete_extra", false);
-	m->max_divergence_ratio = opt_number(opts, "max_divergence_ratio", -1, 0, 1);
-	m->max_repairs_per_second = opt_number(opts, "max_repairs_per_second", 0, 0, 1e9);
-	m->max_write_errors = (int) opt_number(opts, "max_write_errors", 10, 1, 1e6);
+	m->delete_extra = opt_bool(opts, "delete_extra");
+	if (!opt_number(opts, "max_divergence_ratio", &m->max_divergence_ratio))
+		m->max_divergence_ratio = -1;	/* no gate */
+	(void) opt_number(opts, "max_repairs_per_second", &m->max_repairs_per_second);
+	(void) opt_number(opts, "max_write_errors", &d);
+	m->max_write_errors = (int) d;
 
 	/* repairs re-read the source FOR SHARE: that needs a table */
 	if (m->repair != REPAIR_OFF &&
@@ -624,7 +850,8 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 						RelationGetRelationName(rel)),
 				 errdetail("A repair re-reads its source row FOR SHARE so that the truth cannot change while it is written."),
 				 errhint("Map the view with options {\"repair\": \"off\"} to compare only, or map its base table.")));
-	m->settle_ms = (int) opt_number(opts, "settle_ms", 1000, 0, 3600000);
+	(void) opt_number(opts, "settle_ms", &d);
+	m->settle_ms = (int) d;
 }
 
 /* ---------------------------------------------------------------------

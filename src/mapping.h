@@ -70,6 +70,8 @@ typedef struct ReconMapping
 extern ReconMapping *recon_mapping_load(const char *name);
 extern ReconMapping *recon_mapping_load_catalog(const char *name);
 extern void recon_mapping_lock(const char *name);
+extern void recon_mapping_canon_defaults(CanonOptions *o);
+extern const char *recon_mapping_option_default(const char *name);
 extern List *recon_primary_key_columns(Relation rel);
 
 #endif

@@ -21,7 +21,8 @@ ROOT=$PWD
 PKGS=(postgresql-15 postgresql-server-dev-15 libmongoc-dev libbson-dev
       postgresql-15-cron libipc-run-perl pkg-config make gcc
       clang-14 libclang-rt-14-dev libssl-dev    # clang: the libFuzzer targets (scripts/fuzz.sh)
-      prometheus-postgres-exporter)             # the exporter test (t/016_exporter.pl)
+      prometheus-postgres-exporter              # the exporter test (t/016_exporter.pl)
+      python3)                                  # scripts/check_comments.py
 GO_TOOLCHAIN=go1.24.2            # named in the message when no usable Go is installed
 FERRETDB_VERSION=v1.24.2         # for .build/ferretdb-cli (test/ferretdb/go.mod pins the launcher's)
 

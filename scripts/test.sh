@@ -9,8 +9,8 @@
 #   scripts/test.sh tap [PROVE_TESTS=t/x.pl]  TAP only (REGRESS=)
 #   scripts/test.sh fuzz                      the libFuzzer targets only
 # "all" also runs the fuzz targets, FUZZ_SECONDS (default 60) each.
-# Every mode first runs scripts/check_boundaries.sh (static checks of the
-# C sources).  Further NAME=value arguments go to make.  On failure the diffs and log
+# Every mode first runs scripts/check_boundaries.sh and scripts/check_comments.py
+# (static checks of the C sources: module boundaries, function header comments).  Further NAME=value arguments go to make.  On failure the diffs and log
 # tails are printed and copied to .build/test-output/; RIG_KEEP=1 keeps the
 # temporary tree.  Tests see RECON_TEST_MONGO_URI, RECON_MONGO_TOOL and PATH
 # with test/ (mongo_tool) in front, and, when the rig started FerretDB (no
@@ -34,6 +34,7 @@ esac
 
 scripts/install-deps.sh
 scripts/check_boundaries.sh
+python3 scripts/check_comments.py
 if [ "$mode" = all ] || [ "$mode" = fuzz ]; then
     FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh
     [ "$mode" = fuzz ] && exit 0

@@ -85,6 +85,12 @@ pending_forget(void)
 	pending_file_len = 0;
 }
 
+/*
+ * Add one (line, content) entry to this transaction's log-copy stream.  The
+ * tail is kept in TopTransactionContext and spills to a temporary file owned
+ * by the top transaction, so entries outlive the subtransaction that queued
+ * them until commit writes them or abort drops them.
+ */
 static void
 pending_append(const char *line, const char *content)
 {
@@ -133,6 +139,11 @@ pending_truncate(off_t len)
 		resetStringInfo(pending_buf);
 }
 
+/*
+ * Read the stream's next length-prefixed string into out (NUL-terminated):
+ * from f when it is given, else from *mem (advanced) up to mem_end.  False at
+ * the end of the data or on a short read.
+ */
 static bool
 read_entry_part(BufFile *f, const char **mem, const char *mem_end, StringInfo out)
 {
@@ -162,6 +173,12 @@ read_entry_part(BufFile *f, const char **mem, const char *mem_end, StringInfo ou
 	return true;
 }
 
+/*
+ * Write queued entries to the server log at recon.audit_log_level, the line
+ * as message and the content as log-only detail: the first file_len bytes of
+ * f, or the memory range [mem, mem_end).  Runs at commit; the caller traps
+ * errors.
+ */
 static void
 emit_entries(BufFile *f, off_t file_len, const char *mem, const char *mem_end)
 {
@@ -301,6 +318,11 @@ hmac_hex(const uint8 *key, int keylen, const char *data, int len)
 	return hex;
 }
 
+/*
+ * recon._audit_key_id() → text: the fingerprint of the current audit key
+ * (the first key in the file), or NULL when recon.audit_key_file is unset.
+ * The chain trigger stores it with each row; errors if the file is unusable.
+ */
 PG_FUNCTION_INFO_V1(recon_audit_key_id);
 Datum
 recon_audit_key_id(PG_FUNCTION_ARGS)
@@ -338,6 +360,11 @@ recon_audit_hash(PG_FUNCTION_ARGS)
  * Server-log copy, after commit only
  * --------------------------------------------------------------------- */
 
+/*
+ * recon._audit_queue(seq, row_hash, action, content): queue the server-log
+ * copy of an audit row, written only if the transaction commits (nothing when
+ * recon.audit_log_level is off).  Called by the chain trigger.
+ */
 PG_FUNCTION_INFO_V1(recon_audit_queue);
 Datum
 recon_audit_queue(PG_FUNCTION_ARGS)
@@ -365,6 +392,11 @@ recon_audit_emit(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * At commit, write the transaction's queued log copies; the commit has
+ * happened, so a failure is downgraded to a WARNING (the rows stay in
+ * recon.audit_log).  Commit, abort and prepare all forget the stream.
+ */
 static void
 audit_xact_callback(XactEvent event, void *arg)
 {
@@ -413,6 +445,11 @@ audit_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * Keep the log-copy stream in step with subtransactions: remember its
+ * length when one starts and cut it back there when that one aborts, so a
+ * rolled-back savepoint's audit rows never reach the log.
+ */
 static void
 audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
@@ -440,6 +477,11 @@ audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  * Key rotation, random bytes, redaction hash
  * --------------------------------------------------------------------- */
 
+/*
+ * recon.rotate_audit_key(note text) → bigint: record a key_rotated audit
+ * row, the first chained under the new key, and return its chain_seq.
+ * Superuser only; errors when recon.audit_key_file is unset or unusable.
+ */
 PG_FUNCTION_INFO_V1(recon_rotate_audit_key);
 Datum
 recon_rotate_audit_key(PG_FUNCTION_ARGS)
@@ -469,6 +511,10 @@ recon_rotate_audit_key(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(seq);
 }
 
+/*
+ * recon._random_bytes(n integer) → bytea: n (1..1024) bytes from the strong
+ * random source; the upgrade script makes the redaction key with it.
+ */
 PG_FUNCTION_INFO_V1(recon_random_bytes);
 Datum
 recon_random_bytes(PG_FUNCTION_ARGS)
@@ -527,6 +573,10 @@ recon_redaction_hash(const char *data, int len)
 	return hmac_hex(redaction_key, redaction_key_len, data, len);
 }
 
+/*
+ * Called from _PG_init: define recon.audit_key_file and register the
+ * callbacks that write or drop the audit rows' log copies.
+ */
 void
 recon_audit_init(void)
 {

@@ -81,6 +81,11 @@
  */
 #define CT_JSON_DOUBLE 'n'
 
+/*
+ * A timestamp_precision option ("s", "ms", "us") as the unit, in microseconds,
+ * to which both sides' timestamps are floored; 0 for any other string, which
+ * the caller reports.
+ */
 int64
 canon_parse_precision(const char *s)
 {
@@ -380,6 +385,11 @@ emit_numeric(StringInfo out, Datum num)
  * JSON trees (jsonb and BSON documents/arrays)
  * --------------------------------------------------------------------- */
 
+/*
+ * A jsonb scalar as a canonical value; its numbers go through numeric's text,
+ * so they normalize as every other number does.  Anything else encodes as a
+ * value equal to nothing.
+ */
 static void
 emit_jsonb_scalar(StringInfo out, JsonbValue *v)
 {
@@ -483,6 +493,11 @@ bson_key_cmp(const void *a, const void *b)
 
 static void emit_bson_json(StringInfo out, const bson_iter_t *iter, int depth);
 
+/*
+ * A BSON document or array inside a JSON-mapped field, in jsonb's shape:
+ * document keys sorted by (length, bytes) as jsonb stores them, so equal trees
+ * encode alike.  Too deep or corrupt BSON encodes as a value equal to nothing.
+ */
 static void
 emit_bson_container(StringInfo out, const bson_iter_t *iter, bool is_doc, int depth)
 {
@@ -1072,6 +1087,12 @@ sort_elements(StringInfo out, int at)
 	pfree(refs);
 }
 
+/*
+ * A one-dimensional array value, each element by its type's rules (doubles
+ * marked for the nearest-double rule), sorted when the column compares as a
+ * multiset.  More dimensions, or a lower bound other than 1, have no BSON
+ * counterpart: they encode as a value equal to nothing.
+ */
 static void
 emit_pg_array(StringInfo out, const CanonType *type, Datum value, const CanonOptions *opts)
 {
@@ -1139,6 +1160,11 @@ canon_composite_deform(Datum value, Datum **values, bool **nulls, Pointer *detoa
 	return natts;
 }
 
+/*
+ * A composite value as a subdocument: the mapped attributes by name, in the
+ * order emit_bson_composite emits a document's.  An attribute the value no
+ * longer has encodes as a value equal to nothing.
+ */
 static void
 emit_pg_composite(StringInfo out, const CanonType *type, Datum value, const CanonOptions *opts)
 {
@@ -1171,6 +1197,12 @@ emit_pg_composite(StringInfo out, const CanonType *type, Datum value, const Cano
 		pfree(detoasted);
 }
 
+/*
+ * Append the encoding of one PostgreSQL value of the column's type (NULL as
+ * null, or as [] for embedded children); *from_double, when given, tells
+ * canon_values_equal the number came from a float.  Allocates in the current
+ * context; a kind with no encoding (refused at mapping time) is an elog.
+ */
 void
 canon_datum(StringInfo out, const CanonType *type, Datum value, bool isnull,
 			const CanonOptions *opts, bool *from_double)
@@ -1331,6 +1363,10 @@ canon_datum(StringInfo out, const CanonType *type, Datum value, bool isnull,
  * BSON -> canonical, guided by the column's kind
  * --------------------------------------------------------------------- */
 
+/*
+ * A BSON int32, int64, double or Decimal128 as a canonical number, setting
+ * *from_double for a double; false, appending nothing, for any other type.
+ */
 static bool
 emit_bson_number(StringInfo out, const bson_iter_t *iter, bool *from_double)
 {
@@ -1363,6 +1399,10 @@ emit_bson_number(StringInfo out, const bson_iter_t *iter, bool *from_double)
 	}
 }
 
+/*
+ * The value of one hex digit, either case, or -1 when c is none (so a NUL
+ * ends a parse): for key files and UUID text.
+ */
 int
 canon_hex_value(char c)
 {
@@ -1502,6 +1542,12 @@ emit_bson_composite(StringInfo out, const CanonType *type, const bson_iter_t *it
 	close_container(out, at);
 }
 
+/*
+ * Append the encoding of one BSON value (iter NULL: the field is absent) read
+ * by the rules of the column's type, so that it equals canon_datum's encoding
+ * of the equal PostgreSQL value.  Text renderings of dates, UUIDs, times and
+ * the like are parsed; a type the column cannot hold equals nothing.
+ */
 void
 canon_bson(StringInfo out, const CanonType *type, const bson_iter_t *iter,
 		   const CanonOptions *opts, bool *from_double)
@@ -1885,6 +1931,11 @@ nearest_double_equal(const char *a, int la, const char *b, int lb)
 	return eq;
 }
 
+/*
+ * Equality of two encodings: byte-equal, or an exact number and a number from
+ * a binary double that is its nearest double (the nearest-double rule), also
+ * inside JSON trees, where CT_JSON_DOUBLE marks the doubles.
+ */
 static bool
 values_equal(const char *a, int alen, bool a_double,
 			 const char *b, int blen, bool b_double)
@@ -1936,6 +1987,11 @@ values_equal(const char *a, int alen, bool a_double,
 	return false;
 }
 
+/*
+ * Whether two encoded values are equal in recon's sense (canonical.h): bytes
+ * alike, or the nearest-double rule, a_double and b_double being what
+ * canon_datum or canon_bson reported in *from_double.
+ */
 bool
 canon_values_equal(const char *a, int alen, bool a_double,
 				   const char *b, int blen, bool b_double)
@@ -1999,6 +2055,11 @@ json_key_cmp(const char *a, const char *b)
 static void diff_walk(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 					  const CanonType *type, StringInfo path);
 
+/*
+ * Walk two encoded objects key by key in their sorted order, reporting a key
+ * present on one side only and descending into shared keys.  Composites pair
+ * attributes by position, both sides holding the mapped attributes in order.
+ */
 static void
 diff_objects(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 			 const CanonType *type, StringInfo path)
@@ -2058,6 +2119,10 @@ diff_objects(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 	}
 }
 
+/*
+ * Walk two ordered arrays by position (paths .0, .1, ...), reporting an
+ * element present on one side only at its index.
+ */
 static void
 diff_arrays(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 			const CanonType *type, StringInfo path)
@@ -2271,6 +2336,12 @@ diff_walk(DiffWalk *w, const char *a, int alen, const char *b, int blen,
 		diff_report(w, path);
 }
 
+/*
+ * Fill paths (palloc'd, room for limit) with the deepest paths under prefix at
+ * which a and b differ, guided by type for composites and embedded children
+ * (NULL: plain JSON).  Returns how many, or 0 when more than limit differ, and
+ * then frees what it found: the caller reports prefix alone.
+ */
 int
 canon_diff_paths(const char *a, int alen, const char *b, int blen, const CanonType *type,
 				 const char *prefix, char **paths, int limit)
@@ -2305,6 +2376,11 @@ text_quoted(StringInfo out, const char *s, int len)
 	pfree(tmp);
 }
 
+/*
+ * Append a readable rendering of a sequence of encoded values (a key's values,
+ * or one value), comma-separated, each prefixed by its kind: for diagnostics
+ * and test output, never parsed back.
+ */
 void
 canon_to_text(StringInfo out, const char *p, int len)
 {
@@ -2383,6 +2459,10 @@ canon_to_text(StringInfo out, const char *p, int len)
 	}
 }
 
+/*
+ * Whether c is a tag of the encoding: fold_json_doubles stops at the first
+ * byte that is not, since callers may append other bytes after the values.
+ */
 static bool
 is_canon_tag(char c)
 {
@@ -2479,6 +2559,11 @@ canon_digest_hash(const void *key, Size keysize)
 	return (uint32) (((const CanonDigest *) key)->h[0] >> 32);
 }
 
+/*
+ * SHA-256 of data as 64 lower-case hex digits, palloc'd: the hash recon
+ * records (row and document hashes, audit key ids), unlike canon_digest, the
+ * sweep's fast in-memory one.
+ */
 char *
 canon_sha256_hex(const char *data, int len)
 {

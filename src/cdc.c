@@ -67,6 +67,12 @@ typedef struct LoadArgs
 	CdcMapping *c;
 } LoadArgs;
 
+/*
+ * Load one followed mapping for this cycle, under recon_try so that a broken
+ * one fails alone: the mapping, its owner's SELECT on the source, its target,
+ * and this worker's change run; a new worker process ends the previous
+ * worker's run and starts its own.  SPI connected.
+ */
 static void
 load_one_mapping(void *arg)
 {
@@ -198,6 +204,12 @@ typedef struct CheckArgs
 
 /* Testing aid: a key whose check always fails (recon.debug_fail_key). */
 
+/*
+ * check_batch's body, run in a subtransaction: read both sides of a set of
+ * keys and decide each one (matched: done; differing: re-checked on the
+ * recon.cdc_recheck_ms schedule, then recorded as a divergence).  Any error
+ * fails the whole set and the subtransaction undoes what it recorded.
+ */
 static void
 check_keys_cb(void *arg)
 {
@@ -667,6 +679,12 @@ apply_recorded(CdcMapping *maps, int nmaps)
 	}
 }
 
+/*
+ * After a failed cycle (its transaction aborted): count the error for every
+ * followed mapping and push the queue's due times settle_ms ahead, in a
+ * transaction of its own.  A failure here is swallowed; the next cycle
+ * retries.
+ */
 static void
 record_worker_error(const char *message)
 {
@@ -816,6 +834,12 @@ cdc_cycle(const char *slot)
 	return busy;
 }
 
+/*
+ * Background worker entry for one database (arg: its OID, from the launcher):
+ * runs cdc_cycle in a per-cycle memory context until no mapping follows
+ * changes (it then exits), logging and counting a failed cycle and retrying it
+ * after recon.naptime.  Idle, it sleeps until the next poll or queued key.
+ */
 void
 recon_change_worker_main(Datum arg)
 {

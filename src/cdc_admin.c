@@ -105,6 +105,10 @@ check_replica_identity_of(const ReconMapping *m, Oid relid, const char *relname,
 	relation_close(rel, AccessShareLock);
 }
 
+/*
+ * Whether a replication slot of this name exists, in use or not.  SPI
+ * connected.
+ */
 bool
 recon_cdc_slot_exists(const char *slot)
 {
@@ -133,6 +137,12 @@ check_replica_identity(const ReconMapping *m)
 								  m->embeds[i].join_attnums, m->embeds[i].join_columns);
 }
 
+/*
+ * Create the database's logical slot, decoded by recon's own output plugin.
+ * Only before the transaction has an XID, as logical slot creation requires:
+ * errors otherwise, telling the caller to enable change checks in a
+ * transaction of their own.  SPI connected.
+ */
 void
 recon_cdc_create_slot(const char *slot)
 {
@@ -174,6 +184,12 @@ check_output_plugin_allowed(void)
 			 errhint("Add recon to output_plugin_libraries in postgresql.conf (or ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, recon) and reload.")));
 }
 
+/*
+ * recon.enable_cdc(mapping text): the change worker follows the mapping
+ * (recon_admin, mapping owner).  Errors for a source that is no plain table or
+ * whose replica identity (or a child's) misses the key, or a server not set up
+ * for it; creating the slot needs a transaction of its own.  Audited.
+ */
 PG_FUNCTION_INFO_V1(recon_enable_cdc);
 Datum
 recon_enable_cdc(PG_FUNCTION_ARGS)
@@ -237,6 +253,12 @@ recon_enable_cdc(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * recon.disable_cdc(mapping text): stop following the mapping (recon_admin,
+ * mapping owner; works with its source gone): drops its queue, ends its change
+ * run, and drops the slot when no mapping of the database follows changes
+ * (if the worker holds it, the worker drops it).
+ */
 PG_FUNCTION_INFO_V1(recon_disable_cdc);
 Datum
 recon_disable_cdc(PG_FUNCTION_ARGS)

@@ -160,6 +160,12 @@ build_entries(CdcMapping *maps, int nmaps, Spool *sp, int *nrels)
 	return rels;
 }
 
+/*
+ * Add one decoded (entry's mapping, key, key text, commit time) to the cycle's
+ * sort, which spills past logical_decoding_work_mem.  The sort's temporary
+ * files belong to the cycle's resource owner, not to the decoded transaction
+ * the plugin runs in.
+ */
 static void
 spool_put(Spool *sp, int entry, const char *key, int keylen, const char *text,
 		  TimestampTz committed_at)
@@ -240,6 +246,11 @@ refuse_text_output(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xi
 	elog(ERROR, "recon: unexpected text output while decoding in the change worker");
 }
 
+/*
+ * Collect one changed key of mapping c in the slice's table (allocated in the
+ * current context, the slice's): a key changed again keeps one entry with
+ * its latest commit time.
+ */
 static void
 queue_put(HTAB *h, CdcMapping *c, const char *key, int keylen, const char *keytext,
 		  TimestampTz committed_at)
@@ -498,6 +509,11 @@ spool_to_queue(Spool *sp)
 	MemoryContextDelete(slice_cxt);
 }
 
+/*
+ * Acquire the slot and create the decoding context kept for the life of the
+ * worker, in TopMemoryContext, reading from the slot's restart point; on
+ * error the slot is released again.
+ */
 static void
 decode_open(const char *slot)
 {
@@ -561,6 +577,11 @@ record_changes_catalogs(XLogReaderState *r)
 	}
 }
 
+/*
+ * Free the decoding context and release the slot if this backend holds it:
+ * before the slot is dropped or recreated, and when decoding must restart
+ * from the slot's confirmed position.  Safe to call when nothing is open.
+ */
 void
 recon_cdc_decode_close(void)
 {
@@ -572,6 +593,11 @@ recon_cdc_decode_close(void)
 		ReplicationSlotRelease();
 }
 
+/*
+ * Called after an aborted cycle: if decoding had read past the slot's
+ * confirmed position, those keys were never queued, so drop the context and
+ * the caches, and the next cycle decodes again from the slot.
+ */
 void
 recon_cdc_decode_after_error(void)
 {
@@ -585,6 +611,12 @@ recon_cdc_decode_after_error(void)
 	}
 }
 
+/*
+ * Decode the slot's new WAL, then check or queue its keys (contract in
+ * cdc.h): about 100 * recon.batch_size keys a call at most, stopping between
+ * records; the caches are flushed after decoding only when a catalog changed.
+ * SPI connected non-atomic: it commits.
+ */
 bool
 recon_cdc_decode(const char *slot, CdcMapping *maps, int nmaps, bool *checked)
 {

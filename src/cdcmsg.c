@@ -10,6 +10,10 @@
 
 #include "cdcmsg.h"
 
+/*
+ * Append s to out with tab, newline and backslash escaped, so that a key
+ * value never splits a message into extra fields or lines.
+ */
 void
 recon_msg_append_escaped(StringInfo out, const char *s)
 {
@@ -26,6 +30,11 @@ recon_msg_append_escaped(StringInfo out, const char *s)
 	}
 }
 
+/*
+ * One field's value, palloc'd: recon_msg_append_escaped undone (a backslash
+ * before any other character stands for that character).  The caller tests
+ * for \N, SQL NULL, first.
+ */
 char *
 recon_msg_unescape(const char *s)
 {

@@ -88,6 +88,10 @@ is_citext(Oid typid)
 	return yes;
 }
 
+/*
+ * A palloc'd CanonType of a scalar kind, made without catalog look-ups: a
+ * char(n) key compared as text, tests and fuzzing.
+ */
 CanonType *
 canon_type_scalar(CanonKind kind, Oid typid)
 {
@@ -171,6 +175,11 @@ describe(CanonType *t, Oid typid, int depth, char **why)
 	return false;
 }
 
+/*
+ * How values of typid (a domain: its base type) are compared, palloc'd in the
+ * current context (the mapping's); NULL when unsupported, *why (if given)
+ * then naming the part: an element, an attribute, nesting past 32 levels.
+ */
 CanonType *
 canon_type_for(Oid typid, char **why)
 {
@@ -186,6 +195,10 @@ canon_type_for(Oid typid, char **why)
 	return t;
 }
 
+/*
+ * The supported types as one English phrase, for the errdetail of an
+ * unsupported column; keep it in step with describe() and scalar_kind().
+ */
 const char *
 canon_supported_types(void)
 {
@@ -195,6 +208,10 @@ canon_supported_types(void)
 		"one-dimensional arrays of them";
 }
 
+/*
+ * Whether a column of this kind can be a mapping key, i.e. hold a MongoDB _id
+ * recon can look up: integers, text and uuid.
+ */
 bool
 canon_kind_is_key_capable(CanonKind kind)
 {

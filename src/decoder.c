@@ -49,6 +49,11 @@ typedef struct DecoderState
 
 extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
+/*
+ * Parse the "relations" option ("relid:attnum,attnum;...") into st->rels,
+ * entry n being the n-th item; extra key columns past INDEX_MAX_KEYS are
+ * ignored.  A malformed item is an error that stops decoding.
+ */
 static void
 parse_relations(DecoderState *st, const char *spec)
 {
@@ -85,6 +90,11 @@ parse_relations(DecoderState *st, const char *spec)
 	}
 }
 
+/*
+ * Plugin startup: binary output, a per-change memory context under the
+ * decoding context, and the entries of the "relations" option (the change
+ * worker passes none: its sink brings them).  Another option is an error.
+ */
 static void
 startup_cb(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 {
@@ -240,6 +250,12 @@ deliver_key(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	emit_line(ctx, line.data, line.len);
 }
 
+/*
+ * Deliver one change for one entry naming its relation: the new key of an
+ * insert or update, the old key of a delete or of an update that moved the
+ * key, or a sweep when a delete carries no old key.  Works in the plugin's
+ * per-change context, reset afterwards.
+ */
 static void
 change_for_entry(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 				 const DecodedRel *dr, ReorderBufferChange *change)
@@ -330,6 +346,10 @@ filter_by_origin_cb(LogicalDecodingContext *ctx, RepOriginId origin_id)
 	return false;
 }
 
+/*
+ * Entry point PostgreSQL calls to load the "recon" output plugin: it
+ * decodes changes and truncates, and never filters by replication origin.
+ */
 void
 _PG_output_plugin_init(OutputPluginCallbacks *cb)
 {

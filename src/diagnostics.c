@@ -24,6 +24,11 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
+/*
+ * The comparison options of a diagnostic call from its jsonb argument argno
+ * (absent or NULL: a mapping's defaults), as a mapping would set them:
+ * null_equals_missing and timestamp_precision; other keys are ignored.
+ */
 static void
 diag_options(FunctionCallInfo fcinfo, int argno, CanonOptions *o)
 {
@@ -108,6 +113,12 @@ diag_bson_canon(text *json, const CanonType *type, const CanonOptions *o, String
 		canon_bson(out, type, NULL, o, dbl);
 }
 
+/*
+ * recon.value_matches(value anyelement, bson_json text, options jsonb)
+ * → boolean: whether recon would find the value equal to the first field of
+ * the extended-JSON document ('{}': the field is missing).  NULL bson_json
+ * gives NULL; an unsupported type of value is an error.
+ */
 PG_FUNCTION_INFO_V1(recon_value_matches);
 Datum
 recon_value_matches(PG_FUNCTION_ARGS)
@@ -130,6 +141,11 @@ recon_value_matches(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(canon_values_equal(a.data, a.len, ad, b.data, b.len, bd));
 }
 
+/*
+ * recon.canonical_form(value anyelement, options jsonb) → text: the
+ * canonical value recon compares for a PostgreSQL value, rendered by
+ * canon_to_text (NULL value: its null).  An unsupported type is an error.
+ */
 PG_FUNCTION_INFO_V1(recon_canonical_form_datum);
 Datum
 recon_canonical_form_datum(PG_FUNCTION_ARGS)
@@ -184,6 +200,12 @@ recon_bson_of(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(result);
 }
 
+/*
+ * recon.canonical_form_bson(bson_json text, type regtype, options jsonb)
+ * → text: the canonical value of the document's first field read as a column
+ * of that type would be, so it can be set beside canonical_form's.  NULL in,
+ * NULL out.
+ */
 PG_FUNCTION_INFO_V1(recon_canonical_form_bson);
 Datum
 recon_canonical_form_bson(PG_FUNCTION_ARGS)
@@ -343,6 +365,11 @@ compare_document(FunctionCallInfo fcinfo, const char *name, const bson_t *doc)
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
 
+/*
+ * recon.compare_document(mapping text, document bytea) → (kind, fields,
+ * reason): compare_document on raw BSON.  Only its frame is checked, so that
+ * contents no server hands over intact can be tried.  recon_operator.
+ */
 PG_FUNCTION_INFO_V1(recon_compare_document_bson);
 Datum
 recon_compare_document_bson(PG_FUNCTION_ARGS)
@@ -359,6 +386,11 @@ recon_compare_document_bson(PG_FUNCTION_ARGS)
 	return compare_document(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)), &doc);
 }
 
+/*
+ * recon.compare_document(mapping text, document text) → (kind, fields,
+ * reason): compare_document on a document given as MongoDB extended JSON.
+ * recon_operator.
+ */
 PG_FUNCTION_INFO_V1(recon_compare_document_json);
 Datum
 recon_compare_document_json(PG_FUNCTION_ARGS)

@@ -41,6 +41,11 @@
  * Canonical forms of rows and documents
  * --------------------------------------------------------------------- */
 
+/*
+ * A row's canonical key into out: its key columns' values (values[0..nkeys),
+ * as the source query returns them) encoded one after another, which a
+ * document's _id must equal (recon_doc_key_canon) for the two to pair.
+ */
 void
 recon_key_canon_datums(const ReconMapping *m, Datum *values, bool *nulls, StringInfo out)
 {
@@ -51,6 +56,11 @@ recon_key_canon_datums(const ReconMapping *m, Datum *values, bool *nulls, String
 					&m->canon, NULL);
 }
 
+/*
+ * A row's mapped fields (values[nkeys..], after its keys) encoded one after
+ * another into out, in field order, to be compared with recon_doc_canon's;
+ * from_double[i], if given, tells the nearest-double rule about field i.
+ */
 void
 recon_row_canon(const ReconMapping *m, Datum *values, bool *nulls, StringInfo out,
 				bool *from_double)
@@ -712,6 +722,12 @@ append_level(bson_t *dst, const ReconMapping *m, int n, int *idx, const char **s
 	}
 }
 
+/*
+ * The document a row should be, into doc: _id from the key columns (a
+ * subdocument for a composite key), then each mapped field at its dotted path.
+ * NULLs are left out when null_equals_missing; redact replaces redacted
+ * fields by their keyed hashes (for images; a write passes false).
+ */
 void
 recon_build_document(const ReconMapping *m, Datum *values, bool *nulls, bson_t *doc, bool redact)
 {
@@ -817,6 +833,12 @@ append_absent(bson_t *filter, const char *path)
 	bson_append_document_end(filter, &ex);
 }
 
+/*
+ * The compare-and-set filter of a field repair, into filter: the _id, each
+ * mapped path equal to its value in seen (type-guarded) or absent as seen,
+ * so that a document an application changed since recon read it is not
+ * matched and the write is reported as a conflict.
+ */
 void
 recon_build_cas_filter(const ReconMapping *m, const bson_t *seen, bson_t *filter)
 {
@@ -978,6 +1000,11 @@ redacted_copy_level(const ReconMapping *m, bson_iter_t *it, bson_t *out, const c
 	}
 }
 
+/*
+ * Copy doc into out with every redacted path's value replaced by its keyed
+ * hash: the form in which recon shows or records a document it read.  Needs
+ * SPI connected as the extension owner (the redaction key).
+ */
 void
 recon_redacted_copy(const ReconMapping *m, const bson_t *doc, bson_t *out)
 {
@@ -1003,6 +1030,11 @@ json_key(StringInfo out, const char *key)
 	appendStringInfoString(out, ": ");
 }
 
+/*
+ * Append one BSON value as JSON, doubles in their shortest round-trip form,
+ * other non-JSON types as libbson's relaxed extended JSON.  A string with a
+ * NUL or invalid UTF-8 is an error, never shown as some other string.
+ */
 static void
 json_value(StringInfo out, const bson_iter_t *it)
 {
@@ -1103,6 +1135,11 @@ json_value(StringInfo out, const bson_iter_t *it)
 	}
 }
 
+/*
+ * A document as a jsonb Datum (palloc'd) in relaxed extended JSON with
+ * shortest doubles, for images and fetch_document.  Errors for what JSON
+ * cannot hold; recon_bson_to_jsonb_safe records a reason instead.
+ */
 Datum
 recon_bson_to_jsonb(const bson_t *doc)
 {
@@ -1125,6 +1162,10 @@ recon_bson_to_jsonb(const bson_t *doc)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
 }
 
+/*
+ * recon_bson_to_jsonb's JSON as palloc'd text, normalized by jsonb (key order,
+ * spacing): how repair operations are recorded and audited.
+ */
 char *
 recon_bson_to_json_text(const bson_t *doc)
 {
@@ -1137,6 +1178,11 @@ recon_bson_to_json_text(const bson_t *doc)
  * Keys: canonical -> SQL text, JSON and _id candidates
  * --------------------------------------------------------------------- */
 
+/*
+ * The SQL input text of each key column's value in a canonical key, palloc'd,
+ * in key order: for finding the key's row and the _id values it may have.
+ * Not for an unexpected key, which holds no column values.
+ */
 List *
 recon_key_canon_to_texts(const ReconMapping *m, const char *kc, int kclen)
 {
@@ -1149,6 +1195,11 @@ recon_key_canon_to_texts(const ReconMapping *m, const char *kc, int kclen)
 	return out;
 }
 
+/*
+ * A canonical key as JSON, palloc'd: the value (a number for an integer key)
+ * or, for a composite key, an object by column name.  How keys are shown in
+ * records and messages, and what recon.debug_fail_key names.
+ */
 char *
 recon_key_canon_to_json(const ReconMapping *m, const char *kc, int kclen)
 {

@@ -121,6 +121,12 @@ list_position(List *l, const char *s)
 	return -1;
 }
 
+/*
+ * Validate one "embed" entry (array path, spec) and describe it: e gets the
+ * child relation, join, element columns and order; f becomes the parent's
+ * array-of-records field, compared as a multiset without order_by, with
+ * elements named in paths by "key" (default: the child's primary key).
+ */
 static void
 resolve_one(ReconMapping *m, const char *path, JsonbContainer *spec, ReconEmbed *e, ReconField *f)
 {
@@ -328,6 +334,11 @@ resolve_one(ReconMapping *m, const char *path, JsonbContainer *spec, ReconEmbed 
 	relation_close(child, NoLock);
 }
 
+/*
+ * Parse option "embed" and append one array field per embedded child to
+ * m->fields (m->embeds in the same order), in the current context.  Any
+ * invalid entry is an error naming its path; no option: no children.
+ */
 void
 recon_embeds_resolve(ReconMapping *m, Jsonb *opts)
 {
@@ -367,6 +378,11 @@ recon_embeds_resolve(ReconMapping *m, Jsonb *opts)
 	}
 }
 
+/*
+ * Part of recon_source_check: every child relation still exists, the
+ * mapping's owner may read each child column it uses, and no row-level policy
+ * hides children from it (they would be repaired away).  Errors if not.
+ */
 void
 recon_embeds_check(const ReconMapping *m, const char *owner_name)
 {
@@ -429,6 +445,11 @@ append_aggregate(StringInfo s, const ReconEmbed *e)
 	appendStringInfoChar(s, ')');
 }
 
+/*
+ * The select-list item giving embedded child array embed of the row aliased
+ * t: e<embed>.agg from recon_embed_joins when joined, else a correlated
+ * array_agg sub-select; SQL NULL when the row has no children.
+ */
 char *
 recon_embed_select_item(const ReconMapping *m, int embed, bool joined)
 {
@@ -452,6 +473,11 @@ recon_embed_select_item(const ReconMapping *m, int embed, bool joined)
 	return s.data;
 }
 
+/*
+ * The LEFT JOINs, appended after the source relation aliased t, that group
+ * each child relation once by its join columns (e<i>.agg per embed): for
+ * whole-table reads.  Empty when the mapping embeds nothing.
+ */
 char *
 recon_embed_joins(const ReconMapping *m)
 {

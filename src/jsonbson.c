@@ -199,6 +199,11 @@ append_json_number(bson_t *dst, const char *key, int keylen, Numeric num)
 							  DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num))));
 }
 
+/*
+ * Append one jsonb scalar under key as the BSON value a driver would write:
+ * null, bool, string, or a number of the exact type that holds it (an error
+ * when none does).  Containers never reach here: the caller walks them.
+ */
 static void
 append_scalar(bson_t *dst, const char *key, int keylen, const JsonbValue *v)
 {

@@ -249,6 +249,7 @@ opt_get(Jsonb *opts, const char *key)
 
 #define OPTIONS_HINT "SELECT * FROM recon.mapping_options() lists every option, its default and what it accepts (also in doc/mappings.md)."
 
+/* Refuse a mapping option's value, saying what the option table accepts. */
 pg_attribute_noreturn()
 static void
 bad_option(const MappingOption *o)
@@ -302,6 +303,7 @@ opt_number(Jsonb *opts, const char *key, double *out)
 	return true;
 }
 
+/* A one-of-strings option: its value, or the table's default when absent. */
 static char *
 opt_string(Jsonb *opts, const char *key)
 {
@@ -378,6 +380,10 @@ list_has_string(List *l, const char *s)
  * Validation
  * --------------------------------------------------------------------- */
 
+/*
+ * Refuse options that are not a JSON object or that name an option recon
+ * does not know: a misspelt option would otherwise be silently ignored.
+ */
 static void
 check_unknown_options(Jsonb *opts)
 {
@@ -418,6 +424,10 @@ check_unknown_options(Jsonb *opts)
 	}
 }
 
+/*
+ * Refuse a target that is not "database.collection" with names MongoDB
+ * accepts (no system.* collection), before anything is written there.
+ */
 static void
 validate_collection(const char *ns)
 {
@@ -511,6 +521,12 @@ recon_primary_key_columns(Relation rel)
 	return cols;
 }
 
+/*
+ * Describe one source column (it must exist: error otherwise): attnum, base
+ * type and how it is compared, its document path defaulting to its name.
+ * Unsupported types are marked CK_UNSUPPORTED with a reason, not refused:
+ * the caller decides (an excluded column may be anything).
+ */
 static void
 fill_field(ReconField *f, Relation rel, const char *column)
 {
@@ -603,6 +619,11 @@ resolve_mapping(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts)
 	resolve_mapping_columns(m, rel, key_cols, opts, NULL);
 }
 
+/*
+ * The body of the declaration above: fills m's keys, fields (embedded
+ * children last) and options from the open relation; an invalid definition
+ * is an error naming the column or option at fault.
+ */
 static void
 resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *opts,
 						Jsonb *columns)
@@ -858,6 +879,11 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
  * Loading
  * --------------------------------------------------------------------- */
 
+/*
+ * Open the source relation named by source (schema-qualified text) with
+ * AccessShareLock; errors unless it is a table, partitioned table, view or
+ * materialized view.  The caller closes it.
+ */
 static Relation
 open_source(const char *source, bool missing_ok_msg)
 {
@@ -1069,6 +1095,12 @@ check_key_unique(ReconMapping *m, Relation rel)
  * SQL entry points
  * --------------------------------------------------------------------- */
 
+/*
+ * recon.add_mapping(name, source, server, collection, key text[], options
+ * jsonb) → mapping_id (recon_admin): validate the whole definition, key
+ * uniqueness included, read as the caller, who becomes the mapping's owner.
+ * One mapping per collection and server.  Audited.
+ */
 PG_FUNCTION_INFO_V1(recon_add_mapping);
 Datum
 recon_add_mapping(PG_FUNCTION_ARGS)
@@ -1213,6 +1245,12 @@ recon_add_mapping(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(id);
 }
 
+/*
+ * recon.alter_mapping(name text, options jsonb): merge options into the
+ * mapping's (jsonb ||), validate the result, and accept the source's current
+ * columns (how schema drift is accepted).  recon_admin and the owner; audited
+ * with hashes of the options before and after.
+ */
 PG_FUNCTION_INFO_V1(recon_alter_mapping);
 Datum
 recon_alter_mapping(PG_FUNCTION_ARGS)
@@ -1271,6 +1309,11 @@ recon_alter_mapping(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * recon.drop_mapping(name text): drop the mapping with its divergences,
+ * repairs and queued changes (its runs and the audit log stay).  recon_admin
+ * and the owner, also when the source is gone; audited.
+ */
 PG_FUNCTION_INFO_V1(recon_drop_mapping);
 Datum
 recon_drop_mapping(PG_FUNCTION_ARGS)

@@ -84,6 +84,11 @@ cleanup_at_exit(int code, Datum arg)
 	mongoc_ready = false;
 }
 
+/*
+ * Called from _PG_init: initialize libmongoc once per backend with its log
+ * at DEBUG1, free the clients and libmongoc at backend exit, and mark cached
+ * clients stale whenever a foreign server or user mapping changes.
+ */
 void
 recon_mongo_init(void)
 {
@@ -131,6 +136,12 @@ recon_mongo_safe_message(const char *msg)
 	return pstrdup(msg);
 }
 
+/*
+ * Raise a libmongoc error as an ERROR whose SQLSTATE tells callers what
+ * failed: credentials refused, not authorized, server unreachable, or any
+ * other MongoDB error (FDW_ERROR).  what completes "while ...".  Quoted
+ * values are cut from the message; a pending cancel is reported instead.
+ */
 void
 recon_mongo_raise(const bson_error_t *error, const char *what)
 {
@@ -188,6 +199,11 @@ extern mongoc_stream_t *mongoc_client_default_stream_initiator(const mongoc_uri_
  */
 static bool long_reads = false;
 
+/*
+ * While on, replies may take up to recon.recheck_timeout_ms instead of the
+ * socket timeout (a re-read on a server that scans for it); the caller turns
+ * it off again, also on error.
+ */
 void
 recon_mongo_long_reads(bool on)
 {
@@ -269,6 +285,11 @@ cs_should_retry(mongoc_stream_t *s)
 	return mongoc_stream_should_retry(base_of(s));
 }
 
+/*
+ * poll() on cancellable streams: polls their base streams and copies back
+ * the events.  Called inside libmongoc, so it reports failure (-1), never
+ * raises, and allocates with malloc.
+ */
 static ssize_t
 cs_poll(mongoc_stream_poll_t *streams, size_t nstreams, int32_t timeout)
 {
@@ -375,6 +396,11 @@ cs_readv(mongoc_stream_t *s, mongoc_iovec_t *iov, size_t iovcnt, size_t min_byte
 	return -1;
 }
 
+/*
+ * libmongoc's stream initiator for recon's clients: libmongoc's own stream
+ * (TCP, TLS) wrapped in a CancelStream, so that every read of every
+ * connection gives way to a pending cancel or terminate within a slice.
+ */
 static mongoc_stream_t *
 cancellable_initiator(const mongoc_uri_t *uri, const mongoc_host_list_t *host, void *user_data,
 					  bson_error_t *error)
@@ -409,6 +435,11 @@ cancellable_initiator(const mongoc_uri_t *uri, const mongoc_host_list_t *host, v
 	return (mongoc_stream_t *) cs;
 }
 
+/*
+ * A new client for the target, with its credentials set on the URI object
+ * (never in text), recon's timeouts and cancellable streams; a ping proves
+ * the server answers and accepts them.  Raises through recon_mongo_raise.
+ */
 static mongoc_client_t *
 connect_client(const ReconTarget *t)
 {
@@ -448,6 +479,11 @@ connect_client(const ReconTarget *t)
 	return client;
 }
 
+/*
+ * The cached client of the target's (server, user mapping), connected on
+ * first use; the cache is emptied after a server or user-mapping change.  A
+ * failed connect raises and leaves nothing cached, so the next call retries.
+ */
 mongoc_client_t *
 recon_mongo_client(const ReconTarget *t)
 {
@@ -492,6 +528,11 @@ recon_mongo_client(const ReconTarget *t)
 	return e->client;
 }
 
+/*
+ * A handle on collection ns ("db.coll", validated when the mapping was made)
+ * of the target's client; the caller destroys it (mongoc_collection_destroy),
+ * also on error.
+ */
 mongoc_collection_t *
 recon_mongo_collection(const ReconTarget *t, const char *ns)
 {

@@ -48,6 +48,7 @@ static ProgressSlot *slots = NULL;
 static ProgressSlot *mine = NULL;
 static bool callback_registered = false;
 
+/* Shared memory to request at startup: one slot per possible backend. */
 Size
 recon_progress_shmem_size(void)
 {
@@ -88,6 +89,12 @@ clear_at_xact_end(XactEvent event, void *arg)
 		recon_progress_end();
 }
 
+/*
+ * Publish this backend's run of a mapping (kind "sweep" or "sample") in its
+ * slot, cleared when the transaction ends; called again for the same mapping,
+ * it only adds the run_id and row estimate (< 0: unknown).  A no-op without
+ * shared memory (recon not preloaded).
+ */
 void
 recon_progress_begin(int64 mapping_id, const char *mapping, const char *kind, int64 run_id,
 					 double rows_estimate)
@@ -123,6 +130,10 @@ recon_progress_begin(int64 mapping_id, const char *mapping, const char *kind, in
 	write_end();
 }
 
+/*
+ * Enter a new phase of this backend's published run, restarting its phase
+ * clock; a no-op when no run is published.
+ */
 void
 recon_progress_phase(ReconSweepPhase phase)
 {
@@ -134,6 +145,10 @@ recon_progress_phase(ReconSweepPhase phase)
 	write_end();
 }
 
+/*
+ * Set one counter of this backend's published run to value (a running
+ * total); a no-op when no run is published.  Cheap: no lock is taken.
+ */
 void
 recon_progress_set(ReconProgressCounter counter, int64 value)
 {
@@ -155,6 +170,7 @@ recon_progress_end(void)
 	mine = NULL;
 }
 
+/* A phase as recon.sweep_progress shows it; "unknown" for any other value. */
 static const char *
 phase_name(int phase)
 {

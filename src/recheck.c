@@ -52,6 +52,11 @@ typedef struct KeyIndex
 	int			idx;
 } KeyIndex;
 
+/*
+ * A hash table (in the current context) from each item's key digest to its
+ * index in items, so that rows and documents read back in any order find
+ * their item; find_key confirms the whole key.
+ */
 static HTAB *
 index_keys(ReconKeyed *items, int n)
 {
@@ -484,6 +489,12 @@ read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n
 	hash_destroy(h);
 }
 
+/*
+ * Read the source row and the document of n keys into items[] (values and
+ * nulls, doc; absent ones cleared), the row as the mapping's owner; lock
+ * (e.g. " FOR SHARE OF t"), if given, locks the rows first.  One $in query
+ * per call.  SPI connected; results in the current context.
+ */
 void
 recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n,
 				 const char *lock)
@@ -618,6 +629,12 @@ init_small_stringinfo(StringInfo s)
 	s->cursor = 0;
 }
 
+/*
+ * Fill the item's canonical forms (src_canon, doc_canon: key, then fields)
+ * and compare them: true when they agree (both absent counts as agreeing);
+ * otherwise *paths lists the differing paths and mask (if given) the
+ * differing fields.  Read both sides first.
+ */
 bool
 recon_compare_item(const ReconMapping *m, ReconKeyed *it, List **paths, bool *mask)
 {
@@ -648,6 +665,11 @@ recon_item_source_hash(const ReconKeyed *it)
 	return it->src_present ? canon_sha256_hex(it->src_canon.data, it->src_canon.len) : NULL;
 }
 
+/*
+ * SHA-256 of the document's canonical form as recon_compare_item filled it,
+ * or NULL when there is no document: what a repair checks the document
+ * against before writing (it must not have changed since recorded).
+ */
 char *
 recon_item_target_hash(const ReconKeyed *it)
 {
@@ -680,6 +702,11 @@ typedef struct ImageArgs
 	Datum		image;
 } ImageArgs;
 
+/*
+ * image_of's body, under recon_try: the redacted document, or the row as the
+ * redacted document it should be, as jsonb; building either may raise for a
+ * value JSON or BSON cannot hold.
+ */
 static void
 image_cb(void *arg)
 {
@@ -819,6 +846,12 @@ planned_operation(const ReconMapping *m, const ReconKeyed *it, const bool *mask,
 	return json;
 }
 
+/*
+ * Plan the repair of a recorded divergence unless repair = off or an
+ * earlier one is in doubt: supersede older planned ones and insert one that
+ * needs approval unless repair = auto (a delete always does).  A row no
+ * document can hold gets a failed repair saying so, never a write.
+ */
 static void
 plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const ReconKeyed *it,
 			const bool *mask, ReconRunStats *stats)
@@ -898,6 +931,12 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 	plan_repair(m, run_id, divergence_id, it, mask, stats);
 }
 
+/*
+ * Re-read a sweep's candidate keys and record what still differs: a key
+ * that moved since the pass gets settle_ms (doubling, RECHECK_ROUNDS reads in
+ * all) to converge before it is judged.  Per-item allocations are freed item
+ * by item; SPI connected.
+ */
 void
 recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 						 ReconCandidate *cands, int ncands, ReconRereadMode mode,

@@ -154,6 +154,11 @@ static void forget_priv_on_abort(XactEvent event, void *arg);
 static void forget_priv_on_subabort(SubXactEvent event, SubTransactionId mySubid,
 									SubTransactionId parentSubid, void *arg);
 
+/*
+ * Module load: define and register every recon.* setting and reserve the
+ * prefix, hook the privilege switch into (sub)transaction abort, and start
+ * the audit, MongoDB-client and (when preloaded) background-worker modules.
+ */
 void
 _PG_init(void)
 {
@@ -282,6 +287,10 @@ recon_sleep_ms(long ms)
  */
 static Snapshot recon_owned_snapshot = NULL;
 
+/*
+ * A background sweep names the active snapshot it pushed itself (own true),
+ * which recon_settle_sleep may then put down while it waits; false forgets it.
+ */
 void
 recon_own_snapshot(bool own)
 {
@@ -313,6 +322,11 @@ recon_settle_sleep(long ms)
 	}
 }
 
+/*
+ * Testing aid: sleep recon.debug_pause_ms at the named point when
+ * recon.debug_pause_point names it (crash tests act during the pause); a
+ * no-op otherwise.  Cancel and shutdown still interrupt the sleep.
+ */
 void
 recon_debug_pause(ReconPausePoint point)
 {
@@ -410,6 +424,12 @@ recon_pin_search_path(void)
 	pin_search_path(recon_in_worker && active_priv == NULL ? GUC_ACTION_SET : GUC_ACTION_SAVE);
 }
 
+/*
+ * Start of every SQL entry point: error unless the caller has the privileges
+ * of role, remember the caller (the audit actor), then act as the extension
+ * owner with search_path pinned until recon_priv_exit; an error undoes both.
+ * what names the operation in the permission error.
+ */
 void
 recon_priv_enter(ReconPriv *priv, const char *role, const char *what)
 {
@@ -434,6 +454,10 @@ recon_priv_enter(ReconPriv *priv, const char *role, const char *what)
 	recon_pin_search_path();
 }
 
+/*
+ * End of an entry point: restore search_path and the caller's identity that
+ * recon_priv_enter replaced.  Not needed on error: the abort undoes both.
+ */
 void
 recon_priv_exit(ReconPriv *priv)
 {
@@ -529,6 +553,10 @@ recon_source_enter(const ReconMapping *m, ReconSourceSave *save)
 	pin_search_path(GUC_ACTION_SAVE);
 }
 
+/*
+ * End a source read: restore search_path and the user and security context
+ * that recon_source_enter replaced.
+ */
 void
 recon_source_exit(ReconSourceSave *save)
 {
@@ -617,6 +645,11 @@ typedef struct ReconPlan
 static ReconPlan spi_plans[SPI_PLAN_CACHE_SIZE * 2];
 static int	spi_nplans = 0;
 
+/*
+ * The kept plan of one of recon's statements, prepared on first use into
+ * the backend-lifetime cache; NULL when the cache is full (the caller runs the
+ * statement unprepared).  Errors if the statement does not prepare.
+ */
 static SPIPlanPtr
 spi_plan_for(const char *sql, int nargs, Oid *types)
 {
@@ -663,6 +696,11 @@ spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls
 	return SPI_execute_plan(plan, values, nulls, false, count);
 }
 
+/*
+ * Run one of recon's statements (SPI connected), elog'ing unless SPI returns
+ * expected; the result stays in SPI_tuptable for the caller.  nulls as for
+ * SPI_execute_plan; the current memory context is kept.
+ */
 void
 recon_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 			   const char *nulls, int expected)
@@ -676,12 +714,21 @@ recon_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 		elog(ERROR, "recon: SPI returned %d for \"%s\"", rc, sql);
 }
 
+/*
+ * The first column, an int8, of the first row sql returns (0 when NULL); an
+ * elog when it fails or returns no row.  SPI connected.
+ */
 int64
 recon_spi_int64(const char *sql, int nargs, Oid *types, Datum *values)
 {
 	return recon_spi_int64_nulls(sql, nargs, types, values, NULL);
 }
 
+/*
+ * recon_spi_int64 with some parameters NULL (nulls as for SPI_execute_plan).
+ * It frees its result set (SPI_tuptable is not to be read after it), so calls
+ * made per item do not pile memory up until SPI_finish.
+ */
 int64
 recon_spi_int64_nulls(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {

@@ -260,6 +260,12 @@ collect_write_errors(const bson_t *reply, RepairItem **byop, int nops)
 	return found;
 }
 
+/*
+ * Queue the write each undecided item needs and send them as one unordered
+ * bulk write.  Per-operation errors fail or conflict those items, a refused
+ * command fails them all; on a transport error the outcome is unknown, so it
+ * raises and the repairs stay "applying" (in doubt) for the next call.
+ */
 static void
 execute_bulk(const ReconMapping *m, const ReconTarget *t, RepairItem *items, int n)
 {
@@ -378,6 +384,12 @@ verify_written(const ReconMapping *m, const ReconTarget *t, RepairItem *items, i
 	}
 }
 
+/*
+ * Record each item's outcome (verified, conflict, failed) with its audit
+ * row; an in-doubt retry that finds its earlier write in place counts as
+ * applied.  *consecutive_failures counts failures in a row, for the
+ * max_write_errors gate.
+ */
 static void
 record_outcomes(const ReconMapping *m, int64 run_id, const char *actor, RepairItem *items,
 				int n, int *consecutive_failures)
@@ -439,6 +451,11 @@ record_outcomes(const ReconMapping *m, int64 run_id, const char *actor, RepairIt
 	}
 }
 
+/*
+ * The claimed repairs among ids still "applying", locked (rows another
+ * session holds are skipped), with their keys and the target hash recon saw,
+ * into *out (palloc'd); returns how many.  SPI connected.
+ */
 static int
 load_batch(Datum ids, RepairItem **out)
 {
@@ -598,6 +615,12 @@ recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 	return completed;
 }
 
+/*
+ * CALL recon.apply_repairs(run_id bigint): apply the run's repairs that its
+ * policy and approvals allow (recon_operator), committing as it goes, so only
+ * as a CALL outside a transaction block.  Reports the counts of verified,
+ * conflicting and failed repairs in a NOTICE.
+ */
 PG_FUNCTION_INFO_V1(recon_apply_repairs);
 Datum
 recon_apply_repairs(PG_FUNCTION_ARGS)
@@ -658,6 +681,12 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
  * Approvals
  * --------------------------------------------------------------------- */
 
+/*
+ * approve_repairs and reject_repairs (recon_approver): decide the run's
+ * planned repairs, those in repair_ids or all (a change-check run needs the
+ * ids), with note.  The login and role that started the run may not decide
+ * (four eyes).  Returns how many were decided.
+ */
 static Datum
 decide(FunctionCallInfo fcinfo, bool approve)
 {
@@ -732,6 +761,10 @@ decide(FunctionCallInfo fcinfo, bool approve)
 	PG_RETURN_INT64(count);
 }
 
+/*
+ * recon.approve_repairs(run_id bigint, repair_ids bigint[], note text)
+ * → bigint: approve planned repairs (see decide).
+ */
 PG_FUNCTION_INFO_V1(recon_approve_repairs);
 Datum
 recon_approve_repairs(PG_FUNCTION_ARGS)
@@ -739,6 +772,10 @@ recon_approve_repairs(PG_FUNCTION_ARGS)
 	return decide(fcinfo, true);
 }
 
+/*
+ * recon.reject_repairs(run_id bigint, repair_ids bigint[], note text)
+ * → bigint: reject planned repairs (see decide).
+ */
 PG_FUNCTION_INFO_V1(recon_reject_repairs);
 Datum
 recon_reject_repairs(PG_FUNCTION_ARGS)

@@ -47,6 +47,12 @@ typedef struct SampleKeys
 	int			cap;
 } SampleKeys;
 
+/*
+ * Keep one drawn key for the re-check, copied into k->cxt with the drawn
+ * document's {_id: value} (doc may be NULL: a drawn row), marked as seen on
+ * neither side so that a key differing at its first re-read is given
+ * settle_ms and read again.
+ */
 static void
 keys_add(SampleKeys *k, const char *key, int keylen, const bson_t *doc)
 {
@@ -296,6 +302,12 @@ wilson(int64 x, int64 n, double *rate, double *low, double *high)
 	*high = x == n ? 1.0 : Min(1.0, centre + half);
 }
 
+/*
+ * recon.sample(mapping text, rows int, documents int, seed int) → record:
+ * draw rows and documents at random (recon_operator), re-check them as a
+ * sweep would, record what differs as a "sample" run, and return the
+ * divergence and extra rates with 95 % Wilson intervals.  Resolves nothing.
+ */
 PG_FUNCTION_INFO_V1(recon_sample);
 Datum
 recon_sample(PG_FUNCTION_ARGS)

@@ -316,6 +316,12 @@ projection_for(const ReconMapping *m, bson_t *opts)
 	bson_append_document_end(opts, &proj);
 }
 
+/*
+ * The pass over the collection: every document, in natural order (projected
+ * to _id and the mapped paths unless extra fields are reported), spilled as
+ * (canonical key, digest, {_id}); an _id no key can have gets an unexpected
+ * key.  Returns how many were read; MongoDB errors raise.
+ */
 static int64
 pass_target(const ReconMapping *m, const ReconTarget *t, Spill *spill)
 {
@@ -443,6 +449,12 @@ choose_reread_mode(const ReconMapping *m, const ReconTarget *t, CandidateBatch *
 	b->cands = repalloc(b->cands, sizeof(ReconCandidate) * b->cap);
 }
 
+/*
+ * Re-check the waiting candidates (choosing the re-read mode first if not
+ * yet chosen), then free their copies and the re-check's memory.  A batch no
+ * larger than recon.batch_size is re-read by key even where passes were
+ * chosen.
+ */
 static void
 flush_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 				 CandidateBatch *b, ReconRunStats *stats)
@@ -466,6 +478,11 @@ flush_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 	recon_progress_set(PROGRESS_DIVERGENCES, stats->divergences);
 }
 
+/*
+ * Queue a key the passes saw differ: src or tgt NULL for a key on one side
+ * only.  Key and _id are copied into the batch's memory, since the spill
+ * entries are not kept; a full batch is re-checked at once.
+ */
 static void
 add_candidate(const ReconMapping *m, const ReconTarget *t, int64 run_id, CandidateBatch *b,
 			  SpillEntry *src, SpillEntry *tgt, ReconRunStats *stats)
@@ -505,6 +522,12 @@ add_candidate(const ReconMapping *m, const ReconTarget *t, int64 run_id, Candida
 	}
 }
 
+/*
+ * Match one partition's spilled entries in memory (the caller's context,
+ * deleted afterwards): source keys into a hash table, then each document
+ * against it.  Unmatched keys and differing digests become candidates; a key
+ * on two source rows is counted as a duplicate, never silently picked.
+ */
 static void
 match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile *f,
 				CandidateBatch *batch, ReconRunStats *stats)
@@ -620,6 +643,12 @@ match_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile
 	BufFileClose(f);
 }
 
+/*
+ * How many partitions (a power of two, at most 4096) the passes spill into,
+ * for about recon.partition_rows entries each, from the source's estimated
+ * row count (the collection's, when the source has none); *rows_estimate
+ * gets the estimate (0 if unknown) for recon.sweep_progress.
+ */
 static int
 choose_partitions(const ReconMapping *m, const ReconTarget *t, double *rows_estimate)
 {
@@ -789,6 +818,12 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	return run_id;
 }
 
+/*
+ * recon.sweep(mapping text) → run_id (recon_operator): compare the whole
+ * mapping in one pass per side, record what still differs after re-checks
+ * and plan repairs, in the caller's transaction.  Waits for a sweep of the
+ * same mapping already running.
+ */
 PG_FUNCTION_INFO_V1(recon_sweep);
 Datum
 recon_sweep(PG_FUNCTION_ARGS)

@@ -133,6 +133,12 @@ check_query_option_names(const char *uri)
 	}
 }
 
+/*
+ * Refuse a server URI recon must not use: one with credentials (never
+ * echoed), one libmongoc cannot parse, one with an option off the allowlist,
+ * or, unless superuser_now (the creator, or at use the server's owner), one
+ * that authenticates with the database host's own identity or files.
+ */
 static void
 validate_uri(const char *uri, bool superuser_now)
 {
@@ -177,6 +183,12 @@ validate_uri(const char *uri, bool superuser_now)
 				 errhint("Ask a superuser to create the server, or use username and password in a USER MAPPING.")));
 }
 
+/*
+ * Validator of FOREIGN DATA WRAPPER recon_mongo: servers take only "uri"
+ * (required, checked by validate_uri against the current user), user
+ * mappings only non-empty "username" and "password"; anything else is an
+ * error naming the valid options.
+ */
 PG_FUNCTION_INFO_V1(recon_fdw_validator);
 Datum
 recon_fdw_validator(PG_FUNCTION_ARGS)
@@ -238,6 +250,11 @@ find_user_mapping(Oid userid, Oid serverid)
 	return HeapTupleIsValid(tup) ? tup : NULL;
 }
 
+/*
+ * The OID of the foreign server named server_name; an error with a
+ * CREATE SERVER hint when there is none.  Whether it is a recon_mongo server
+ * is checked by recon_target_lookup.
+ */
 Oid
 recon_server_oid(const char *server_name)
 {

@@ -210,6 +210,11 @@ wanted_database(const char *name)
 	return false;
 }
 
+/*
+ * The OIDs of the databases a change worker may serve (connectable, not
+ * templates, named in recon.databases when it is set), read from pg_database
+ * in a transaction of its own; the list is allocated in the caller's context.
+ */
 static List *
 candidate_databases(void)
 {
@@ -242,6 +247,11 @@ candidate_databases(void)
 	return out;
 }
 
+/*
+ * Register a change worker for dboid, told to notify the launcher when it
+ * stops; NULL, with a WARNING, when no worker slot is free.  Never restarted
+ * by the postmaster: the launcher starts another on its next round.
+ */
 static BackgroundWorkerHandle *
 start_change_worker(Oid dboid)
 {
@@ -268,6 +278,12 @@ start_change_worker(Oid dboid)
 	return handle;
 }
 
+/*
+ * Entry of the launcher (a static background worker, no database): every
+ * recon.naptime, or when woken, start a change worker for each candidate
+ * database that has none and was not marked idle, at most recon.max_workers
+ * at once.  Runs until shutdown.
+ */
 void
 recon_launcher_main(Datum arg)
 {
@@ -379,6 +395,12 @@ recon_wake_launcher_at_commit(void)
  * Background sweeps
  * --------------------------------------------------------------------- */
 
+/*
+ * recon.start_sweep(mapping text) → run_id (recon_operator): create the
+ * run row and start a background worker that sweeps once this transaction
+ * commits (it gives up after a minute if it never does).  Needs recon in
+ * shared_preload_libraries and a free worker slot.
+ */
 PG_FUNCTION_INFO_V1(recon_start_sweep);
 Datum
 recon_start_sweep(PG_FUNCTION_ARGS)
@@ -436,6 +458,12 @@ record_run_failure(int64 run_id, const char *message)
 
 PGDLLEXPORT void recon_sweep_worker_main(Datum arg);
 
+/*
+ * Entry of a background sweep (arg: run_id, database OID in bgw_extra):
+ * wait up to a minute for the caller to commit the run row, then sweep with
+ * the run's starter as actor, in one transaction; a failure is recorded on it.
+ * Exits without doing anything if the run never shows up (rolled back).
+ */
 void
 recon_sweep_worker_main(Datum arg)
 {

@@ -202,8 +202,6 @@ typedef struct CheckArgs
 	CheckOut   *out;
 } CheckArgs;
 
-/* Testing aid: a key whose check always fails (recon.debug_fail_key). */
-
 /*
  * check_batch's body, run in a subtransaction: read both sides of a set of
  * keys and decide each one (matched: done; differing: re-checked on the
@@ -232,6 +230,7 @@ check_keys_cb(void *arg)
 		CHECK_FOR_INTERRUPTS();
 		SET_VARSIZE(kb, VARHDRSZ + it->keylen);
 		memcpy(VARDATA(kb), it->key, it->keylen);
+		/* testing aid: a key whose check always fails (recon.debug_fail_key) */
 		if (recon_debug_fail_key && recon_debug_fail_key[0] &&
 			!canon_key_is_unexpected(it->key, it->keylen) &&
 			strcmp(recon_key_canon_to_json(c->m, it->key, it->keylen), recon_debug_fail_key) == 0)

@@ -790,10 +790,6 @@ recon_build_update(const ReconMapping *m, Datum *values, bool *nulls, bson_t *up
 }
 
 /*
- * Compare-and-set filter: the _id plus every mapped path as it was seen,
- * so a document changed since it was read is not matched.
- */
-/*
  * {key: <equal to the value at it>} as an equality, never a query: $eq
  * takes the value literally (a subdocument with "$" keys, a regex), and
  * the type guards keep a scalar from matching an array element and null

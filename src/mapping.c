@@ -571,10 +571,6 @@ unsupported_type(Relation rel, const ReconField *f, bool as_key)
 					 : "Leave the column out with options {\"exclude\": [\"%s\"]}.", f->column)));
 }
 
-/*
- * Build the mapping structure from its definition, validating everything.
- * The relation must be open.
- */
 /* The type a mapping recorded for a column, or InvalidOid when it has none. */
 static Oid
 stored_column_type(Jsonb *columns, const char *column)

@@ -615,10 +615,7 @@ recon_document_reason(const ReconMapping *m, const ReconKeyed *it)
 	return NULL;
 }
 
-/*
- * Canonical forms of both sides of one item and the differing paths.
- * Returns true when they agree (both absent counts as agreeing).
- */
+/* A StringInfo that starts small (the default 1 kB adds up over a batch). */
 static void
 init_small_stringinfo(StringInfo s)
 {

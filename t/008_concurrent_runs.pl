@@ -4,7 +4,9 @@
 #   run recorded after it started;
 # - ALTER COLUMN ... TYPE during a throttled apply_repairs: no crash, a clear
 #   schema-drift error naming the column, nothing written after it;
-# - a column added later is not compared until alter_mapping accepts it.
+# - a column added later is not compared until alter_mapping accepts it;
+# - two alter_mapping calls at once: the second waits and merges into what
+#   the first committed (neither change is lost).
 use strict;
 use warnings;
 use FindBin;
@@ -118,6 +120,25 @@ is($node->safe_psql('postgres',
 	"SELECT count(*) FROM recon.divergences d JOIN recon.runs r ON r.run_id = d.last_run_id"
 	  . " WHERE r.run_id = (SELECT max(run_id) FROM recon.runs) AND 'secret' = ANY(d.fields)"), '0',
 	'and does not compare it');
+
+# ---- two alter_mapping calls at once -----------------------------------------
+my $first = $node->background_psql('postgres');
+$first->query_safe(q{BEGIN; SELECT recon.alter_mapping('tt', '{"settle_ms": 2001}')});
+my ($out_d, $err_d) = ('', '');
+my $second = IPC::Run::start([ 'psql', '-X', '-At', '-d', $node->connstr('postgres'),
+	'-c', q{SELECT recon.alter_mapping('tt', '{"max_write_errors": 7}')} ],
+	'>', \$out_d, '2>', \$err_d);
+$node->poll_query_until('postgres',
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+	  . " AND query LIKE '%max_write_errors%' AND pid <> pg_backend_pid()")
+  or die 'the second alter_mapping did not wait';
+$first->query_safe('COMMIT');
+$first->quit;
+$second->finish;
+is($err_d, '', 'the second alter_mapping succeeds after waiting');
+is($node->safe_psql('postgres',
+	"SELECT options->>'settle_ms' || ' ' || (options->>'max_write_errors') FROM recon.mappings WHERE name = 'tt'"),
+	'2001 7', 'both concurrent alter_mapping changes are kept');
 
 $node->stop;
 done_testing();

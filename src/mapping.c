@@ -31,7 +31,8 @@
 static const char *const known_options[] = {
 	"fields", "exclude", "extra_fields", "null_equals_missing", "timestamp_precision",
 	"repair", "repair_mode", "delete_extra", "max_divergence_ratio",
-	"max_repairs_per_second", "max_write_errors", "settle_ms", "redact", "unordered", "embed", NULL
+	"max_repairs_per_second", "max_write_errors", "settle_ms", "redact", "unordered", "embed",
+	"sweep_ranges", NULL
 };
 
 /* ---------------------------------------------------------------------
@@ -179,7 +180,7 @@ check_unknown_options(Jsonb *opts)
 					 errdetail("Known options: fields, exclude, extra_fields, null_equals_missing, "
 							   "timestamp_precision, repair, repair_mode, delete_extra, "
 							   "max_divergence_ratio, max_repairs_per_second, max_write_errors, "
-							   "settle_ms, redact, unordered, embed."),
+							   "settle_ms, redact, unordered, embed, sweep_ranges."),
 					 errhint("Check the spelling; unknown options are refused rather than ignored.")));
 	}
 }
@@ -619,6 +620,17 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 				 errdetail("A repair re-reads its source row FOR SHARE so that the truth cannot change while it is written."),
 				 errhint("Map the view with options {\"repair\": \"off\"} to compare only, or map its base table.")));
 	m->settle_ms = (int) opt_number(opts, "settle_ms", 1000, 0, 3600000);
+
+	/* background sweeps in key ranges: refused now for a key that cannot be split */
+	{
+		double		n = opt_number(opts, "sweep_ranges", 0, 1, 10000);
+
+		if (n != (int) n)
+			bad_option("sweep_ranges", "a whole number of ranges between 1 and 10000");
+		m->sweep_ranges = (int) n;
+		if (m->sweep_ranges > 0)
+			(void) recon_range_key_is_int(m);
+	}
 }
 
 /* ---------------------------------------------------------------------

@@ -38,7 +38,8 @@ extern int	recon_write_batch_size;
 /* Fault injection for crash tests: pause at a named point (recon.c). */
 typedef enum ReconPausePoint
 {
-	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_BEFORE_WRITE, PAUSE_AFTER_WRITE, PAUSE_BEFORE_RECHECK
+	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_BEFORE_WRITE, PAUSE_AFTER_WRITE, PAUSE_BEFORE_RECHECK,
+	PAUSE_BETWEEN_RANGES
 } ReconPausePoint;
 extern void recon_debug_pause(ReconPausePoint point);
 extern char *recon_debug_fail_key;
@@ -167,6 +168,7 @@ typedef struct ReconMapping
 	List	   *new_columns;	/* columns added to the source since, not compared */
 	int			nembeds;		/* embedded children, also the last nembeds fields */
 	ReconEmbed *embeds;
+	int			sweep_ranges;	/* option sweep_ranges: ranges of a background sweep (0: one pass) */
 } ReconMapping;
 
 extern ReconMapping *recon_mapping_load(const char *name);
@@ -276,6 +278,32 @@ extern int64 recon_source_rows(const ReconMapping *m, const char *sql_suffix, in
 extern void recon_lock_mapping_for_run(const ReconMapping *m);
 extern const char *recon_repair_action(const ReconMapping *m, bool in_source, bool in_target);
 extern int64 recon_sweep_mapping(const char *name, const char *actor, int64 run_id);
+
+/* one unit of a range sweep (sweep.c, ranges.c): keys in [lower, upper) */
+typedef struct ReconRange
+{
+	bool		int_key;		/* integer key (else text, compared as COLLATE "C") */
+	bool		other_types;	/* the documents whose _id is of another type class */
+	char	   *lower;			/* inclusive, text form; NULL: open */
+	char	   *upper;			/* exclusive; NULL: open */
+	int64		lower_int;		/* the bounds of an integer key */
+	int64		upper_int;
+	double		share;			/* expected share of the source's rows */
+} ReconRange;
+
+extern bool recon_range_key_is_int(const ReconMapping *m);
+extern char **recon_range_bounds(const ReconMapping *m, int nranges, int *nbounds);
+extern void recon_sweep_pass(const ReconMapping *m, const ReconTarget *t, int64 run_id,
+							 const ReconRange *r, int64 *rows, int64 *docs, ReconRunStats *stats);
+extern void recon_notice_new_columns(const ReconMapping *m);
+extern void recon_refuse_if_range_run(const ReconMapping *m);
+
+/* range sweeps (ranges.c) */
+extern void recon_range_run_work(int64 run_id, const char *actor);
+extern int64 recon_range_run_start(const char *name, const char *actor, int nranges, int workers,
+								   const char *how);
+extern void recon_resume_orphaned_range_runs(void);
+extern int	recon_start_range_workers(int64 run_id, int n);
 extern bool recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 							const char *actor, int64 *verified, int64 *conflicts, int64 *failed);
 

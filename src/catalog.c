@@ -808,7 +808,7 @@ recon_range_run_unfinished(int64 mapping_id)
 	Oid			t[1] = {INT8OID};
 	Datum		v[1] = {Int64GetDatum(mapping_id)};
 
-	return recon_spi_int64("SELECT pg_catalog.coalesce(pg_catalog.min(run_id), 0) FROM recon.runs"
+	return recon_spi_int64("SELECT coalesce(pg_catalog.min(run_id), 0) FROM recon.runs"
 						   " WHERE mapping_id = $1 AND status = 'running' AND ranges IS NOT NULL",
 						   1, t, v);
 }
@@ -948,13 +948,13 @@ recon_range_run_finish(const ReconMapping *m, int64 run_id, const char *actor)
 	if (SPI_processed != 1)
 		return false;
 	recon_spi_exec("SELECT pg_catalog.count(*) FILTER (WHERE status <> 'done'),"
-				   " pg_catalog.coalesce(pg_catalog.sum(rows_source), 0)::bigint,"
-				   " pg_catalog.coalesce(pg_catalog.sum(docs_target), 0)::bigint,"
-				   " pg_catalog.coalesce(pg_catalog.sum(candidates), 0)::bigint,"
-				   " pg_catalog.coalesce(pg_catalog.sum(divergences), 0)::bigint,"
-				   " pg_catalog.coalesce(pg_catalog.sum(new_divergences), 0)::bigint,"
-				   " pg_catalog.coalesce(pg_catalog.sum(repairs_planned), 0)::bigint,"
-				   " pg_catalog.coalesce(pg_catalog.sum(duplicate_keys), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(rows_source), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(docs_target), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(candidates), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(divergences), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(new_divergences), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(repairs_planned), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(duplicate_keys), 0)::bigint,"
 				   " (pg_catalog.array_agg(duplicate_key ORDER BY range_no)"
 				   "   FILTER (WHERE duplicate_key IS NOT NULL))[1]"
 				   " FROM recon.sweep_ranges WHERE run_id = $1", 1, t, v, NULL, SPI_OK_SELECT);

@@ -71,7 +71,7 @@ run_mapping_name(int64 run_id)
 	char	   *name = NULL;
 
 	SPI_execute_with_args("SELECT mapping_name FROM recon.runs WHERE run_id = $1", 1, t, v, NULL,
-						  true, 1);
+						  false, 1);
 	MemoryContextSwitchTo(cxt);
 	if (SPI_processed == 1)
 		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -295,9 +295,6 @@ recon_range_sweep(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("mapping must not be NULL")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "recon: recon.range_sweep must return a record");
-	tupdesc = BlessTupleDesc(tupdesc);
 
 	recon_priv_enter(&priv, "recon_operator", "recon.range_sweep");
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
@@ -324,6 +321,10 @@ recon_range_sweep(PG_FUNCTION_ARGS)
 	recon_range_run_work(run_id, priv.caller_name);
 	SPI_finish();
 	recon_priv_exit(&priv);
+	/* built now, in the transaction that returns it */
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "recon: recon.range_sweep must return a record");
+	tupdesc = BlessTupleDesc(tupdesc);
 	values[0] = Int64GetDatum(run_id);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
@@ -378,15 +379,19 @@ resume_orphans(void *arg)
 	/*
 	 * A background range run still running with no range worker of its own:
 	 * they were lost (a crash, a restart, a terminated worker).  A run
-	 * started a moment ago may not have its workers up yet.
+	 * started a moment ago may not have its workers up yet, unless it
+	 * started before the server last (re)started.
 	 */
+	Oid			t[1] = {TIMESTAMPTZOID};
+	Datum		v[1] = {TimestampTzGetDatum(recon_shmem_created_at())};
+
 	recon_spi_exec("SELECT r.run_id, r.started_by, r.workers FROM recon.runs r"
 				   " WHERE r.status = 'running' AND r.ranges IS NOT NULL AND r.workers > 0"
-				   " AND r.started_at < pg_catalog.clock_timestamp() - interval '2 s'"
+				   " AND r.started_at < greatest($1, pg_catalog.clock_timestamp() - interval '2 s')"
 				   " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a"
 				   "   WHERE a.backend_type = 'recon range worker'"
 				   "   AND a.application_name = 'recon range worker ' || r.run_id)"
-				   " ORDER BY r.run_id", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+				   " ORDER BY r.run_id", 1, t, v, NULL, SPI_OK_SELECT);
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	for (i = 0; i < n; i++)

@@ -9,6 +9,7 @@
 #include <mongoc/mongoc.h>
 
 #include "access/attnum.h"
+#include "datatype/timestamp.h"
 #include "canonical.h"
 #include "coltype.h"
 #include "embed.h"
@@ -304,6 +305,7 @@ extern int64 recon_range_run_start(const char *name, const char *actor, int nran
 								   const char *how);
 extern void recon_resume_orphaned_range_runs(void);
 extern int	recon_start_range_workers(int64 run_id, int n);
+extern TimestampTz recon_shmem_created_at(void);
 extern bool recon_apply_run(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 							const char *actor, int64 *verified, int64 *conflicts, int64 *failed);
 

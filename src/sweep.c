@@ -840,9 +840,9 @@ recon_range_bounds(const ReconMapping *m, int nranges, int *nbounds)
 		fractions[i - 1] = Float8GetDatum((double) i / nranges);
 	args[0] = PointerGetDatum(construct_array(fractions, Max(nranges - 1, 0), FLOAT8OID, 8,
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	sql = psprintf("SELECT b::pg_catalog.text FROM (SELECT DISTINCT b FROM pg_catalog.unnest("
+	sql = psprintf("SELECT s.b::pg_catalog.text AS bound FROM (SELECT DISTINCT b FROM pg_catalog.unnest("
 				   "(SELECT pg_catalog.percentile_disc($1) WITHIN GROUP (ORDER BY t.%s%s)"
-				   " FROM %s t%s)) AS b) s ORDER BY b%s",
+				   " FROM %s t%s)) AS b) s ORDER BY s.b%s",
 				   quote_identifier(m->keys[0].column), coll, m->relname,
 				   sampled ? psprintf(" TABLESAMPLE SYSTEM (%g)", 100.0 * 100000 / reltuples) : "",
 				   coll);

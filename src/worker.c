@@ -56,6 +56,7 @@ typedef struct ReconShared
 	slock_t		mutex;
 	Latch	   *launcher_latch;
 	DbSlot		dbs[MAX_DB_SLOTS];
+	TimestampTz created_at;		/* set again after a crash: no process of before lives */
 } ReconShared;
 
 static ReconShared *shared = NULL;
@@ -92,6 +93,7 @@ shmem_startup(void)
 	{
 		memset(shared, 0, sizeof(ReconShared));
 		SpinLockInit(&shared->mutex);
+		shared->created_at = GetCurrentTimestamp();
 	}
 	recon_progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
@@ -118,6 +120,16 @@ recon_workers_init(void)
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "recon launcher");
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "recon launcher");
 	RegisterBackgroundWorker(&bgw);
+}
+
+/*
+ * When shared memory was (re)created: the server's start, or its restart
+ * after a crash.  0 without recon preloaded.
+ */
+TimestampTz
+recon_shmem_created_at(void)
+{
+	return shared ? shared->created_at : 0;
 }
 
 /* enable_cdc: this database has work now; wake the launcher. */

@@ -172,6 +172,8 @@ $off = -s $node->logfile;
 $sweeper->query_until(qr/started/, "\\echo started\nCALL recon.range_sweep('s', ranges => 4);\n");
 $node->wait_for_log(qr/pausing 60000 ms at debug pause point/, $off);
 my $inside = last_run();
+is($node->safe_psql('postgres', "SELECT run_id || ' ' || range_no || ' ' || phase FROM recon.sweep_progress WHERE pid = $pid"),
+	"$inside 1 matching and re-checking", 'recon.sweep_progress shows the range being swept');
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 ok($node->poll_query_until('postgres', "SELECT state = 'idle' FROM pg_stat_activity WHERE pid = $pid"),
 	'cancelled inside its first range');

@@ -8,7 +8,7 @@ OBJS        = src/recon.o src/canonical.o src/target.o src/mongo_client.o \
               src/mapping.o src/docshape.o src/sweep.o src/recheck.o \
               src/repair.o src/diagnostics.o \
               src/decoder.o src/worker.o src/cdc.o src/cdc_admin.o src/cdc_decode.o src/audit.o src/cdcmsg.o \
-              src/jsonbson.o src/sample.o src/coltype.o src/embed.o src/progress.o src/catalog.o
+              src/jsonbson.o src/sample.o src/coltype.o src/embed.o src/progress.o src/catalog.o src/ranges.o
 
 PG_CONFIG  ?= pg_config
 

@@ -12,7 +12,8 @@
 #              canon_value_len(p) - 5); they call canonical.h's functions.
 #   catalog    recon's records have one writer, src/catalog.c: no other C file
 #              inserts into, updates, deletes from or truncates recon.runs,
-#              recon.divergences, recon.repairs or recon.audit_log, and no other
+#              recon.divergences, recon.repairs, recon.audit_log or
+#              recon.sweep_ranges, and no other
 #              file spells an audit action name (they use ReconAuditAction).
 #   mongoc     libmongoc is included only where it is used: src/mongo_client.h
 #              (the client module's interface) and src/target.c (URI parsing).
@@ -69,7 +70,7 @@ check_canonical() {
 
 check_catalog() {
     local files hits names
-    local tables='recon\.(runs|divergences|repairs|audit_log)([^A-Za-z0-9_]|$)'
+    local tables='recon\.(runs|divergences|repairs|audit_log|sweep_ranges)([^A-Za-z0-9_]|$)'
     local writes="(INSERT[[:space:]]+INTO|UPDATE|DELETE[[:space:]]+FROM|TRUNCATE([[:space:]]+TABLE)?)[[:space:]]+(ONLY[[:space:]]+)?$tables"
 
     mapfile -t files < <(c_sources | grep -vx 'src/catalog.c' | sort)

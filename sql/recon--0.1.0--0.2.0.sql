@@ -340,7 +340,8 @@ COMMENT ON VIEW recon.mapping_health IS
 CREATE FUNCTION recon.sweep_progress_slots(OUT pid integer, OUT mapping_id bigint, OUT mapping text,
         OUT run_id bigint, OUT kind text, OUT phase text, OUT started_at timestamptz,
         OUT phase_started_at timestamptz, OUT rows_read bigint, OUT docs_read bigint,
-        OUT rows_estimate double precision, OUT candidates bigint, OUT divergences bigint)
+        OUT rows_estimate double precision, OUT candidates bigint, OUT divergences bigint,
+        OUT range_no integer)
     RETURNS SETOF record AS 'MODULE_PATHNAME', 'recon_sweep_progress_slots' LANGUAGE C;
 CREATE VIEW recon.sweep_progress AS
 SELECT s.pid, s.mapping, NULLIF(s.run_id, 0) AS run_id, s.kind, s.phase,
@@ -357,10 +358,11 @@ SELECT s.pid, s.mapping, NULLIF(s.run_id, 0) AS run_id, s.kind, s.phase,
                  AND s.rows_read + s.docs_read < 2 * s.rows_estimate THEN
             (pg_catalog.clock_timestamp() - s.started_at)
               * ((2 * s.rows_estimate - s.rows_read - s.docs_read) / (s.rows_read + s.docs_read))
-       END AS reading_eta
+       END AS reading_eta,
+       s.range_no
   FROM recon.sweep_progress_slots() s;
 COMMENT ON VIEW recon.sweep_progress IS
-    'one row per running sweep or sample of this database: phase, rows and documents read, candidates and divergences so far, elapsed time and an estimate of the reading that remains';
+    'one row per running sweep or sample of this database (one per worker of a range sweep, with the range it is on): phase, rows and documents read, candidates and divergences so far, elapsed time and an estimate of the reading that remains';
 
 -- What a sweep would say of one document (raw BSON, or extended JSON),
 -- compared with its row read as the mapping's owner.
@@ -420,3 +422,57 @@ COMMENT ON FUNCTION recon.mapping_options() IS
 REVOKE ALL ON FUNCTION recon.mapping_options() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recon.mapping_options()
     TO recon_admin, recon_operator, recon_approver, recon_auditor;
+
+------------------------------------------------------------------------
+-- Range sweeps (issue 11): a sweep split into _id ranges, each a unit of
+-- work recorded here, resumable and swept by parallel workers.
+------------------------------------------------------------------------
+ALTER TABLE recon.runs ADD COLUMN ranges integer;
+ALTER TABLE recon.runs ADD COLUMN workers integer;
+COMMENT ON COLUMN recon.runs.ranges IS
+    'a range sweep: its units of work in recon.sweep_ranges (NULL: a single pass)';
+COMMENT ON COLUMN recon.runs.workers IS
+    'a range sweep: its background workers (0: swept in the foreground by recon.range_sweep)';
+
+CREATE TABLE recon.sweep_ranges (
+    run_id           bigint NOT NULL REFERENCES recon.runs ON DELETE CASCADE,
+    range_no         integer NOT NULL,
+    kind             text NOT NULL DEFAULT 'range' CHECK (kind IN ('range', 'other_types')),
+    lower_key        jsonb,
+    upper_key        jsonb,
+    status           text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done')),
+    worker_pid       integer,
+    attempts         integer NOT NULL DEFAULT 0,
+    started_at       timestamptz,
+    finished_at      timestamptz,
+    rows_source      bigint NOT NULL DEFAULT 0,
+    docs_target      bigint NOT NULL DEFAULT 0,
+    candidates       bigint NOT NULL DEFAULT 0,
+    divergences      bigint NOT NULL DEFAULT 0,
+    new_divergences  bigint NOT NULL DEFAULT 0,
+    repairs_planned  bigint NOT NULL DEFAULT 0,
+    duplicate_keys   bigint NOT NULL DEFAULT 0,
+    duplicate_key    text,
+    PRIMARY KEY (run_id, range_no)
+);
+COMMENT ON TABLE recon.sweep_ranges IS
+    'the units of work of range sweeps: keys in [lower_key, upper_key) (NULL: open), or the documents whose _id is of another type (kind other_types); a range is done when its records committed';
+COMMENT ON COLUMN recon.sweep_ranges.status IS
+    'pending, running (claimed by worker_pid; taken over when that worker is gone) or done';
+
+DROP FUNCTION recon.start_sweep(text);
+CREATE FUNCTION recon.start_sweep(mapping text, workers integer DEFAULT 1)
+    RETURNS bigint AS 'MODULE_PATHNAME', 'recon_start_sweep' LANGUAGE C;
+CREATE PROCEDURE recon.range_sweep(mapping text, ranges integer DEFAULT NULL,
+                                   INOUT run_id bigint DEFAULT NULL)
+    AS 'MODULE_PATHNAME', 'recon_range_sweep' LANGUAGE C;
+CREATE PROCEDURE recon.resume_sweep(run_id bigint)
+    AS 'MODULE_PATHNAME', 'recon_resume_sweep' LANGUAGE C;
+
+REVOKE ALL ON recon.sweep_ranges FROM PUBLIC;
+GRANT SELECT ON recon.sweep_ranges TO recon_admin, recon_operator, recon_approver, recon_auditor;
+REVOKE ALL ON FUNCTION recon.start_sweep(text, integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE recon.range_sweep(text, integer, bigint), recon.resume_sweep(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recon.start_sweep(text, integer) TO recon_operator;
+GRANT EXECUTE ON PROCEDURE recon.range_sweep(text, integer, bigint), recon.resume_sweep(bigint)
+    TO recon_operator;

@@ -19,6 +19,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 
@@ -46,6 +47,7 @@ static const char *const audit_action_names[AUDIT_N_ACTIONS] = {
 	[AUDIT_CDC_ENABLED] = "cdc.enabled",
 	[AUDIT_CDC_DISABLED] = "cdc.disabled",
 	[AUDIT_KEY_ROTATED] = "key.rotated",
+	[AUDIT_RUN_RESUMED] = "run.resumed",
 };
 
 /* The name audit_log.action holds for an action; an unset action is a bug. */
@@ -334,6 +336,9 @@ recon_change_run_gated(const ReconMapping *m, int64 run_id, const char *actor, d
 	return true;
 }
 
+static void finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows,
+					   int64 docs, ReconRunStats *stats, bool partial, bool audit_records);
+
 /* ---------------------------------------------------------------------
  * Ending a sweep or a sample
  * --------------------------------------------------------------------- */
@@ -379,6 +384,18 @@ void
 recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, int64 docs,
 				 ReconRunStats *stats, bool partial)
 {
+	finish_run(m, run_id, actor, rows, docs, stats, partial, true);
+}
+
+/*
+ * The end of any sweep or sample; audit_records false when the run's
+ * divergences and repairs were audited as they were recorded (range by
+ * range).
+ */
+static void
+finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, int64 docs,
+		   ReconRunStats *stats, bool partial, bool audit_records)
+{
 	int64		resolved = 0;
 	double		compared = Max(rows, docs);
 	char	   *gate = NULL;
@@ -414,7 +431,8 @@ recon_finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 r
 	if (gate)					/* before the planned repairs are audited: they show it */
 		gate_repairs(run_id);
 
-	audit_run_records(m->id, run_id, actor, partial ? "sample" : "sweep", 0, 0, &last_d, &last_r);
+	if (audit_records)
+		audit_run_records(m->id, run_id, actor, partial ? "sample" : "sweep", 0, 0, &last_d, &last_r);
 	if (gate)
 		audit_gate(m, run_id, actor, gate, stats->divergences, compared);
 
@@ -723,4 +741,262 @@ recon_repairs_decide(int64 run_id, Datum repair_ids, bool all, const char *note,
 								 " 'operation', c.operation)"
 								 " FROM c JOIN recon.mappings m USING (mapping_id) ORDER BY c.repair_id RETURNING 1)"
 								 " SELECT count(*) FROM a", 6, t, v, nl);
+}
+
+/* ---------------------------------------------------------------------
+ * Range sweeps: recon.sweep_ranges
+ * --------------------------------------------------------------------- */
+
+/* A bound as the key's JSON (a number or a string), or NULL (open). */
+static void
+bound_arg(const char *bound, Datum *v, char *n)
+{
+	*v = bound ? CStringGetTextDatum(bound) : (Datum) 0;
+	*n = bound ? ' ' : 'n';
+}
+
+/*
+ * A range run: its run row, one unit of work per key range between the
+ * given ascending bounds (the first and last open-ended) and one for the
+ * documents whose _id is of another type, and its run.started audit row.
+ * The caller commits them together.
+ */
+int64
+recon_range_run_create(const ReconMapping *m, const char *actor, char **bounds, int nbounds,
+					   bool int_key, int workers, const char *how)
+{
+	Oid			ty[6] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID};
+	Datum		v[6] = {Int64GetDatum(m->id), CStringGetTextDatum(m->name),
+		CStringGetTextDatum(actor), Int32GetDatum(nbounds + 2), Int32GetDatum(workers)};
+	int64		run_id;
+	int			i;
+	ReconAudit	a = {0};
+
+	run_id = recon_spi_int64("INSERT INTO recon.runs (mapping_id, mapping_name, kind, status,"
+							 " started_by, ranges, workers) VALUES ($1, $2, 'sweep', 'running', $3, $4, $5)"
+							 " RETURNING run_id", 5, ty, v);
+	for (i = 0; i <= nbounds + 1; i++)
+	{
+		Oid			t[5] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		w[5];
+		char		n[6] = "     ";
+
+		w[0] = Int64GetDatum(run_id);
+		w[1] = Int32GetDatum(i + 1);
+		w[2] = CStringGetTextDatum(i <= nbounds ? "range" : "other_types");
+		bound_arg(i > 0 && i <= nbounds ? bounds[i - 1] : NULL, &w[3], &n[3]);
+		bound_arg(i < nbounds ? bounds[i] : NULL, &w[4], &n[4]);
+		recon_spi_exec(int_key ?
+					   "INSERT INTO recon.sweep_ranges (run_id, range_no, kind, lower_key, upper_key)"
+					   " VALUES ($1, $2, $3, pg_catalog.to_jsonb($4::bigint), pg_catalog.to_jsonb($5::bigint))" :
+					   "INSERT INTO recon.sweep_ranges (run_id, range_no, kind, lower_key, upper_key)"
+					   " VALUES ($1, $2, $3, pg_catalog.to_jsonb($4), pg_catalog.to_jsonb($5))",
+					   5, t, w, n, SPI_OK_INSERT);
+	}
+	a.actor = actor;
+	a.action = AUDIT_RUN_STARTED;
+	a.mapping = m->name;
+	a.run_id = run_id;
+	a.reason = how;
+	a.detail = psprintf("{\"ranges\": %d, \"workers\": %d}", nbounds + 2, workers);
+	recon_audit(&a);
+	return run_id;
+}
+
+/* The mapping's range run that has not finished (running), or 0. */
+int64
+recon_range_run_unfinished(int64 mapping_id)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(mapping_id)};
+
+	return recon_spi_int64("SELECT coalesce(pg_catalog.min(run_id), 0) FROM recon.runs"
+						   " WHERE mapping_id = $1 AND status = 'running' AND ranges IS NOT NULL",
+						   1, t, v);
+}
+
+/*
+ * Claim the next range of a running run that nobody works on: a pending
+ * one first, else one left 'running' by a worker that is gone (its row is
+ * not locked: the worker that sweeps a range holds its row).  The claim
+ * (status, pid) is for people and is committed by the caller before the
+ * range is swept; recon_range_hold then takes the range.  False when no
+ * range is left to claim.
+ */
+bool
+recon_range_claim(int64 run_id, int *range_no, ReconRange *r)
+{
+	Oid			t[2] = {INT8OID, INT4OID};
+	Datum		v[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
+	bool		isnull;
+	int			units;
+
+	recon_spi_exec("WITH c AS (SELECT s.range_no FROM recon.sweep_ranges s"
+				   " WHERE s.run_id = $1 AND s.status <> 'done'"
+				   " AND EXISTS (SELECT 1 FROM recon.runs r WHERE r.run_id = $1 AND r.status = 'running')"
+				   " ORDER BY s.status = 'running', s.range_no LIMIT 1 FOR UPDATE OF s SKIP LOCKED)"
+				   " UPDATE recon.sweep_ranges s SET status = 'running', worker_pid = $2,"
+				   " started_at = pg_catalog.clock_timestamp(), attempts = s.attempts + 1"
+				   " FROM c WHERE s.run_id = $1 AND s.range_no = c.range_no"
+				   " RETURNING s.range_no, s.kind = 'other_types', s.lower_key #>> '{}',"
+				   " s.upper_key #>> '{}', (SELECT r.ranges FROM recon.runs r WHERE r.run_id = $1)",
+				   2, t, v, NULL, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed != 1)
+		return false;
+	*range_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	r->other_types = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	r->lower = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	r->upper = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	units = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
+	r->share = r->other_types ? 0.0 : 1.0 / Max(units - 1, 1);
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
+/*
+ * Take the range this backend claimed, for the rest of the transaction
+ * that sweeps it (its row stays locked until it is recorded done).
+ * False when another worker took it over meanwhile.
+ */
+bool
+recon_range_hold(int64 run_id, int range_no)
+{
+	Oid			t[3] = {INT8OID, INT4OID, INT4OID};
+	Datum		v[3] = {Int64GetDatum(run_id), Int32GetDatum(range_no), Int32GetDatum(MyProcPid)};
+
+	recon_spi_exec("SELECT 1 FROM recon.sweep_ranges WHERE run_id = $1 AND range_no = $2"
+				   " AND status = 'running' AND worker_pid = $3 FOR UPDATE SKIP LOCKED",
+				   3, t, v, NULL, SPI_OK_SELECT);
+	return SPI_processed == 1;
+}
+
+/*
+ * A range is swept: audit what it recorded (the divergences it opened and
+ * the repairs it planned: the rows this transaction wrote) and mark it
+ * done with its counts, in the transaction that recorded them, so that a
+ * crash loses the range whole or not at all.
+ */
+void
+recon_range_done(const ReconMapping *m, int64 run_id, int range_no, const char *actor,
+				 int64 rows, int64 docs, const ReconRunStats *stats)
+{
+	{
+		Oid			t[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
+		Datum		v[4] = {Int64GetDatum(m->id), Int64GetDatum(run_id), CStringGetTextDatum(actor),
+		action_datum(AUDIT_DIVERGENCE_OPENED)};
+		Oid			t2[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
+		Datum		v2[4] = {Int64GetDatum(m->id), Int64GetDatum(run_id), CStringGetTextDatum(actor),
+		action_datum(AUDIT_REPAIR_PLANNED)};
+
+		recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
+					   " reason, detail, after_hash)"
+					   " SELECT $3, $4, m.name, $2, d.divergence_id, 'sweep',"
+					   " jsonb_build_object('kind', d.kind, 'key', d.key, 'fields', d.fields,"
+					   " 'source_hash', d.source_hash, 'target_hash', d.target_hash), d.target_hash"
+					   " FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
+					   " WHERE d.last_run_id = $2 AND d.first_run_id = $2 AND d.mapping_id = $1"
+					   " AND d.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id())"
+					   " ORDER BY d.divergence_id", 4, t, v, NULL, SPI_OK_INSERT);
+		recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
+					   " divergence_id, repair_id, reason, detail)"
+					   " SELECT $3, $4, m.name, $2, r.divergence_id, r.repair_id,"
+					   " coalesce(r.approval_reason, 'policy: ' || (m.options->>'repair')),"
+					   " jsonb_build_object('action', r.action, 'operation', r.operation,"
+					   " 'needs_approval', r.needs_approval)"
+					   " FROM recon.repairs r JOIN recon.mappings m USING (mapping_id)"
+					   " WHERE r.run_id = $2 AND r.mapping_id = $1"
+					   " AND r.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id())"
+					   " ORDER BY r.repair_id", 4, t2, v2, NULL, SPI_OK_INSERT);
+	}
+	{
+		Oid			t[10] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, TEXTOID};
+		Datum		v[10] = {Int64GetDatum(run_id), Int32GetDatum(range_no), Int64GetDatum(rows),
+			Int64GetDatum(docs), Int64GetDatum(stats->candidates), Int64GetDatum(stats->divergences),
+			Int64GetDatum(stats->new_divergences), Int64GetDatum(stats->repairs_planned),
+			Int64GetDatum(stats->duplicate_keys),
+		stats->duplicate_key ? CStringGetTextDatum(stats->duplicate_key) : (Datum) 0};
+		char		n[11] = "          ";
+
+		n[9] = stats->duplicate_key ? ' ' : 'n';
+		recon_spi_exec("UPDATE recon.sweep_ranges SET status = 'done', finished_at = pg_catalog.clock_timestamp(),"
+					   " rows_source = $3, docs_target = $4, candidates = $5, divergences = $6,"
+					   " new_divergences = $7, repairs_planned = $8, duplicate_keys = $9, duplicate_key = $10"
+					   " WHERE run_id = $1 AND range_no = $2", 10, t, v, n, SPI_OK_UPDATE);
+	}
+}
+
+/*
+ * End a range run whose ranges are all done, once: under the run row's
+ * lock, so that of several workers finishing together exactly one ends
+ * it (the others find it no longer running).  Its counts are the sums of
+ * its ranges'; its records were audited range by range.  Returns whether
+ * this call ended it.
+ */
+bool
+recon_range_run_finish(const ReconMapping *m, int64 run_id, const char *actor)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(run_id)};
+	ReconRunStats stats = {0};
+	int64		rows,
+				docs;
+	bool		isnull;
+	HeapTuple	tup;
+	TupleDesc	desc;
+
+	recon_spi_exec("SELECT 1 FROM recon.runs WHERE run_id = $1 AND status = 'running' FOR UPDATE",
+				   1, t, v, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return false;
+	recon_spi_exec("SELECT pg_catalog.count(*) FILTER (WHERE status <> 'done'),"
+				   " coalesce(pg_catalog.sum(rows_source), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(docs_target), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(candidates), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(divergences), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(new_divergences), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(repairs_planned), 0)::bigint,"
+				   " coalesce(pg_catalog.sum(duplicate_keys), 0)::bigint,"
+				   " (pg_catalog.array_agg(duplicate_key ORDER BY range_no)"
+				   "   FILTER (WHERE duplicate_key IS NOT NULL))[1]"
+				   " FROM recon.sweep_ranges WHERE run_id = $1", 1, t, v, NULL, SPI_OK_SELECT);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	if (DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)) > 0)
+		return false;
+	rows = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	docs = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	stats.candidates = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	stats.divergences = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	stats.new_divergences = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+	stats.repairs_planned = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	stats.duplicate_keys = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+	stats.duplicate_key = SPI_getvalue(tup, desc, 9);
+	finish_run(m, run_id, actor, rows, docs, &stats, false, false);
+	return true;
+}
+
+/*
+ * A range run goes on (recon.resume_sweep, or the launcher after a
+ * crash): running again if it had failed, audited with why.
+ */
+void
+recon_range_run_resume(const ReconMapping *m, int64 run_id, const char *actor, const char *why)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(run_id)};
+	ReconAudit	a = {0};
+	int64		left;
+
+	recon_spi_exec("UPDATE recon.runs SET status = 'running', error = NULL, finished_at = NULL"
+				   " WHERE run_id = $1 AND status IN ('running', 'failed')", 1, t, v, NULL, SPI_OK_UPDATE);
+	left = recon_spi_int64("SELECT pg_catalog.count(*) FROM recon.sweep_ranges"
+						   " WHERE run_id = $1 AND status <> 'done'", 1, t, v);
+	a.actor = actor;
+	a.action = AUDIT_RUN_RESUMED;
+	a.mapping = m->name;
+	a.run_id = run_id;
+	a.reason = why;
+	a.detail = psprintf("{\"ranges_left\": %lld}", (long long) left);
+	recon_audit(&a);
 }

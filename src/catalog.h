@@ -8,6 +8,7 @@
 #define RECON_CATALOG_H
 
 #include "mapping.h"
+#include "ranges.h"
 
 /* What a run found, counted as it goes. */
 typedef struct ReconRunStats
@@ -48,6 +49,7 @@ typedef enum ReconAuditAction
 	AUDIT_CDC_ENABLED,
 	AUDIT_CDC_DISABLED,
 	AUDIT_KEY_ROTATED,
+	AUDIT_RUN_RESUMED,
 	AUDIT_N_ACTIONS
 } ReconAuditAction;
 
@@ -135,5 +137,17 @@ extern void recon_run_fail_write_errors(const ReconMapping *m, int64 run_id, con
 										const char *why);
 extern int64 recon_repairs_decide(int64 run_id, Datum repair_ids, bool all, const char *note,
 								  const char *actor, bool approve);
+
+/* ---- range sweeps (recon.sweep_ranges) ---- */
+extern int64 recon_range_run_create(const ReconMapping *m, const char *actor, char **bounds,
+									int nbounds, bool int_key, int workers, const char *how);
+extern int64 recon_range_run_unfinished(int64 mapping_id);
+extern bool recon_range_claim(int64 run_id, int *range_no, ReconRange *r);
+extern bool recon_range_hold(int64 run_id, int range_no);
+extern void recon_range_done(const ReconMapping *m, int64 run_id, int range_no, const char *actor,
+							 int64 rows, int64 docs, const ReconRunStats *stats);
+extern bool recon_range_run_finish(const ReconMapping *m, int64 run_id, const char *actor);
+extern void recon_range_run_resume(const ReconMapping *m, int64 run_id, const char *actor,
+								   const char *why);
 
 #endif

@@ -23,6 +23,7 @@
 #include "docshape.h"
 #include "mapping.h"
 #include "recheck.h"
+#include "ranges.h"
 #include "recon.h"
 #include "repair.h"
 #include "sweep.h"
@@ -765,6 +766,9 @@ cdc_cycle(const char *slot)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	recon_pin_search_path();
 
+	if (recon_spi_int64("SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = 'recon'",
+						0, NULL, NULL) > 0)
+		recon_resume_orphaned_range_runs();	/* the launcher's agent in this database */
 	if (recon_spi_int64("SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = 'recon'",
 						0, NULL, NULL) == 0 ||
 		recon_spi_int64("SELECT count(*) FROM recon.mappings WHERE cdc_enabled", 0, NULL, NULL) == 0)

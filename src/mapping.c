@@ -10,12 +10,15 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "mapping.h"
 #include "canonical.h"
 #include "catalog.h"
 #include "coltype.h"
 #include "embed.h"
 #include "recon.h"
+#include "sweep.h"
 #include "target.h"
 
 #include "access/genam.h"
@@ -107,6 +110,8 @@ static const MappingOption mapping_options[] = {
 	{"embed", MOPT_OBJECT, OPT_NONE, 0, 0, NULL,
 		"an object mapping array paths to child relation definitions",
 	"array fields of embedded children, each built from a child relation"},
+	{"sweep_ranges", MOPT_NUMBER, OPT_NONE, 1, 10000, NULL, NULL,
+	"background sweeps (start_sweep) split into this many key ranges, resumable (none: one pass)"},
 };
 
 #define N_MAPPING_OPTIONS lengthof(mapping_options)
@@ -869,6 +874,16 @@ resolve_mapping_columns(ReconMapping *m, Relation rel, List *key_cols, Jsonb *op
 				 errhint("Map the view with options {\"repair\": \"off\"} to compare only, or map its base table.")));
 	(void) opt_number(opts, "settle_ms", &d);
 	m->settle_ms = (int) d;
+
+	/* background sweeps in key ranges: refused now for a key that cannot be split */
+	m->sweep_ranges = 0;
+	if (opt_number(opts, "sweep_ranges", &d))
+	{
+		if (d != floor(d))
+			bad_option(option_def("sweep_ranges"));
+		m->sweep_ranges = (int) d;
+		(void) recon_range_key_is_int(m);
+	}
 }
 
 /* ---------------------------------------------------------------------

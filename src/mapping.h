@@ -65,6 +65,7 @@ typedef struct ReconMapping
 	List	   *new_columns;	/* columns added to the source since, not compared */
 	int			nembeds;		/* embedded children, also the last nembeds fields */
 	ReconEmbed *embeds;
+	int			sweep_ranges;	/* option sweep_ranges: ranges of a background sweep (0: one pass) */
 } ReconMapping;
 
 extern ReconMapping *recon_mapping_load(const char *name);

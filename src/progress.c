@@ -42,6 +42,7 @@ typedef struct ProgressSlot
 	TimestampTz started_at;
 	TimestampTz phase_started_at;
 	int64		counters[PROGRESS_NCOUNTERS];
+	int			range_no;		/* the range a range sweep is on; 0: a single pass */
 } ProgressSlot;
 
 static ProgressSlot *slots = NULL;
@@ -127,6 +128,18 @@ recon_progress_begin(int64 mapping_id, const char *mapping, const char *kind, in
 	mine->rows_estimate = rows_estimate;
 	mine->started_at = mine->phase_started_at = GetCurrentTimestamp();
 	memset(mine->counters, 0, sizeof(mine->counters));
+	mine->range_no = 0;
+	write_end();
+}
+
+/* This backend's run is on one range of a range sweep. */
+void
+recon_progress_range(int range_no)
+{
+	if (mine == NULL)
+		return;
+	write_begin();
+	mine->range_no = range_no;
 	write_end();
 }
 
@@ -208,8 +221,8 @@ recon_sweep_progress_slots(PG_FUNCTION_ARGS)
 	for (i = 0; i < MaxBackends; i++)
 	{
 		ProgressSlot copy;
-		Datum		values[13];
-		bool		nulls[13] = {0};
+		Datum		values[14];
+		bool		nulls[14] = {0};
 		int			tries;
 
 		CHECK_FOR_INTERRUPTS();
@@ -243,6 +256,8 @@ recon_sweep_progress_slots(PG_FUNCTION_ARGS)
 			nulls[10] = true;
 		values[11] = Int64GetDatum(copy.counters[PROGRESS_CANDIDATES]);
 		values[12] = Int64GetDatum(copy.counters[PROGRESS_DIVERGENCES]);
+		values[13] = Int32GetDatum(copy.range_no);
+		nulls[13] = copy.range_no == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -32,6 +32,7 @@ extern void recon_progress_shmem_init(void);
 extern void recon_progress_begin(int64 mapping_id, const char *mapping, const char *kind,
 								 int64 run_id, double rows_estimate);
 extern void recon_progress_phase(ReconSweepPhase phase);
+extern void recon_progress_range(int range_no);
 extern void recon_progress_set(ReconProgressCounter counter, int64 value);
 
 #endif

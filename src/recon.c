@@ -136,6 +136,7 @@ static const struct config_enum_entry pause_point_options[] = {
 	{"before_write", PAUSE_BEFORE_WRITE, false},
 	{"after_write", PAUSE_AFTER_WRITE, false},
 	{"before_recheck", PAUSE_BEFORE_RECHECK, false},
+	{"between_ranges", PAUSE_BETWEEN_RANGES, false},
 	{NULL, 0, false}
 };
 

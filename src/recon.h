@@ -28,7 +28,8 @@ extern int	recon_write_batch_size;
 /* Fault injection for crash tests: pause at a named point (recon.c). */
 typedef enum ReconPausePoint
 {
-	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_BEFORE_WRITE, PAUSE_AFTER_WRITE, PAUSE_BEFORE_RECHECK
+	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_BEFORE_WRITE, PAUSE_AFTER_WRITE, PAUSE_BEFORE_RECHECK,
+	PAUSE_BETWEEN_RANGES
 } ReconPausePoint;
 extern void recon_debug_pause(ReconPausePoint point);
 extern char *recon_debug_fail_key;

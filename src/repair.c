@@ -654,7 +654,8 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 		Oid			ty[1] = {INT8OID};
 		Datum		v[1] = {Int64GetDatum(run_id)};
 
-		SPI_execute_with_args("SELECT mapping_name FROM recon.runs WHERE run_id = $1",
+		SPI_execute_with_args("SELECT mapping_name, status = 'running' AND ranges IS NOT NULL"
+							  " FROM recon.runs WHERE run_id = $1",
 							  1, ty, v, NULL, false, 1);
 		if (SPI_processed != 1)
 			ereport(ERROR,
@@ -662,6 +663,18 @@ recon_apply_repairs(PG_FUNCTION_ARGS)
 					 errmsg("run %lld does not exist", (long long) run_id),
 					 errhint("See SELECT run_id, mapping_name, status FROM recon.runs.")));
 		mapping_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		/*
+		 * A range sweep still sweeping has not applied its quality gate: its
+		 * planned repairs wait for the run to end.
+		 */
+		if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("run %lld is a range sweep that has not finished", (long long) run_id),
+					 errdetail("Its quality gate is applied when its last range is done."),
+					 errhint("Wait for it, or CALL recon.resume_sweep(%lld), then apply its repairs.",
+							 (long long) run_id)));
 	}
 	m = recon_mapping_load(mapping_name);
 	t = recon_target_lookup(m->serverid, m->owner);

@@ -34,6 +34,7 @@
 #include "portability/instr_time.h"
 #include "storage/buffile.h"
 #include "storage/bufmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -283,17 +284,45 @@ spill_row(void *arg, Datum *values, bool *nulls)
 	progress(a->m, "rows", ++a->rows);
 }
 
+/*
+ * The rows of the source, or of one key range of it: a range reads
+ * "WHERE key >= lower AND key < upper" (text keys in the "C" collation,
+ * which orders as MongoDB orders strings: by their UTF-8 bytes).
+ */
 static int64
-pass_source(const ReconMapping *m, Spill *spill)
+pass_source(const ReconMapping *m, const ReconRange *r, Spill *spill)
 {
 	SpillRowArgs a;
+	StringInfoData where;
+	Oid			types[2];
+	Datum		args[2];
+	int			nargs = 0;
 
 	a.m = m;
 	a.spill = spill;
 	a.rows = 0;
 	initStringInfo(&a.key);
 	initStringInfo(&a.row);
-	return recon_source_rows(m, NULL, 0, NULL, NULL, spill_row, &a);
+	if (r == NULL)
+		return recon_source_rows(m, NULL, 0, NULL, NULL, spill_row, &a);
+	if (r->other_types)
+		return 0;				/* every row's key is of the key's own type */
+	initStringInfo(&where);
+	for (int i = 0; i < 2; i++)
+	{
+		const char *bound = i == 0 ? r->lower : r->upper;
+
+		if (bound == NULL)
+			continue;
+		appendStringInfo(&where, "%s t.%s%s %s $%d", nargs ? " AND" : " WHERE",
+						 quote_identifier(m->keys[0].column), r->int_key ? "" : " COLLATE \"C\"",
+						 i == 0 ? ">=" : "<", nargs + 1);
+		types[nargs] = r->int_key ? INT8OID : TEXTOID;
+		args[nargs] = r->int_key ? Int64GetDatum(i == 0 ? r->lower_int : r->upper_int) :
+			CStringGetTextDatum(bound);
+		nargs++;
+	}
+	return recon_source_rows(m, where.data, nargs, types, args, spill_row, &a);
 }
 
 /* ---------------------------------------------------------------------
@@ -317,13 +346,56 @@ projection_for(const ReconMapping *m, bson_t *opts)
 }
 
 /*
- * The pass over the collection: every document, in natural order (projected
+ * The filter of one key range: {_id: {$gte: lower, $lt: upper}}.  MongoDB
+ * compares only values of one type class (numbers with numbers, whatever
+ * their BSON type; strings with strings), so the ranges of a mapping
+ * together hold every document whose _id is of the key's class, and the
+ * unit of the other types ({$not: {$type: ...}}) holds the rest: each
+ * document is in exactly one unit.
+ */
+static void
+range_filter(const ReconRange *r, bson_t *filter)
+{
+	bson_t		cond;
+	const char *class = r->int_key ? "number" : "string";
+
+	bson_append_document_begin(filter, "_id", 3, &cond);
+	if (r->other_types)
+	{
+		bson_t		not;
+
+		bson_append_document_begin(&cond, "$not", 4, &not);
+		BSON_APPEND_UTF8(&not, "$type", class);
+		bson_append_document_end(&cond, &not);
+	}
+	else if (r->lower == NULL && r->upper == NULL)
+		BSON_APPEND_UTF8(&cond, "$type", class);
+	else
+	{
+		for (int i = 0; i < 2; i++)
+		{
+			const char *bound = i == 0 ? r->lower : r->upper;
+			const char *op = i == 0 ? "$gte" : "$lt";
+
+			if (bound == NULL)
+				continue;
+			if (r->int_key)
+				BSON_APPEND_INT64(&cond, op, i == 0 ? r->lower_int : r->upper_int);
+			else
+				BSON_APPEND_UTF8(&cond, op, bound);
+		}
+	}
+	bson_append_document_end(filter, &cond);
+}
+
+/*
+ * The pass over the collection: every document (of range r, when given), in natural order (projected
  * to _id and the mapped paths unless extra fields are reported), spilled as
  * (canonical key, digest, {_id}); an _id no key can have gets an unexpected
  * key.  Returns how many were read; MongoDB errors raise.
  */
 static int64
-pass_target(const ReconMapping *m, const ReconTarget *t, Spill *spill)
+pass_target(const ReconMapping *m, const ReconTarget *t, const ReconRange *r, Spill *spill)
 {
 	mongoc_collection_t *coll = recon_mongo_collection(t, m->collection);
 	bson_t		filter = BSON_INITIALIZER;
@@ -337,6 +409,8 @@ pass_target(const ReconMapping *m, const ReconTarget *t, Spill *spill)
 												ALLOCSET_DEFAULT_SIZES);
 
 	projection_for(m, &opts);
+	if (r != NULL)
+		range_filter(r, &filter);
 	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
 	PG_TRY();
 	{
@@ -645,12 +719,13 @@ match_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile
 
 /*
  * How many partitions (a power of two, at most 4096) the passes spill into,
- * for about recon.partition_rows entries each, from the source's estimated
- * row count (the collection's, when the source has none); *rows_estimate
- * gets the estimate (0 if unknown) for recon.sweep_progress.
+ * for about recon.partition_rows entries each, from share (0..1) of the
+ * source's estimated row count (the collection's, when the source has
+ * none); *rows_estimate gets the estimate (0 if unknown) for
+ * recon.sweep_progress.
  */
 static int
-choose_partitions(const ReconMapping *m, const ReconTarget *t, double *rows_estimate)
+choose_partitions(const ReconMapping *m, const ReconTarget *t, double share, double *rows_estimate)
 {
 	Relation	rel = relation_open(m->relid, AccessShareLock);
 	double		est = rel->rd_rel->reltuples;
@@ -675,6 +750,7 @@ choose_partitions(const ReconMapping *m, const ReconTarget *t, double *rows_esti
 		mongoc_collection_destroy(coll);
 		est = docs > 0 ? (double) docs : 0;
 	}
+	est *= share;
 	*rows_estimate = est;
 	/* both sides land in the partitions: ~2 entries per row */
 	while (n < 4096 && est * 2 / n > recon_partition_rows)
@@ -718,46 +794,100 @@ recon_lock_mapping_for_run(const ReconMapping *m)
 }
 
 /*
- * Sweep one mapping.  SPI must be connected and the search_path pinned.
- * run_id 0 creates the run row; a background sweep passes the row its
- * caller created.
+ * The mapping's key, if its sweeps can be split into _id ranges: one
+ * column of integer type (MongoDB numbers compare by value across int32,
+ * int64 and double) or of text/varchar (strings compare by UTF-8 bytes,
+ * as text COLLATE "C" does).  Returns whether it is an integer key;
+ * refuses any other key.
  */
-int64
-recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
+bool
+recon_range_key_is_int(const ReconMapping *m)
 {
-	ReconMapping *m;
-	ReconTarget *t;
+	if (m->nkeys == 1 && m->keys[0].kind == CK_INT)
+		return true;
+	if (m->nkeys == 1 && m->keys[0].kind == CK_TEXT &&
+		(m->keys[0].typid == TEXTOID || m->keys[0].typid == VARCHAROID))
+		return false;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("mapping \"%s\" cannot be swept in key ranges", m->name),
+			 m->nkeys > 1 ?
+			 errdetail("Its key has %d columns; range sweeps split a single-column key.", m->nkeys) :
+			 errdetail("Its key column \"%s\" is of type %s; range sweeps split integer, text and varchar keys only.",
+					   m->keys[0].column, format_type_be(m->keys[0].typid)),
+			 errhint("Use the single-pass sweep: recon.sweep('%s'), or recon.start_sweep('%s') with one worker.",
+					 m->name, m->name)));
+	return false;				/* not reached */
+}
+
+/*
+ * Interior boundaries that split the source into about nranges ranges of
+ * equal row counts: percentiles of the key (over a sample of a large
+ * table), read as the mapping's owner like every source read, in the
+ * order MongoDB compares _id values.  Returns their text forms, ascending
+ * and distinct; *nbounds of them (fewer than nranges - 1 when keys repeat
+ * or the source is small).
+ */
+char	  **
+recon_range_bounds(const ReconMapping *m, int nranges, int *nbounds)
+{
+	bool		int_key = recon_range_key_is_int(m);
+	const char *coll = int_key ? "" : " COLLATE \"C\"";
+	Relation	rel = relation_open(m->relid, AccessShareLock);
+	double		reltuples = rel->rd_rel->reltuples;
+	bool		sampled = rel->rd_rel->relkind == RELKIND_RELATION && reltuples > 100000;
+	char	   *sql;
+	Datum	   *fractions = palloc(sizeof(Datum) * Max(nranges, 1));
+	Oid			types[1] = {FLOAT8ARRAYOID};
+	Datum		args[1];
+	ReconSourceSave as_owner;
+	MemoryContext cxt = CurrentMemoryContext;
+	char	  **bounds;
+	uint64		i;
+	int			rc;
+
+	relation_close(rel, AccessShareLock);
+	for (i = 1; i < (uint64) nranges; i++)
+		fractions[i - 1] = Float8GetDatum((double) i / nranges);
+	args[0] = PointerGetDatum(construct_array(fractions, Max(nranges - 1, 0), FLOAT8OID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	sql = psprintf("SELECT s.b::pg_catalog.text AS bound FROM (SELECT DISTINCT b FROM pg_catalog.unnest("
+				   "(SELECT pg_catalog.percentile_disc($1) WITHIN GROUP (ORDER BY t.%s%s)"
+				   " FROM %s t%s)) AS b) s ORDER BY s.b%s",
+				   quote_identifier(m->keys[0].column), coll, m->relname,
+				   sampled ? psprintf(" TABLESAMPLE SYSTEM (%g)", 100.0 * 100000 / reltuples) : "",
+				   coll);
+	recon_source_enter(m, &as_owner);
+	rc = SPI_execute_with_args(sql, 1, types, args, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	recon_source_exit(&as_owner);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "recon: could not read the key distribution of \"%s\"", m->name);
+	bounds = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+		bounds[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	*nbounds = (int) SPI_processed;
+	SPI_freetuptable(SPI_tuptable);
+	return bounds;
+}
+
+/*
+ * One pass over both sides — the whole mapping (r NULL) or one key range
+ * of it — matched in partitions; candidates re-checked and recorded.
+ * Adds what it read and found to *rows, *docs and *stats.
+ */
+void
+recon_sweep_pass(const ReconMapping *m, const ReconTarget *t, int64 run_id, const ReconRange *r,
+				 int64 *rows_out, int64 *docs_out, ReconRunStats *stats)
+{
 	int64		rows,
 				docs;
 	Spill		spill;
-	ReconRunStats stats = {0};
 	double		pass_ms,
 				estimate = -1;
 	int			i;
 
-	m = recon_mapping_load(name);
-	recon_progress_begin(m->id, m->name, "sweep", run_id, -1);
-	recon_lock_mapping_for_run(m);
-	if (m->new_columns != NIL)
-	{
-		StringInfoData cols;
-		ListCell   *lc;
-
-		initStringInfo(&cols);
-		foreach(lc, m->new_columns)
-			appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", quote_identifier(lfirst(lc)));
-		ereport(NOTICE,
-				(errmsg("columns added to the source of mapping \"%s\" are not compared: %s",
-						m->name, cols.data),
-				 errhint("Accept them with recon.alter_mapping('%s', '{}'), or exclude them.", m->name)));
-	}
-	t = recon_target_lookup(m->serverid, m->owner);
-	(void) recon_mongo_client(t);	/* fail early and clearly when unreachable */
-
-	if (run_id == 0)
-		run_id = recon_run_start(m, "sweep", actor);
-
-	spill.nparts = choose_partitions(m, t, &estimate);
+	spill.nparts = choose_partitions(m, t, r ? r->share : 1.0, &estimate);
 	recon_progress_begin(m->id, m->name, "sweep", run_id, estimate);
 	recon_progress_phase(SWEEP_PHASE_SOURCE);
 	spill.level = 0;
@@ -766,7 +896,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 	for (i = 0; i < spill.nparts; i++)
 		spill.files[i] = BufFileCreateTemp(false);
 
-	rows = pass_source(m, &spill);
+	rows = pass_source(m, r, &spill);
 	recon_progress_set(PROGRESS_ROWS, rows);
 	recon_progress_phase(SWEEP_PHASE_COLLECTION);
 	{
@@ -774,7 +904,7 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 					end;
 
 		INSTR_TIME_SET_CURRENT(start);
-		docs = pass_target(m, t, &spill);
+		docs = pass_target(m, t, r, &spill);
 		INSTR_TIME_SET_CURRENT(end);
 		INSTR_TIME_SUBTRACT(end, start);
 		pass_ms = INSTR_TIME_GET_MILLISEC(end);
@@ -797,11 +927,78 @@ recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
 		batch.chosen = recon_recheck_reads != RECHECK_READS_AUTO;
 		batch.pass_ms = pass_ms;
 		for (i = 0; i < spill.nparts; i++)
-			match_spilled(m, t, run_id, spill.files[i], spill.rows[i], 0, &batch, &stats);
-		flush_candidates(m, t, run_id, &batch, &stats);
+			match_spilled(m, t, run_id, spill.files[i], spill.rows[i], 0, &batch, stats);
+		flush_candidates(m, t, run_id, &batch, stats);
 		MemoryContextDelete(batch.copies);
 		MemoryContextDelete(batch.work);
 	}
+	*rows_out += rows;
+	*docs_out += docs;
+}
+
+/* Columns added to the source since the mapping accepted its columns are not compared: say so. */
+void
+recon_notice_new_columns(const ReconMapping *m)
+{
+	StringInfoData cols;
+	ListCell   *lc;
+
+	if (m->new_columns == NIL)
+		return;
+	initStringInfo(&cols);
+	foreach(lc, m->new_columns)
+		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", quote_identifier(lfirst(lc)));
+	ereport(NOTICE,
+			(errmsg("columns added to the source of mapping \"%s\" are not compared: %s",
+					m->name, cols.data),
+			 errhint("Accept them with recon.alter_mapping('%s', '{}'), or exclude them.", m->name)));
+}
+
+/*
+ * A range sweep of the mapping has ranges left (or has not finished): no
+ * other sweep may start until it is resumed and finished.
+ */
+void
+recon_refuse_if_range_run(const ReconMapping *m)
+{
+	int64		other = recon_range_run_unfinished(m->id);
+
+	if (other != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("mapping \"%s\" has an unfinished range sweep (run %lld)", m->name,
+						(long long) other),
+				 errdetail("A range sweep records its ranges one by one; another sweep of the mapping would record against it."),
+				 errhint("Finish it with CALL recon.resume_sweep(%lld), or wait for its workers (see recon.sweep_ranges).",
+						 (long long) other)));
+}
+
+/*
+ * Sweep one mapping in a single pass.  SPI must be connected and the
+ * search_path pinned.  run_id 0 creates the run row; a background sweep
+ * passes the row its caller created.
+ */
+int64
+recon_sweep_mapping(const char *name, const char *actor, int64 run_id)
+{
+	ReconMapping *m;
+	ReconTarget *t;
+	int64		rows = 0,
+				docs = 0;
+	ReconRunStats stats = {0};
+
+	m = recon_mapping_load(name);
+	recon_progress_begin(m->id, m->name, "sweep", run_id, -1);
+	recon_lock_mapping_for_run(m);
+	recon_refuse_if_range_run(m);
+	recon_notice_new_columns(m);
+	t = recon_target_lookup(m->serverid, m->owner);
+	(void) recon_mongo_client(t);	/* fail early and clearly when unreachable */
+
+	if (run_id == 0)
+		run_id = recon_run_start(m, "sweep", actor);
+
+	recon_sweep_pass(m, t, run_id, NULL, &rows, &docs, &stats);
 
 	recon_progress_phase(SWEEP_PHASE_RECORDING);
 	{

@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "mapping.h"
 #include "progress.h"
+#include "ranges.h"
 #include "recon.h"
 #include "sweep.h"
 
@@ -61,6 +62,7 @@ typedef struct ReconShared
 	slock_t		mutex;
 	Latch	   *launcher_latch;
 	DbSlot		dbs[MAX_DB_SLOTS];
+	TimestampTz created_at;		/* set again after a crash: no process of before lives */
 } ReconShared;
 
 static ReconShared *shared = NULL;
@@ -93,6 +95,7 @@ shmem_startup(void)
 	{
 		memset(shared, 0, sizeof(ReconShared));
 		SpinLockInit(&shared->mutex);
+		shared->created_at = GetCurrentTimestamp();
 	}
 	recon_progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
@@ -119,6 +122,16 @@ recon_workers_init(void)
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "recon launcher");
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "recon launcher");
 	RegisterBackgroundWorker(&bgw);
+}
+
+/*
+ * When shared memory was (re)created: the server's start, or its restart
+ * after a crash.  0 without recon preloaded.
+ */
+TimestampTz
+recon_shmem_created_at(void)
+{
+	return shared ? shared->created_at : 0;
 }
 
 /* enable_cdc: this database has work now; wake the launcher. */
@@ -396,22 +409,72 @@ recon_wake_launcher_at_commit(void)
  * --------------------------------------------------------------------- */
 
 /*
- * recon.start_sweep(mapping text) → run_id (recon_operator): create the
- * run row and start a background worker that sweeps once this transaction
- * commits (it gives up after a minute if it never does).  Needs recon in
- * shared_preload_libraries and a free worker slot.
+ * Start n range workers for run_id (they wait for its row to commit).
+ * Returns how many could be started.
+ */
+int
+recon_start_range_workers(int64 run_id, int n)
+{
+	int			started = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		BackgroundWorker bgw;
+		BackgroundWorkerHandle *handle;
+
+		memset(&bgw, 0, sizeof(bgw));
+		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		bgw.bgw_restart_time = BGW_NEVER_RESTART;	/* the launcher's agent resumes the run */
+		snprintf(bgw.bgw_library_name, BGW_MAXLEN, "recon");
+		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "recon_range_worker_main");
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "recon range worker %d of run " INT64_FORMAT, i + 1, run_id);
+		snprintf(bgw.bgw_type, BGW_MAXLEN, "recon range worker");
+		bgw.bgw_main_arg = Int64GetDatum(run_id);
+		memcpy(bgw.bgw_extra, &MyDatabaseId, sizeof(Oid));
+		if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
+			break;
+		started++;
+	}
+	if (started < n)
+		ereport(WARNING,
+				(errmsg("recon: started %d of %d range workers for run " INT64_FORMAT, started, n, run_id),
+				 errhint("Raise max_worker_processes; the workers started share the ranges.")));
+	return started;
+}
+
+/*
+ * recon.start_sweep(mapping text, workers integer DEFAULT 1) → run_id
+ * (recon_operator): a sweep in the background.  One worker and no option
+ * "sweep_ranges": the single-pass sweep, in one worker that starts once
+ * this transaction commits (it gives up after a minute if it never does).
+ * Otherwise a range run (ranges from the option, else 4 per worker) swept
+ * by that many workers in parallel.  Needs recon in shared_preload_libraries
+ * and free worker slots.
  */
 PG_FUNCTION_INFO_V1(recon_start_sweep);
 Datum
 recon_start_sweep(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *name;
+	int			workers = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
 	ReconPriv	priv;
 	ReconMapping *m;
 	int64		run_id;
 	BackgroundWorker bgw;
 	BackgroundWorkerHandle *handle;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("mapping must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (workers < 1 || workers > 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("workers must be between 1 and 64"),
+				 errhint("Each worker holds its own MongoDB connection; max_worker_processes bounds them all.")));
 	recon_priv_enter(&priv, "recon_operator", "recon.start_sweep");
 	if (!recon_preloaded)
 		ereport(ERROR,
@@ -421,6 +484,20 @@ recon_start_sweep(PG_FUNCTION_ARGS)
 	SPI_connect();
 	recon_pin_search_path();
 	m = recon_mapping_load(name);
+	if (workers > 1 || m->sweep_ranges > 0)
+	{
+		run_id = recon_range_run_start(name, priv.caller_name,
+									   m->sweep_ranges > 0 ? m->sweep_ranges : 4 * workers,
+									   workers, "recon.start_sweep");
+		SPI_finish();
+		if (recon_start_range_workers(run_id, workers) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a background sweep"),
+					 errhint("Raise max_worker_processes, or CALL recon.range_sweep() instead.")));
+		recon_priv_exit(&priv);
+		PG_RETURN_INT64(run_id);
+	}
 	run_id = recon_run_start(m, "sweep", priv.caller_name);
 	SPI_finish();
 
@@ -535,4 +612,87 @@ recon_sweep_worker_main(Datum arg)
 		ResetLatch(MyLatch);
 	}
 	proc_exit(0);				/* the caller rolled back: nothing to do */
+}
+
+PGDLLEXPORT void recon_range_worker_main(Datum arg);
+
+/*
+ * A background range worker: waits for its run's row to commit, then
+ * sweeps the run's ranges that nobody else holds (its own MongoDB
+ * client), and ends the run if it swept the last.  An error fails the
+ * run (its other workers stop at their next range; recon.resume_sweep
+ * goes on from the ranges not done).  Its application_name names the run,
+ * so that the launcher's agent can tell a run that lost its workers.
+ */
+void
+recon_range_worker_main(Datum arg)
+{
+	int64		run_id = DatumGetInt64(arg);
+	Oid			dboid;
+	int			waited;
+	MemoryContext work_cxt;
+
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname(psprintf("recon range worker " INT64_FORMAT, run_id));
+	recon_in_worker = true;
+	work_cxt = AllocSetContextCreate(TopMemoryContext, "recon range worker",
+									 ALLOCSET_DEFAULT_SIZES);
+	/* SPI's non-atomic procedure context hangs off PortalContext (see cdc.c) */
+	PortalContext = work_cxt;
+
+	for (waited = 0; waited < 600; waited++)
+	{
+		char	   *actor = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(work_cxt);
+		StartTransactionCommand();
+		SPI_connect_ext(SPI_OPT_NONATOMIC);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		recon_pin_search_path();
+		{
+			Oid			t[1] = {INT8OID};
+			Datum		v[1] = {Int64GetDatum(run_id)};
+
+			SPI_execute_with_args("SELECT started_by FROM recon.runs"
+								  " WHERE run_id = $1 AND status = 'running'", 1, t, v, NULL, false, 1);
+			if (SPI_processed == 1)
+				actor = MemoryContextStrdup(work_cxt,
+											SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		}
+		if (actor)
+		{
+			PG_TRY();
+			{
+				recon_own_snapshot(true);
+				recon_range_run_work(run_id, actor);
+				recon_own_snapshot(false);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *e;
+
+				MemoryContextSwitchTo(TopMemoryContext);
+				e = CopyErrorData();
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				record_run_failure(run_id, e->message);
+				proc_exit(1);
+			}
+			PG_END_TRY();
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+		if (actor)
+			proc_exit(0);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	proc_exit(0);				/* the caller rolled back, or the run ended: nothing to do */
 }

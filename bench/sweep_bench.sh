@@ -22,6 +22,11 @@
 #                        tags compared as a multiset, int4[] of 4 scores) | embed: 5
 #                        children per row in bench_children, embedded in the documents
 #                        as "children" (option "embed", ordered by n)
+#   BENCH_RANGE_WORKERS  e.g. "1 2": after the single-pass sweeps of the smallest size, a
+#                        background range sweep (recon.start_sweep(workers => W), option
+#                        sweep_ranges = BENCH_RANGE_COUNT, default 4) per W: its wall time
+#                        against the single pass, and whether it records the same
+#                        divergences.  On FerretDB each range scans the whole collection.
 #   BENCH_PERF=1         also record `perf record` of the sweep backend (last
 #                        sweep of each size) and print the top symbols
 #   RIG_KEEP=1           keep the rig's temp dir (see scripts/rig.sh)
@@ -430,6 +435,37 @@ for n in $SIZES; do
 done
 
 # ---------------------------------------------------------------------------
+# Range sweeps (optional): background, W workers, smallest size only
+# ---------------------------------------------------------------------------
+RANGE_WORKERS=${BENCH_RANGE_WORKERS:-}
+RANGE_COUNT=${BENCH_RANGE_COUNT:-4}
+RANGE_LINES=()
+range_run() {                  # range_run W -> RG_STATUS RG_DIVS RG_SECS RG_SAME
+    local w=$1 run
+    sql "SELECT recon.alter_mapping('bench', '{\"sweep_ranges\": $RANGE_COUNT}')" >/dev/null
+    run=$(sql "SELECT recon.start_sweep('bench', workers => $w)")
+    until [ "$(sql "SELECT status FROM recon.runs WHERE run_id = $run")" != running ]; do sleep 1; done
+    IFS='|' read -r RG_STATUS RG_DIVS RG_SECS <<<"$(sql "SELECT status, divergences,
+        round(extract(epoch FROM finished_at - started_at), 3) FROM recon.runs WHERE run_id = $run")"
+    # the same divergences (kind and key) as the last single-pass sweep saw
+    RG_SAME=$(sql "WITH s AS (SELECT max(run_id) AS r FROM recon.runs WHERE ranges IS NULL AND kind = 'sweep'),
+        a AS (SELECT kind, key FROM recon.divergences, s WHERE last_run_id = s.r),
+        b AS (SELECT kind, key FROM recon.divergences WHERE last_run_id = $run)
+        SELECT CASE WHEN (SELECT count(*) FROM (TABLE a EXCEPT TABLE b) x) = 0
+                     AND (SELECT count(*) FROM (TABLE b EXCEPT TABLE a) y) = 0 THEN 'same' ELSE 'DIFFERENT' END")
+    sql "SELECT recon.alter_mapping('bench', '{\"sweep_ranges\": null}')" >/dev/null
+}
+if [ -n "$RANGE_WORKERS" ]; then
+    read -r -a sz <<<"$SIZES"
+    n=${sz[0]}
+    for w in $RANGE_WORKERS; do
+        log "N=$n: range sweep, $RANGE_COUNT ranges, $w worker(s)"
+        range_run "$w"
+        RANGE_LINES+=("N=$n: range sweep of $RANGE_COUNT ranges (+ the other _id types) with $w worker(s): ${RG_SECS}s, status $RG_STATUS, divergences $RG_DIVS ($RG_SAME as the single pass); single pass ${R[$n,secs]}s: $(awk -v a="${R[$n,secs]}" -v b="$RG_SECS" 'BEGIN {printf "%.2f", a / b}')x its speed")
+    done
+fi
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 f() { awk "BEGIN {printf \"$1\", $2}"; }
@@ -517,3 +553,4 @@ if [ "${#sz[@]}" -ge 2 ]; then
     echo "peak backend memory N=$hi vs N=$lo: VmHWM ratio $mr (target <= 1.5): $(pm "$mr <= 1.5");" \
          "growth over a fresh backend ratio $gr; peak private (RssAnon) ratio $ar"
 fi
+for line in "${RANGE_LINES[@]}"; do echo "$line"; done

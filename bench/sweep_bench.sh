@@ -22,7 +22,7 @@
 #                        tags compared as a multiset, int4[] of 4 scores) | embed: 5
 #                        children per row in bench_children, embedded in the documents
 #                        as "children" (option "embed", ordered by n)
-#   BENCH_RANGE_WORKERS  e.g. "1 2": after the single-pass sweeps of the smallest size, a
+#   BENCH_RANGE_WORKERS  e.g. "1 2": after the single-pass sweeps of the first size, a
 #                        background range sweep (recon.start_sweep(workers => W), option
 #                        sweep_ranges = BENCH_RANGE_COUNT, default 4) per W: its wall time
 #                        against the single pass, and whether it records the same
@@ -404,6 +404,27 @@ SQL
 }
 
 # ---------------------------------------------------------------------------
+# Range sweeps (optional): background, W workers, smallest size only
+# ---------------------------------------------------------------------------
+RANGE_WORKERS=${BENCH_RANGE_WORKERS:-}
+RANGE_COUNT=${BENCH_RANGE_COUNT:-4}
+RANGE_LINES=()
+range_run() {                  # range_run W -> RG_STATUS RG_DIVS RG_SECS RG_SAME
+    local w=$1 run
+    sql "SELECT recon.alter_mapping('bench', '{\"sweep_ranges\": $RANGE_COUNT}')" >/dev/null
+    run=$(sql "SELECT recon.start_sweep('bench', workers => $w)")
+    until [ "$(sql "SELECT status FROM recon.runs WHERE run_id = $run")" != running ]; do sleep 1; done
+    IFS='|' read -r RG_STATUS RG_DIVS RG_SECS <<<"$(sql "SELECT status, divergences,
+        round(extract(epoch FROM finished_at - started_at), 3) FROM recon.runs WHERE run_id = $run")"
+    # the same divergences (kind and key) as the last single-pass sweep saw
+    RG_SAME=$(sql "WITH a AS (SELECT kind, key FROM bench_single_pass_divergences),
+        b AS (SELECT kind, key::text FROM recon.divergences WHERE last_run_id = $run)
+        SELECT CASE WHEN (SELECT count(*) FROM (TABLE a EXCEPT TABLE b) x) = 0
+                     AND (SELECT count(*) FROM (TABLE b EXCEPT TABLE a) y) = 0 THEN 'same' ELSE 'DIFFERENT' END")
+    sql "SELECT recon.alter_mapping('bench', '{\"sweep_ranges\": null}')" >/dev/null
+}
+
+# ---------------------------------------------------------------------------
 # The sweep of each size
 # ---------------------------------------------------------------------------
 declare -A R
@@ -432,38 +453,19 @@ for n in $SIZES; do
             R[$n,pass_secs]=$S_PASS_SECS R[$n,pass_cpu]=$S_PASS_CPU
         fi
     done
+    # range sweeps on the smallest size only (each range scans the collection on FerretDB)
+    if [ -n "$RANGE_WORKERS" ] && [ "$n" = "${SIZES%% *}" ]; then
+        # what the single pass recorded, before range runs take the divergences over
+        sql "DROP TABLE IF EXISTS bench_single_pass_divergences;
+             CREATE TABLE bench_single_pass_divergences AS SELECT kind, key::text FROM recon.divergences
+             WHERE last_run_id = (SELECT max(run_id) FROM recon.runs WHERE kind = 'sweep')" >/dev/null
+        for w in $RANGE_WORKERS; do
+            log "N=$n: range sweep, $RANGE_COUNT ranges, $w worker(s)"
+            range_run "$w"
+            RANGE_LINES+=("N=$n: range sweep of $RANGE_COUNT ranges (+ the other _id types) with $w worker(s): ${RG_SECS}s, status $RG_STATUS, divergences $RG_DIVS ($RG_SAME as the single pass); single pass ${R[$n,secs]}s: $(awk -v a="${R[$n,secs]}" -v b="$RG_SECS" 'BEGIN {printf "%.2f", a / b}')x its speed")
+        done
+    fi
 done
-
-# ---------------------------------------------------------------------------
-# Range sweeps (optional): background, W workers, smallest size only
-# ---------------------------------------------------------------------------
-RANGE_WORKERS=${BENCH_RANGE_WORKERS:-}
-RANGE_COUNT=${BENCH_RANGE_COUNT:-4}
-RANGE_LINES=()
-range_run() {                  # range_run W -> RG_STATUS RG_DIVS RG_SECS RG_SAME
-    local w=$1 run
-    sql "SELECT recon.alter_mapping('bench', '{\"sweep_ranges\": $RANGE_COUNT}')" >/dev/null
-    run=$(sql "SELECT recon.start_sweep('bench', workers => $w)")
-    until [ "$(sql "SELECT status FROM recon.runs WHERE run_id = $run")" != running ]; do sleep 1; done
-    IFS='|' read -r RG_STATUS RG_DIVS RG_SECS <<<"$(sql "SELECT status, divergences,
-        round(extract(epoch FROM finished_at - started_at), 3) FROM recon.runs WHERE run_id = $run")"
-    # the same divergences (kind and key) as the last single-pass sweep saw
-    RG_SAME=$(sql "WITH s AS (SELECT max(run_id) AS r FROM recon.runs WHERE ranges IS NULL AND kind = 'sweep'),
-        a AS (SELECT kind, key FROM recon.divergences, s WHERE last_run_id = s.r),
-        b AS (SELECT kind, key FROM recon.divergences WHERE last_run_id = $run)
-        SELECT CASE WHEN (SELECT count(*) FROM (TABLE a EXCEPT TABLE b) x) = 0
-                     AND (SELECT count(*) FROM (TABLE b EXCEPT TABLE a) y) = 0 THEN 'same' ELSE 'DIFFERENT' END")
-    sql "SELECT recon.alter_mapping('bench', '{\"sweep_ranges\": null}')" >/dev/null
-}
-if [ -n "$RANGE_WORKERS" ]; then
-    read -r -a sz <<<"$SIZES"
-    n=${sz[0]}
-    for w in $RANGE_WORKERS; do
-        log "N=$n: range sweep, $RANGE_COUNT ranges, $w worker(s)"
-        range_run "$w"
-        RANGE_LINES+=("N=$n: range sweep of $RANGE_COUNT ranges (+ the other _id types) with $w worker(s): ${RG_SECS}s, status $RG_STATUS, divergences $RG_DIVS ($RG_SAME as the single pass); single pass ${R[$n,secs]}s: $(awk -v a="${R[$n,secs]}" -v b="$RG_SECS" 'BEGIN {printf "%.2f", a / b}')x its speed")
-    done
-fi
 
 # ---------------------------------------------------------------------------
 # Report

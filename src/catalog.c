@@ -109,21 +109,23 @@ recon_audit(const ReconAudit *a)
 /*
  * Audit what a run recorded, in id order: the divergences it opened and
  * the repairs it planned (first_run_id/run_id = run_id, ids above the
- * given ones).  Written at the run's end (a sweep) or after each batch of
- * checks (a change run), so the chain's lock is held briefly.
+ * given ones; with this_xact, only rows this transaction wrote: a range
+ * of a range sweep).  Written at the run's end (a sweep), after each range
+ * (a range sweep) or after each batch of checks (a change run), so the
+ * chain's lock is held briefly.
  */
 static void
 audit_run_records(int64 mapping_id, int64 run_id, const char *actor, const char *opened_reason,
-				  int64 after_divergence, int64 after_repair, int64 *last_divergence,
-				  int64 *last_repair)
+				  int64 after_divergence, int64 after_repair, bool this_xact,
+				  int64 *last_divergence, int64 *last_repair)
 {
-	Oid			t[7] = {INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID};
-	Datum		v[7] = {Int64GetDatum(mapping_id), Int64GetDatum(run_id), CStringGetTextDatum(actor),
+	Oid			t[8] = {INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, BOOLOID};
+	Datum		v[8] = {Int64GetDatum(mapping_id), Int64GetDatum(run_id), CStringGetTextDatum(actor),
 		CStringGetTextDatum(opened_reason), Int64GetDatum(after_divergence),
-	Int64GetDatum(after_repair), action_datum(AUDIT_DIVERGENCE_OPENED)};
-	Oid			t2[5] = {INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID};
-	Datum		v2[5] = {Int64GetDatum(run_id), CStringGetTextDatum(actor), Int64GetDatum(after_repair),
-	action_datum(AUDIT_REPAIR_PLANNED), Int64GetDatum(mapping_id)};
+	Int64GetDatum(after_repair), action_datum(AUDIT_DIVERGENCE_OPENED), BoolGetDatum(this_xact)};
+	Oid			t2[6] = {INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID, BOOLOID};
+	Datum		v2[6] = {Int64GetDatum(run_id), CStringGetTextDatum(actor), Int64GetDatum(after_repair),
+	action_datum(AUDIT_REPAIR_PLANNED), Int64GetDatum(mapping_id), BoolGetDatum(this_xact)};
 
 	*last_divergence = recon_spi_int64("WITH a AS (INSERT INTO recon.audit_log (actor, action, mapping_name,"
 									   " run_id, divergence_id, reason, detail, after_hash)"
@@ -132,8 +134,9 @@ audit_run_records(int64 mapping_id, int64 run_id, const char *actor, const char 
 									   " 'source_hash', d.source_hash, 'target_hash', d.target_hash), d.target_hash"
 									   " FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
 									   " WHERE d.first_run_id = $2 AND d.mapping_id = $1 AND d.divergence_id > $5"
+									   " AND (NOT $8 OR d.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id()))"
 									   " ORDER BY d.divergence_id RETURNING divergence_id)"
-									   " SELECT coalesce(max(divergence_id), $5) FROM a", 7, t, v);
+									   " SELECT coalesce(max(divergence_id), $5) FROM a", 8, t, v);
 	*last_repair = recon_spi_int64("WITH a AS (INSERT INTO recon.audit_log (actor, action, mapping_name,"
 								   " run_id, divergence_id, repair_id, reason, detail)"
 								   " SELECT $2, $4, m.name, $1, r.divergence_id, r.repair_id,"
@@ -142,8 +145,9 @@ audit_run_records(int64 mapping_id, int64 run_id, const char *actor, const char 
 								   " 'needs_approval', r.needs_approval)"
 								   " FROM recon.repairs r JOIN recon.mappings m USING (mapping_id)"
 								   " WHERE r.run_id = $1 AND r.mapping_id = $5 AND r.repair_id > $3"
+								   " AND (NOT $6 OR r.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id()))"
 								   " ORDER BY r.repair_id RETURNING repair_id)"
-								   " SELECT coalesce(max(repair_id), $3) FROM a", 5, t2, v2);
+								   " SELECT coalesce(max(repair_id), $3) FROM a", 6, t2, v2);
 }
 
 /*
@@ -167,7 +171,7 @@ recon_audit_change_run_records(const ReconMapping *m, int64 run_id, const char *
 		int64		after_d = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		int64		after_r = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 
-		audit_run_records(m->id, run_id, actor, "change check", after_d, after_r,
+		audit_run_records(m->id, run_id, actor, "change check", after_d, after_r, false,
 						  &last_d, &last_r);
 	}
 	v[1] = Int64GetDatum(last_d);
@@ -432,7 +436,8 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
 		gate_repairs(run_id);
 
 	if (audit_records)
-		audit_run_records(m->id, run_id, actor, partial ? "sample" : "sweep", 0, 0, &last_d, &last_r);
+		audit_run_records(m->id, run_id, actor, partial ? "sample" : "sweep", 0, 0, false,
+						  &last_d, &last_r);
 	if (gate)
 		audit_gate(m, run_id, actor, gate, stats->divergences, compared);
 
@@ -880,34 +885,11 @@ void
 recon_range_done(const ReconMapping *m, int64 run_id, int range_no, const char *actor,
 				 int64 rows, int64 docs, const ReconRunStats *stats)
 {
-	{
-		Oid			t[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
-		Datum		v[4] = {Int64GetDatum(m->id), Int64GetDatum(run_id), CStringGetTextDatum(actor),
-		action_datum(AUDIT_DIVERGENCE_OPENED)};
-		Oid			t2[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
-		Datum		v2[4] = {Int64GetDatum(m->id), Int64GetDatum(run_id), CStringGetTextDatum(actor),
-		action_datum(AUDIT_REPAIR_PLANNED)};
+	int64		last_d,
+				last_r;
 
-		recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id, divergence_id,"
-					   " reason, detail, after_hash)"
-					   " SELECT $3, $4, m.name, $2, d.divergence_id, 'sweep',"
-					   " jsonb_build_object('kind', d.kind, 'key', d.key, 'fields', d.fields,"
-					   " 'source_hash', d.source_hash, 'target_hash', d.target_hash), d.target_hash"
-					   " FROM recon.divergences d JOIN recon.mappings m USING (mapping_id)"
-					   " WHERE d.last_run_id = $2 AND d.first_run_id = $2 AND d.mapping_id = $1"
-					   " AND d.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id())"
-					   " ORDER BY d.divergence_id", 4, t, v, NULL, SPI_OK_INSERT);
-		recon_spi_exec("INSERT INTO recon.audit_log (actor, action, mapping_name, run_id,"
-					   " divergence_id, repair_id, reason, detail)"
-					   " SELECT $3, $4, m.name, $2, r.divergence_id, r.repair_id,"
-					   " coalesce(r.approval_reason, 'policy: ' || (m.options->>'repair')),"
-					   " jsonb_build_object('action', r.action, 'operation', r.operation,"
-					   " 'needs_approval', r.needs_approval)"
-					   " FROM recon.repairs r JOIN recon.mappings m USING (mapping_id)"
-					   " WHERE r.run_id = $2 AND r.mapping_id = $1"
-					   " AND r.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id())"
-					   " ORDER BY r.repair_id", 4, t2, v2, NULL, SPI_OK_INSERT);
-	}
+	/* what this range recorded (its transaction's rows), audited with it */
+	audit_run_records(m->id, run_id, actor, "sweep", 0, 0, true, &last_d, &last_r);
 	{
 		Oid			t[10] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
 		INT8OID, INT8OID, TEXTOID};

@@ -409,6 +409,31 @@ recon_wake_launcher_at_commit(void)
  * --------------------------------------------------------------------- */
 
 /*
+ * Register a background worker of this database that works on run_id
+ * (function: its entry point in recon.so; type and name: what
+ * pg_stat_activity shows).  It waits for the run's row to commit.  False
+ * when no worker slot is free.
+ */
+static bool
+register_run_worker(int64 run_id, const char *function, const char *type, const char *name)
+{
+	BackgroundWorker bgw;
+	BackgroundWorkerHandle *handle;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "recon");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "%s", type);
+	bgw.bgw_main_arg = Int64GetDatum(run_id);
+	memcpy(bgw.bgw_extra, &MyDatabaseId, sizeof(Oid));
+	return RegisterDynamicBackgroundWorker(&bgw, &handle);
+}
+
+/*
  * Start n range workers for run_id (they wait for its row to commit).
  * Returns how many could be started.
  */
@@ -420,20 +445,9 @@ recon_start_range_workers(int64 run_id, int n)
 
 	for (i = 0; i < n; i++)
 	{
-		BackgroundWorker bgw;
-		BackgroundWorkerHandle *handle;
-
-		memset(&bgw, 0, sizeof(bgw));
-		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		bgw.bgw_restart_time = BGW_NEVER_RESTART;	/* the launcher's agent resumes the run */
-		snprintf(bgw.bgw_library_name, BGW_MAXLEN, "recon");
-		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "recon_range_worker_main");
-		snprintf(bgw.bgw_name, BGW_MAXLEN, "recon range worker %d of run " INT64_FORMAT, i + 1, run_id);
-		snprintf(bgw.bgw_type, BGW_MAXLEN, "recon range worker");
-		bgw.bgw_main_arg = Int64GetDatum(run_id);
-		memcpy(bgw.bgw_extra, &MyDatabaseId, sizeof(Oid));
-		if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
+		/* never restarted by the postmaster: the launcher's agent resumes the run */
+		if (!register_run_worker(run_id, "recon_range_worker_main", "recon range worker",
+								 psprintf("recon range worker %d of run " INT64_FORMAT, i + 1, run_id)))
 			break;
 		started++;
 	}
@@ -462,8 +476,6 @@ recon_start_sweep(PG_FUNCTION_ARGS)
 	ReconPriv	priv;
 	ReconMapping *m;
 	int64		run_id;
-	BackgroundWorker bgw;
-	BackgroundWorkerHandle *handle;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -501,23 +513,35 @@ recon_start_sweep(PG_FUNCTION_ARGS)
 	run_id = recon_run_start(m, "sweep", priv.caller_name);
 	SPI_finish();
 
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "recon");
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "recon_sweep_worker_main");
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "recon sweep of run " INT64_FORMAT, run_id);
-	snprintf(bgw.bgw_type, BGW_MAXLEN, "recon sweep worker");
-	bgw.bgw_main_arg = Int64GetDatum(run_id);
-	memcpy(bgw.bgw_extra, &MyDatabaseId, sizeof(Oid));
-	if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
+	if (!register_run_worker(run_id, "recon_sweep_worker_main", "recon sweep worker",
+							 psprintf("recon sweep of run " INT64_FORMAT, run_id)))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start a background sweep"),
 				 errhint("Raise max_worker_processes, or call recon.sweep() instead.")));
 	recon_priv_exit(&priv);
 	PG_RETURN_INT64(run_id);
+}
+
+static void record_run_failure(int64 run_id, const char *message);
+
+/*
+ * A background worker's run failed: report the error, record it on the run
+ * in a transaction of its own, and exit.  Called in PG_CATCH.
+ */
+pg_attribute_noreturn()
+static void
+fail_run_and_exit(int64 run_id)
+{
+	ErrorData  *e;
+
+	MemoryContextSwitchTo(TopMemoryContext);
+	e = CopyErrorData();
+	EmitErrorReport();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	record_run_failure(run_id, e->message);
+	proc_exit(1);
 }
 
 static void
@@ -590,15 +614,7 @@ recon_sweep_worker_main(Datum arg)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *e;
-
-				MemoryContextSwitchTo(TopMemoryContext);
-				e = CopyErrorData();
-				EmitErrorReport();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				record_run_failure(run_id, e->message);
-				proc_exit(1);
+				fail_run_and_exit(run_id);
 			}
 			PG_END_TRY();
 		}
@@ -673,15 +689,7 @@ recon_range_worker_main(Datum arg)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *e;
-
-				MemoryContextSwitchTo(TopMemoryContext);
-				e = CopyErrorData();
-				EmitErrorReport();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				record_run_failure(run_id, e->message);
-				proc_exit(1);
+				fail_run_and_exit(run_id);
 			}
 			PG_END_TRY();
 		}

@@ -53,6 +53,7 @@ int			recon_connect_timeout_ms = 5000;
 int			recon_socket_timeout_ms = 30000;
 int			recon_recheck_timeout_ms = 600000;
 int			recon_recheck_scan_keys = 10000;
+int			recon_recheck_in_keys = 2000;
 int			recon_recheck_reads = RECHECK_READS_AUTO;
 
 static const struct config_enum_entry recheck_reads_options[] = {
@@ -195,6 +196,12 @@ _PG_init(void)
 							"Candidate keys re-read per collection scan when keyed look-ups cost a scan.",
 							"Bounds the re-check's memory (one document copy per key) on such servers.",
 							&recon_recheck_scan_keys, 10000, 10, 1000000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("recon.recheck_in_keys",
+							"Up to this many candidates are re-read by one $in query even where keyed look-ups cost a scan.",
+							"Such a server scans the collection once for the query and returns only these documents;"
+							" its cost grows with the number of keys, so more candidates are re-read by passes.",
+							&recon_recheck_in_keys, 2000, 1, 100000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("recon.recheck_reads",
 							 "How a sweep re-reads candidate documents: keyed ($in), scan, or auto.",

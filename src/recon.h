@@ -16,6 +16,7 @@ extern int	recon_connect_timeout_ms;
 extern int	recon_socket_timeout_ms;
 extern int	recon_recheck_timeout_ms;
 extern int	recon_recheck_scan_keys;
+extern int	recon_recheck_in_keys;
 extern int	recon_recheck_reads;
 
 #define RECHECK_READS_AUTO 0

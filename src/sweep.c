@@ -525,25 +525,36 @@ choose_reread_mode(const ReconMapping *m, const ReconTarget *t, CandidateBatch *
 
 /*
  * Re-check the waiting candidates (choosing the re-read mode first if not
- * yet chosen), then free their copies and the re-check's memory.  A batch no
- * larger than recon.batch_size is re-read by key even where passes were
- * chosen.
+ * yet chosen), then free their copies and the re-check's memory.
+ *
+ * Where passes were chosen (auto), a batch of at most recon.batch_size or
+ * recon.recheck_in_keys keys is still re-read by one $in: the server scans
+ * the collection once for it, as for a pass, but sends only these
+ * documents, so the backend decodes a few documents instead of all of
+ * them.  The server's cost of $in grows with its keys (it compares each
+ * document with each key), so more keys than that go by passes.
  */
 static void
 flush_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
 				 CandidateBatch *b, ReconRunStats *stats)
 {
 	MemoryContext old;
+	ReconRereadMode mode;
 
 	if (b->n == 0)
 		return;
 	if (!b->chosen)
 		choose_reread_mode(m, t, b);
+	mode = b->mode;
+	if (mode == REREAD_SCAN && recon_recheck_reads == RECHECK_READS_AUTO &&
+		b->n <= Max(recon_batch_size, recon_recheck_in_keys))
+		mode = REREAD_KEYED;
+	ereport(DEBUG1,
+			(errmsg_internal("recon: sweep of \"%s\" re-reads %d candidates %s", m->name, b->n,
+							 mode == REREAD_SCAN ? "by a pass over the collection" :
+							 "by $in queries")));
 	old = MemoryContextSwitchTo(b->work);
-	/* one $in is cheaper than a pass, even where $in scans */
-	recon_recheck_candidates(m, t, run_id, b->cands, b->n,
-							 (recon_recheck_reads == RECHECK_READS_AUTO && b->n <= recon_batch_size) ?
-							 REREAD_KEYED : b->mode, stats);
+	recon_recheck_candidates(m, t, run_id, b->cands, b->n, mode, stats);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(b->work);
 	MemoryContextReset(b->copies);

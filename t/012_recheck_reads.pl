@@ -58,6 +58,29 @@ sweep_with("SET recon.recheck_reads = 'scan'; SET recon.batch_size = 10; SET rec
 sweep_with("SET recon.recheck_reads = 'keyed'; SET recon.socket_timeout_ms = 100;",
 	'keyed re-reads slower than the socket timeout');
 
+# auto on a server that scans for $in: the first full batch's probe picks
+# passes; the remaining candidates, no more than recon.recheck_in_keys, are
+# still re-read by one $in (one scan that sends only their documents), more
+# than that by a pass over the collection
+sub auto_sweep
+{
+	my ($in_keys, $what) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET client_min_messages = debug1; SET recon.batch_size = 10;"
+		  . " SET recon.recheck_in_keys = $in_keys; SELECT recon.sweep('rr')");
+	is($ret, 0, "$what: the sweep succeeded");
+	is($node->safe_psql('postgres', "SELECT status, divergences FROM recon.runs WHERE run_id = $out"),
+		'finished|40', "$what: 40 divergences");
+	return $err;
+}
+my $err = auto_sweep(50, 'auto, 40 candidates, recheck_in_keys 50');
+like($err, qr/re-reads 40 candidates by \$in queries/,
+	'auto, recheck_in_keys 50: the 40 candidates go in one $in although the probe chose passes');
+unlike($err, qr/by a pass over the collection/, 'auto, recheck_in_keys 50: no pass');
+$err = auto_sweep(10, 'auto, 40 candidates, recheck_in_keys 10');
+like($err, qr/re-reads 40 candidates by a pass over the collection/,
+	'auto, recheck_in_keys 10: the 40 candidates go by a pass');
+
 $node->stop;
 ReconTest::stop_ferretdb();
 done_testing();

@@ -440,7 +440,8 @@ CREATE TABLE recon.sweep_ranges (
     kind             text NOT NULL DEFAULT 'range' CHECK (kind IN ('range', 'other_types')),
     lower_key        jsonb,
     upper_key        jsonb,
-    status           text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done')),
+    status           text NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'running', 'done', 'abandoned')),
     worker_pid       integer,
     attempts         integer NOT NULL DEFAULT 0,
     started_at       timestamptz,
@@ -458,7 +459,7 @@ CREATE TABLE recon.sweep_ranges (
 COMMENT ON TABLE recon.sweep_ranges IS
     'the units of work of range sweeps: keys in [lower_key, upper_key) (NULL: open), or the documents whose _id is of another type (kind other_types); a range is done when its records committed';
 COMMENT ON COLUMN recon.sweep_ranges.status IS
-    'pending, running (claimed by worker_pid; taken over when that worker is gone) or done';
+    'pending, running (claimed by worker_pid; taken over when that worker is gone), done, or abandoned (recon.abandon_sweep)';
 
 DROP FUNCTION recon.start_sweep(text);
 CREATE FUNCTION recon.start_sweep(mapping text, workers integer DEFAULT 1)
@@ -468,6 +469,8 @@ CREATE PROCEDURE recon.range_sweep(mapping text, ranges integer DEFAULT NULL,
     AS 'MODULE_PATHNAME', 'recon_range_sweep' LANGUAGE C;
 CREATE PROCEDURE recon.resume_sweep(run_id bigint)
     AS 'MODULE_PATHNAME', 'recon_resume_sweep' LANGUAGE C;
+CREATE FUNCTION recon.abandon_sweep(run_id bigint, reason text)
+    RETURNS integer AS 'MODULE_PATHNAME', 'recon_abandon_sweep' LANGUAGE C;
 
 REVOKE ALL ON recon.sweep_ranges FROM PUBLIC;
 GRANT SELECT ON recon.sweep_ranges TO recon_admin, recon_operator, recon_approver, recon_auditor;
@@ -476,3 +479,5 @@ REVOKE ALL ON PROCEDURE recon.range_sweep(text, integer, bigint), recon.resume_s
 GRANT EXECUTE ON FUNCTION recon.start_sweep(text, integer) TO recon_operator;
 GRANT EXECUTE ON PROCEDURE recon.range_sweep(text, integer, bigint), recon.resume_sweep(bigint)
     TO recon_operator;
+REVOKE ALL ON FUNCTION recon.abandon_sweep(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recon.abandon_sweep(bigint, text) TO recon_operator;

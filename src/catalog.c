@@ -48,6 +48,7 @@ static const char *const audit_action_names[AUDIT_N_ACTIONS] = {
 	[AUDIT_CDC_DISABLED] = "cdc.disabled",
 	[AUDIT_KEY_ROTATED] = "key.rotated",
 	[AUDIT_RUN_RESUMED] = "run.resumed",
+	[AUDIT_RUN_ABANDONED] = "run.abandoned",
 };
 
 /* The name audit_log.action holds for an action; an unset action is a bug. */
@@ -837,7 +838,7 @@ recon_range_claim(int64 run_id, int *range_no, ReconRange *r)
 	int			units;
 
 	recon_spi_exec("WITH c AS (SELECT s.range_no FROM recon.sweep_ranges s"
-				   " WHERE s.run_id = $1 AND s.status <> 'done'"
+				   " WHERE s.run_id = $1 AND s.status IN ('pending', 'running')"
 				   " AND EXISTS (SELECT 1 FROM recon.runs r WHERE r.run_id = $1 AND r.status = 'running')"
 				   " ORDER BY s.status = 'running', s.range_no LIMIT 1 FOR UPDATE OF s SKIP LOCKED)"
 				   " UPDATE recon.sweep_ranges s SET status = 'running', worker_pid = $2,"
@@ -870,7 +871,9 @@ recon_range_hold(int64 run_id, int range_no)
 	Datum		v[3] = {Int64GetDatum(run_id), Int32GetDatum(range_no), Int32GetDatum(MyProcPid)};
 
 	recon_spi_exec("SELECT 1 FROM recon.sweep_ranges WHERE run_id = $1 AND range_no = $2"
-				   " AND status = 'running' AND worker_pid = $3 FOR UPDATE SKIP LOCKED",
+				   " AND status = 'running' AND worker_pid = $3"
+				   " AND EXISTS (SELECT 1 FROM recon.runs r WHERE r.run_id = $1 AND r.status = 'running')"
+				   " FOR UPDATE SKIP LOCKED",
 				   3, t, v, NULL, SPI_OK_SELECT);
 	return SPI_processed == 1;
 }
@@ -981,4 +984,73 @@ recon_range_run_resume(const ReconMapping *m, int64 run_id, const char *actor, c
 	a.reason = why;
 	a.detail = psprintf("{\"ranges_left\": %lld}", (long long) left);
 	recon_audit(&a);
+}
+
+/*
+ * Give up a range run for good (recon.abandon_sweep): its ranges not done
+ * become 'abandoned', the run 'failed' with who abandoned it and why, and
+ * the abandonment is audited.  Under the run row's lock and every open
+ * range's, so that no worker or session sweeps a range of it meanwhile: a
+ * range being swept right now (its row locked) is refused with the pid to
+ * cancel.  What its done ranges recorded stays.  Returns the ranges
+ * abandoned; the caller has checked that the run is a range run, running
+ * or failed.
+ */
+int
+recon_range_run_abandon(const char *mapping, int64 run_id, const char *actor, const char *reason)
+{
+	Oid			t[2] = {INT8OID, TEXTOID};
+	Datum		v[2] = {Int64GetDatum(run_id), (Datum) 0};
+	ReconAudit	a = {0};
+	int			abandoned;
+
+	recon_spi_exec("SELECT 1 FROM recon.runs WHERE run_id = $1 AND status IN ('running', 'failed')"
+				   " FOR UPDATE", 1, t, v, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run %lld has ended meanwhile", (long long) run_id)));
+	if (recon_spi_int64("SELECT pg_catalog.count(*) FROM recon.sweep_ranges"
+						" WHERE run_id = $1 AND status IN ('pending', 'running')", 1, t, v) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("every range of run %lld is swept", (long long) run_id),
+				 errdetail("Nothing is left to abandon; the run only has to end."),
+				 errhint("CALL recon.resume_sweep(%lld) ends it.", (long long) run_id)));
+	recon_spi_exec("WITH mine AS (SELECT range_no FROM recon.sweep_ranges"
+				   "   WHERE run_id = $1 AND status IN ('pending', 'running') FOR UPDATE SKIP LOCKED)"
+				   " SELECT s.range_no, s.worker_pid FROM recon.sweep_ranges s"
+				   " WHERE s.run_id = $1 AND s.status IN ('pending', 'running')"
+				   " AND s.range_no NOT IN (SELECT range_no FROM mine) ORDER BY s.range_no LIMIT 1",
+				   1, t, v, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		char	   *range_no = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *pid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("range %s of run %lld is being swept (process %s)", range_no,
+						(long long) run_id, pid ? pid : "unknown"),
+				 errdetail("A range is abandoned only while nobody sweeps it: what it records commits with it."),
+				 errhint("Cancel that process (SELECT pg_cancel_backend(%s)) or let the range finish, then abandon the run again.",
+						 pid ? pid : "pid")));
+	}
+	recon_spi_exec("UPDATE recon.sweep_ranges SET status = 'abandoned',"
+				   " finished_at = pg_catalog.clock_timestamp()"
+				   " WHERE run_id = $1 AND status IN ('pending', 'running')",
+				   1, t, v, NULL, SPI_OK_UPDATE);
+	abandoned = (int) SPI_processed;
+	v[1] = CStringGetTextDatum(psprintf("abandoned by %s: %s", actor, reason));
+	recon_spi_exec("UPDATE recon.runs SET status = 'failed', error = $2,"
+				   " finished_at = coalesce(finished_at, pg_catalog.clock_timestamp())"
+				   " WHERE run_id = $1", 2, t, v, NULL, SPI_OK_UPDATE);
+	a.actor = actor;
+	a.action = AUDIT_RUN_ABANDONED;
+	a.mapping = mapping;
+	a.run_id = run_id;
+	a.reason = reason;
+	a.detail = psprintf("{\"ranges_abandoned\": %d}", abandoned);
+	recon_audit(&a);
+	return abandoned;
 }

@@ -50,6 +50,7 @@ typedef enum ReconAuditAction
 	AUDIT_CDC_DISABLED,
 	AUDIT_KEY_ROTATED,
 	AUDIT_RUN_RESUMED,
+	AUDIT_RUN_ABANDONED,
 	AUDIT_N_ACTIONS
 } ReconAuditAction;
 
@@ -149,5 +150,7 @@ extern void recon_range_done(const ReconMapping *m, int64 run_id, int range_no, 
 extern bool recon_range_run_finish(const ReconMapping *m, int64 run_id, const char *actor);
 extern void recon_range_run_resume(const ReconMapping *m, int64 run_id, const char *actor,
 								   const char *why);
+extern int	recon_range_run_abandon(const char *mapping, int64 run_id, const char *actor,
+									const char *reason);
 
 #endif

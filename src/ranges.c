@@ -205,7 +205,10 @@ recon_range_run_work(int64 run_id, const char *actor)
 						"the run goes on elsewhere (another session or worker holds a range) or has failed")));
 }
 
-/* The run's mapping, status and ranges (NULL: a single-pass run); errors if there is no such run. */
+/*
+ * The run's mapping, status (or "abandoned": see recon.abandon_sweep) and
+ * whether it is a range run; errors if there is no such run.
+ */
 static void
 run_info(int64 run_id, char **mapping, char **status, bool *is_range)
 {
@@ -214,7 +217,10 @@ run_info(int64 run_id, char **mapping, char **status, bool *is_range)
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		isnull;
 
-	SPI_execute_with_args("SELECT mapping_name, status, ranges FROM recon.runs WHERE run_id = $1",
+	SPI_execute_with_args("SELECT mapping_name, CASE WHEN EXISTS (SELECT 1 FROM recon.sweep_ranges s"
+						  "   WHERE s.run_id = r.run_id AND s.status = 'abandoned') THEN 'abandoned'"
+						  "   ELSE status END, ranges"
+						  " FROM recon.runs r WHERE run_id = $1",
 						  1, t, v, NULL, false, 1);
 	MemoryContextSwitchTo(cxt);
 	if (SPI_processed != 1)
@@ -365,6 +371,58 @@ recon_resume_sweep(PG_FUNCTION_ARGS)
 	SPI_finish();
 	recon_priv_exit(&priv);
 	PG_RETURN_VOID();
+}
+
+/*
+ * recon.abandon_sweep(run_id, reason) RETURNS integer, recon_operator: give
+ * up a range run that is running (cancelled, or its workers at work) or
+ * failed, for good, so that the mapping can be swept again; returns the
+ * ranges it abandoned.  What its done ranges recorded stays recorded.
+ */
+PG_FUNCTION_INFO_V1(recon_abandon_sweep);
+Datum
+recon_abandon_sweep(PG_FUNCTION_ARGS)
+{
+	ReconPriv	priv;
+	int64		run_id;
+	char	   *reason;
+	char	   *name;
+	char	   *status;
+	bool		is_range;
+	int			abandoned;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("run_id must not be NULL")));
+	reason = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (reason[strspn(reason, " \t\r\n")] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("abandoning a sweep needs a reason"),
+				 errdetail("The reason is kept in recon.runs.error and in the audit trail."),
+				 errhint("SELECT recon.abandon_sweep(run_id, 'why');")));
+	run_id = PG_GETARG_INT64(0);
+	recon_priv_enter(&priv, "recon_operator", "recon.abandon_sweep");
+	SPI_connect();
+	recon_pin_search_path();
+	run_info(run_id, &name, &status, &is_range);
+	if (!is_range)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run %lld is not a range sweep", (long long) run_id),
+				 errdetail("Only a range sweep stays unfinished when it is interrupted.")));
+	if (strcmp(status, "running") != 0 && strcmp(status, "failed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run %lld has already ended (%s)", (long long) run_id, status)));
+	abandoned = recon_range_run_abandon(name, run_id, priv.caller_name, reason);
+	SPI_finish();
+	recon_priv_exit(&priv);
+	ereport(NOTICE,
+			(errmsg("recon: run %lld of \"%s\" abandoned: %d range(s) not swept", (long long) run_id,
+					name, abandoned)));
+	PG_RETURN_INT32(abandoned);
 }
 
 /* ---------------------------------------------------------------------

@@ -280,6 +280,50 @@ like(psql_err(qq{SELECT recon.alter_mapping('comp', '{"sweep_ranges": 4}')}), qr
 like(psql_err("BEGIN; CALL recon.range_sweep('s'); COMMIT;"), qr/cannot run inside a transaction block/,
 	'a range sweep commits per range: not inside a transaction block');
 
+# ---- abandoned: a run given up for good, so that the mapping can be swept again ----
+reset_records();
+$sweeper = $node->background_psql('postgres', on_error_stop => 0);
+$sweeper->query_safe("SET recon.debug_pause_point = 'before_recheck'");
+$sweeper->query_safe('SET recon.debug_pause_ms = 60000');
+$pid = $sweeper->query_safe('SELECT pg_backend_pid()');
+$off = -s $node->logfile;
+$sweeper->query_until(qr/started/, "\\echo started\nCALL recon.range_sweep('s', ranges => 4);\n");
+$node->wait_for_log(qr/pausing 60000 ms at debug pause point/, $off);
+my $gone = last_run();
+like(psql_err("SELECT recon.abandon_sweep($gone, 'giving up')"),
+	qr/55006: range 1 of run $gone is being swept \(process $pid\).*HINT:  Cancel that process \(SELECT pg_cancel_backend\($pid\)\)/s,
+	'a range being swept is not abandoned under its sweeper (55006, naming the process)');
+is($node->safe_psql('postgres', "SELECT status FROM recon.runs WHERE run_id = $gone"), 'running',
+	'and the run is left as it was');
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+ok($node->poll_query_until('postgres', "SELECT state = 'idle' FROM pg_stat_activity WHERE pid = $pid"),
+	'then cancelled inside its first range');
+$sweeper->quit;
+like(psql_err("SELECT recon.abandon_sweep($gone, '  ')"), qr/22023: abandoning a sweep needs a reason/,
+	'a reason is required (22023)');
+like(psql_err("SELECT recon.abandon_sweep($single, 'why')"), qr/55000: run $single is not a range sweep/,
+	'a single-pass run cannot be abandoned');
+like(psql_err("SELECT recon.abandon_sweep($fg, 'why')"), qr/55000: run $fg has already ended \(finished\)/,
+	'nor a finished one');
+my $me = $node->safe_psql('postgres', 'SELECT session_user');
+is($node->safe_psql('postgres', "SELECT recon.abandon_sweep($gone, 'mapping about to change')"), '5',
+	'abandoned: its 5 units (4 ranges and the other _id types) were not swept');
+is($node->safe_psql('postgres', "SELECT status || ' | ' || error FROM recon.runs WHERE run_id = $gone"),
+	"failed | abandoned by $me: mapping about to change", 'the run failed, saying who abandoned it and why');
+is($node->safe_psql('postgres',
+		"SELECT string_agg(status, ' ' ORDER BY range_no) FROM recon.sweep_ranges WHERE run_id = $gone"),
+	'abandoned abandoned abandoned abandoned abandoned', 'each of its ranges is abandoned');
+is($node->safe_psql('postgres',
+		"SELECT actor || ' ' || reason || ' ' || (detail->>'ranges_abandoned') FROM recon.audit_log"
+		  . " WHERE run_id = $gone AND action = 'run.abandoned'"),
+	"$me mapping about to change 5", 'audited: run.abandoned, with the reason');
+like(psql_err("CALL recon.resume_sweep($gone)"), qr/55000: run $gone has already ended \(abandoned\)/,
+	'an abandoned run cannot be resumed');
+like(psql_err("SELECT recon.abandon_sweep($gone, 'again')"), qr/55000: run $gone has already ended \(abandoned\)/,
+	'nor abandoned twice');
+my $fresh = $node->safe_psql('postgres', "SELECT recon.sweep('s')");
+is(records($fresh), $after_records, 'the mapping is swept again: what the last single pass recorded');
+
 $node->stop;
 ReconTest::stop_ferretdb();
 done_testing();

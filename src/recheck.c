@@ -31,6 +31,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/buffile.h"
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -372,13 +373,38 @@ read_source_side(const ReconMapping *m, HTAB *h, ReconKeyed *items, int n, const
 }
 
 /*
+ * Where a pass over the collection puts the documents of the keys it
+ * re-reads when they are too many to hold (recheck_spilled): a temporary
+ * file, and each item's place in it (fileno -1: no document).
+ */
+typedef struct DocSpill
+{
+	BufFile    *file;
+	int		   *fileno;
+	off_t	   *offset;
+} DocSpill;
+
+/* The item's document: a palloc'd copy of len bytes (nothing to free on error paths). */
+static void
+keep_document(ReconKeyed *it, const uint8_t *bytes, uint32 len)
+{
+	uint8_t    *data = palloc(len);
+	bson_t	   *copy = palloc_bson_aligned(sizeof(bson_t));
+
+	memcpy(data, bytes, len);
+	bson_init_static(copy, data, len);
+	it->doc = copy;
+}
+
+/*
  * The documents of n keys: one $in query, or (REREAD_SCAN) one pass over
  * the collection keeping the documents of these keys — what a server that
  * scans the collection for $in does anyway, but with replies that stream.
+ * With spill, the documents go to spill's file instead of memory.
  */
 static void
 read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeyed *items, int n,
-				 ReconRereadMode mode)
+				 ReconRereadMode mode, DocSpill *spill)
 {
 	int			i;
 
@@ -447,8 +473,6 @@ read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeye
 			while (mongoc_cursor_next(cursor, &doc))
 			{
 				int			idx;
-				bson_t	   *copy;
-				uint8_t    *data;
 
 				CHECK_FOR_INTERRUPTS();
 				resetStringInfo(&key);
@@ -457,12 +481,16 @@ read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeye
 				idx = find_key(h, items, key.data, key.len);
 				if (idx < 0)
 					continue;
-				/* a palloc'd copy: nothing to free on error paths */
-				data = palloc(doc->len);
-				memcpy(data, bson_get_data(doc), doc->len);
-				copy = palloc_bson_aligned(sizeof(bson_t));
-				bson_init_static(copy, data, doc->len);
-				items[idx].doc = copy;
+				if (spill)
+				{
+					uint32		len = doc->len;
+
+					BufFileTell(spill->file, &spill->fileno[idx], &spill->offset[idx]);
+					BufFileWrite(spill->file, &len, sizeof(len));
+					BufFileWrite(spill->file, (void *) bson_get_data(doc), len);
+				}
+				else
+					keep_document(&items[idx], bson_get_data(doc), doc->len);
 			}
 			failed = mongoc_cursor_error(cursor, &err);
 		}
@@ -485,7 +513,7 @@ read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items, int n
 	HTAB	   *h = index_keys(items, n);
 
 	read_source_side(m, h, items, n, lock);
-	read_target_side(m, t, h, items, n, mode);
+	read_target_side(m, t, h, items, n, mode, NULL);
 	hash_destroy(h);
 }
 
@@ -929,10 +957,144 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 }
 
 /*
+ * Judge items[from, to) after a re-read: a key that converged is dropped,
+ * one still differing is recorded, and one that moved since the last look
+ * (and may still settle: not the last round) is kept for another round, at
+ * items[keep...] (keep never passes the item being judged).  Returns the
+ * new keep.  Images, the planned operation and the SQL of each record are
+ * allocated in itemcxt and freed item by item.
+ */
+static int
+judge_items(const ReconMapping *m, int64 run_id, ReconKeyed *items, int from, int to, int keep,
+			bool last_round, bool *mask, MemoryContext itemcxt, ReconRunStats *stats)
+{
+	int			i;
+
+	for (i = from; i < to; i++)
+	{
+		ReconKeyed *it = &items[i];
+		List	   *paths;
+		bool		moved;
+		CanonDigest sd,
+					dd;
+
+		CHECK_FOR_INTERRUPTS();
+		if (recon_compare_item(m, it, &paths, mask))
+			continue;			/* converged since the pass */
+		sd = canon_digest(it->src_canon.data + it->keylen, it->src_canon.len - it->keylen);
+		dd = canon_digest(it->doc_canon.data + it->keylen, it->doc_canon.len - it->keylen);
+		moved = it->src_present != it->seen_src || (it->doc != NULL) != it->seen_doc ||
+			(it->src_present && memcmp(&sd, &it->src_digest, sizeof(sd)) != 0) ||
+			(it->doc && memcmp(&dd, &it->doc_digest, sizeof(dd)) != 0);
+		if (moved && !last_round && m->settle_ms > 0)
+		{
+			/* in flight: give the writer settle_ms, then look again */
+			ReconKeyed *k = &items[keep++];
+
+			*k = *it;
+			k->seen_src = it->src_present;
+			k->seen_doc = it->doc != NULL;
+			k->src_digest = sd;
+			k->doc_digest = dd;
+			continue;
+		}
+		{
+			MemoryContext old = MemoryContextSwitchTo(itemcxt);
+
+			recon_record_divergence(m, run_id, it, paths, mask, stats);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(itemcxt);
+		}
+	}
+	return keep;
+}
+
+/*
+ * A round of re-reads by a pass over the collection for more keys than one
+ * batch: the pass writes the documents of these keys to a temporary file,
+ * then the keys are judged recon.batch_size at a time, each batch's rows
+ * read by key and its documents from the file, in memory freed after each
+ * batch.  So the round holds about 100 bytes per key however many keys a
+ * pass takes (recon.recheck_scan_keys), not their rows and documents.
+ * The documents are read before the rows here: a key written in between
+ * differs from what the pass saw, and gets another round as any key that
+ * moved.  Returns how many items are kept for another round.
+ */
+static int
+recheck_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, ReconKeyed *items,
+				int n, bool last_round, bool *mask, MemoryContext itemcxt, ReconRunStats *stats)
+{
+	MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext, "recon re-check batch",
+												   ALLOCSET_DEFAULT_SIZES);
+	DocSpill	spill;
+	HTAB	   *h;
+	int			keep = 0;
+	int			from,
+				i;
+
+	spill.file = BufFileCreateTemp(false);
+	spill.fileno = palloc(sizeof(int) * n);
+	spill.offset = palloc(sizeof(off_t) * n);
+	for (i = 0; i < n; i++)
+	{
+		spill.fileno[i] = -1;
+		items[i].doc = NULL;
+	}
+	h = index_keys(items, n);
+	recon_mongo_long_reads(true);
+	PG_TRY();
+	{
+		read_target_side(m, t, h, items, n, REREAD_SCAN, &spill);
+	}
+	PG_FINALLY();
+	{
+		recon_mongo_long_reads(false);
+	}
+	PG_END_TRY();
+	hash_destroy(h);
+
+	for (from = 0; from < n; from += recon_batch_size)
+	{
+		int			to = Min(n, from + recon_batch_size);
+		MemoryContext old = MemoryContextSwitchTo(batchcxt);
+		HTAB	   *bh = index_keys(items + from, to - from);
+
+		read_source_side(m, bh, items + from, to - from, NULL);
+		for (i = from; i < to; i++)
+		{
+			uint32		len;
+			uint8_t    *data;
+			bson_t	   *copy;
+
+			CHECK_FOR_INTERRUPTS();
+			if (spill.fileno[i] < 0)
+				continue;
+			if (BufFileSeek(spill.file, spill.fileno[i], spill.offset[i], SEEK_SET) != 0 ||
+				BufFileRead(spill.file, &len, sizeof(len)) != sizeof(len))
+				elog(ERROR, "recon: could not read back a re-read document");
+			data = palloc(len);
+			if (BufFileRead(spill.file, data, len) != len)
+				elog(ERROR, "recon: could not read back a re-read document");
+			copy = palloc_bson_aligned(sizeof(bson_t));
+			bson_init_static(copy, data, len);
+			items[i].doc = copy;
+		}
+		keep = judge_items(m, run_id, items, from, to, keep, last_round, mask, itemcxt, stats);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batchcxt);
+	}
+	BufFileClose(spill.file);
+	MemoryContextDelete(batchcxt);
+	return keep;
+}
+
+/*
  * Re-read a sweep's candidate keys and record what still differs: a key
  * that moved since the pass gets settle_ms (doubling, RECHECK_ROUNDS reads in
- * all) to converge before it is judged.  Per-item allocations are freed item
- * by item; SPI connected.
+ * all) to converge before it is judged.  Re-reads by a pass over the
+ * collection of more keys than a batch go through a temporary file
+ * (recheck_spilled).  Per-item allocations are freed item by item; SPI
+ * connected.
  */
 void
 recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_id,
@@ -961,51 +1123,19 @@ recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_
 
 	for (round = 0; round < RECHECK_ROUNDS && n > 0; round++)
 	{
-		int			keep = 0;
+		bool		last_round = round == RECHECK_ROUNDS - 1;
 
 		if (round > 0)
 			recon_settle_sleep((long) m->settle_ms << (round - 1));
 		else
 			recon_debug_pause(PAUSE_BEFORE_RECHECK);
-		sweep_reread(m, t, items, n, mode);
-		for (i = 0; i < n; i++)
+		if (mode == REREAD_SCAN && n > recon_batch_size)
+			n = recheck_spilled(m, t, run_id, items, n, last_round, mask, itemcxt, stats);
+		else
 		{
-			ReconKeyed *it = &items[i];
-			List	   *paths;
-			bool		moved;
-			CanonDigest sd,
-						dd;
-
-			CHECK_FOR_INTERRUPTS();
-			if (recon_compare_item(m, it, &paths, mask))
-				continue;		/* converged since the pass */
-			sd = canon_digest(it->src_canon.data + it->keylen, it->src_canon.len - it->keylen);
-			dd = canon_digest(it->doc_canon.data + it->keylen, it->doc_canon.len - it->keylen);
-			moved = it->src_present != it->seen_src || (it->doc != NULL) != it->seen_doc ||
-				(it->src_present && memcmp(&sd, &it->src_digest, sizeof(sd)) != 0) ||
-				(it->doc && memcmp(&dd, &it->doc_digest, sizeof(dd)) != 0);
-			if (moved && round < RECHECK_ROUNDS - 1 && m->settle_ms > 0)
-			{
-				/* in flight: give the writer settle_ms, then look again */
-				ReconKeyed *k = &items[keep++];
-
-				*k = *it;
-				k->seen_src = it->src_present;
-				k->seen_doc = it->doc != NULL;
-				k->src_digest = sd;
-				k->doc_digest = dd;
-				continue;
-			}
-			/* images, the planned operation, SQL: freed item by item */
-			{
-				MemoryContext old = MemoryContextSwitchTo(itemcxt);
-
-				recon_record_divergence(m, run_id, it, paths, mask, stats);
-				MemoryContextSwitchTo(old);
-				MemoryContextReset(itemcxt);
-			}
+			sweep_reread(m, t, items, n, mode);
+			n = judge_items(m, run_id, items, 0, n, 0, last_round, mask, itemcxt, stats);
 		}
-		n = keep;
 	}
 	MemoryContextDelete(itemcxt);
 }

@@ -81,6 +81,29 @@ $err = auto_sweep(10, 'auto, 40 candidates, recheck_in_keys 10');
 like($err, qr/re-reads 40 candidates by a pass over the collection/,
 	'auto, recheck_in_keys 10: the 40 candidates go by a pass');
 
+# re-reads by a pass of more keys than a batch go through a temporary file
+# and are judged a batch at a time; keys that move before the re-read get
+# another round, wherever they sit among the batches
+my $sweeper = $node->background_psql('postgres');
+$sweeper->query_safe("SET recon.recheck_reads = 'scan'; SET recon.batch_size = 10;"
+	  . " SET recon.recheck_scan_keys = 100; SET recon.debug_pause_point = 'before_recheck';"
+	  . " SET recon.debug_pause_ms = 5000;");
+my $off = -s $node->logfile;
+$sweeper->query_until(qr/started/, "\\echo started\nSELECT recon.sweep('rr');\n");
+$node->wait_for_log(qr/pausing 5000 ms at debug pause point/, $off);
+ReconTest::mongo('update', 'rereads.r', '{"_id": 7}', '{"$set": {"v": "v7"}}');
+ReconTest::mongo('update', 'rereads.r', '{"_id": 1007}', '{"$set": {"v": "moved1007"}}');
+ReconTest::mongo('delete', 'rereads.r', '{"_id": 2007}');
+$sweeper->quit;
+my $run = $node->safe_psql('postgres', 'SELECT max(run_id) FROM recon.runs');
+is($node->safe_psql('postgres', "SELECT status, candidates, divergences FROM recon.runs WHERE run_id = $run"),
+	'finished|40|39', 'moved during a batched pass re-read: 40 candidates, 39 still differing');
+is($node->safe_psql('postgres',
+		"SELECT string_agg(kind || ' ' || key::text || ' ' || coalesce(target_image->>'v', '-'), ', '"
+		  . " ORDER BY key::text::int) FROM recon.divergences WHERE last_run_id = $run AND key::text::int IN (7, 1007, 2007)"),
+	'mismatch 1007 moved1007, missing 2007 -',
+	'a key fixed meanwhile is not recorded; one that moved is recorded as it is now');
+
 $node->stop;
 ReconTest::stop_ferretdb();
 done_testing();

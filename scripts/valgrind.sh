@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/valgrind.sh — run recon's main paths (sweep, apply, re-sweep,
-# diagnostics, audit check; jsonb writing, replace mode, redaction,
+# diagnostics, audit check; re-reads by a pass in batches; jsonb writing, replace mode, redaction,
 # unwritable values) in a single-user backend under valgrind
 # memcheck against a throwaway FerretDB.  Prints valgrind's findings; exits
 # non-zero when one involves recon.so.  Slow (a few minutes); not in CI.
@@ -105,6 +105,20 @@ DELETE FROM vl WHERE oid = 4;
 SELECT recon.sweep('vo');
 
 SELECT key, fields FROM recon.divergences WHERE last_run_id = 9 ORDER BY key::text;
+
+UPDATE vt SET name = 'drift' || id WHERE id % 3 = 0;
+
+SET recon.recheck_reads = 'scan';
+
+SET recon.batch_size = 10;
+
+SELECT recon.sweep('vt');
+
+RESET recon.recheck_reads;
+
+RESET recon.batch_size;
+
+SELECT count(*) FROM recon.divergences WHERE status = 'open' AND mapping_id = (SELECT mapping_id FROM recon.mappings WHERE name = 'vt');
 
 SELECT * FROM recon.sweep_progress;
 

@@ -393,5 +393,49 @@ for my $name (sort keys %doc)
 	ok($seen{$name}, "function reference: recon.$name exists");
 }
 
+# ---------------------------------------------------------------------------
+# The settings table: every recon.* setting of the running server, with its
+# default as the server reports it, and no row for a setting that is gone.
+# ---------------------------------------------------------------------------
+my ($settings) = $readme =~ /^## Settings\n(.*?)^## /ms;
+ok(defined $settings, 'README has a settings table');
+my %doc_set;    # name => default column
+for my $row (grep { /^\|\s*`recon\./ } split /\n/, $settings)
+{
+	my @col = split /(?<!\\)\|/, $row;
+	my ($name) = $col[1] =~ /`(recon\.\w+)`/;
+	$doc_set{$name} = $col[2];
+}
+# defaults in milliseconds where the setting has a time unit
+my %server_set = map { split /\|/, $_, 2 } split /\n/, q_super(
+	"SELECT name || '|' || CASE unit WHEN 's' THEN (boot_val::bigint * 1000)::text"
+	  . " WHEN 'min' THEN (boot_val::bigint * 60000)::text ELSE coalesce(boot_val, '') END"
+	  . " FROM pg_settings WHERE name LIKE 'recon.%' ORDER BY name");
+ok(keys(%server_set) > 15, 'recon has settings (' . scalar(keys %server_set) . ')');
+for my $name (sort keys %server_set)
+{
+	ok(exists $doc_set{$name}, "settings table lists $name") or next;
+	my $boot = $server_set{$name};
+	# the default column starts with the default: `1000`, `5s`, `''`, `'200,400,800'`
+	my ($shown) = $doc_set{$name} =~ /`([^`]*)`/;
+	$shown = '' if defined $shown && $shown eq "''";
+	$shown =~ s/^'(.*)'$/$1/ if defined $shown;
+	my $ok = defined $shown && ($shown eq $boot || norm_unit($shown) eq norm_unit($boot));
+	ok($ok, "settings table: default of $name") or diag("README: $doc_set{$name}; server: '$boot'");
+}
+for my $name (sort keys %doc_set)
+{
+	ok(exists $server_set{$name}, "settings table: $name exists");
+}
+
+# "5s" / "5000" and "200ms" / "200" name the same default of a setting in ms or s
+sub norm_unit
+{
+	my ($v) = @_;
+	return $1 * 1000 if $v =~ /^(\d+)s$/;
+	return $1 if $v =~ /^(\d+)ms$/;
+	return $v;
+}
+
 $node->stop;
 done_testing();

@@ -58,10 +58,28 @@ typedef struct SpillEntry
 	uint8		side;
 	uint32		keylen;
 	char	   *key;
+	CanonDigest keyhash;		/* digest of key: partitions and matches */
+	bool		hashed;			/* keyhash is set (entries read back from a spill) */
 	CanonDigest digest;
 	uint32		idlen;
 	char	   *id;				/* BSON {_id: value}, target side only */
 } SpillEntry;
+
+/*
+ * An entry in a spill file: this header, then key and id.  The key's
+ * digest is kept with it, so that matching and re-splitting a partition
+ * do not hash the key again.  Every byte is set (no padding goes out
+ * uninitialised).
+ */
+typedef struct SpillHeader
+{
+	CanonDigest keyhash;
+	CanonDigest digest;
+	uint32		keylen;
+	uint32		idlen;
+	uint32		side;
+	uint32		unused;
+} SpillHeader;
 
 typedef struct MatchEntry
 {
@@ -70,21 +88,29 @@ typedef struct MatchEntry
 	bool		matched;
 } MatchEntry;
 
+/* Append an entry to the partition its key hashes to (at this spill's level). */
 static void
 spill_write(Spill *s, SpillEntry *e)
 {
-	CanonDigest d = canon_digest(e->key, e->keylen);
-	uint32		part = (uint32) (s->level == 0 ? d.h[0] : d.h[1] >> (6 * (s->level - 1))) &
-		(s->nparts - 1);
-	BufFile    *f = s->files[part];
+	SpillHeader hdr;
+	uint32		part;
+	BufFile    *f;
 
+	if (!e->hashed)
+		e->keyhash = canon_digest(e->key, e->keylen);
+	part = (uint32) (s->level == 0 ? e->keyhash.h[0] : e->keyhash.h[1] >> (6 * (s->level - 1))) &
+		(s->nparts - 1);
+	f = s->files[part];
 	if (e->side == SIDE_SOURCE)
 		s->rows[part]++;
-	BufFileWrite(f, &e->side, 1);
-	BufFileWrite(f, &e->keylen, sizeof(uint32));
+	hdr.keyhash = e->keyhash;
+	hdr.digest = e->digest;
+	hdr.keylen = e->keylen;
+	hdr.idlen = e->idlen;
+	hdr.side = e->side;
+	hdr.unused = 0;
+	BufFileWrite(f, &hdr, sizeof(hdr));
 	BufFileWrite(f, e->key, e->keylen);
-	BufFileWrite(f, &e->digest, sizeof(CanonDigest));
-	BufFileWrite(f, &e->idlen, sizeof(uint32));
 	if (e->idlen)
 		BufFileWrite(f, e->id, e->idlen);
 }
@@ -98,22 +124,28 @@ read_exact(BufFile *f, void *ptr, size_t len)
 				 errmsg("could not read recon sweep temporary file")));
 }
 
+/* The next entry of a spill file (false at its end); key and id share one palloc'd chunk, e->key. */
 static bool
 spill_read(BufFile *f, SpillEntry *e)
 {
-	if (BufFileRead(f, &e->side, 1) != 1)
+	SpillHeader hdr;
+	size_t		got = BufFileRead(f, &hdr, sizeof(hdr));
+
+	if (got == 0)
 		return false;
-	read_exact(f, &e->keylen, sizeof(uint32));
-	e->key = palloc(e->keylen);
-	read_exact(f, e->key, e->keylen);
-	read_exact(f, &e->digest, sizeof(CanonDigest));
-	read_exact(f, &e->idlen, sizeof(uint32));
-	e->id = NULL;
-	if (e->idlen)
-	{
-		e->id = palloc(e->idlen);
-		read_exact(f, e->id, e->idlen);
-	}
+	if (got != sizeof(hdr))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read recon sweep temporary file")));
+	e->side = (uint8) hdr.side;
+	e->keylen = hdr.keylen;
+	e->keyhash = hdr.keyhash;
+	e->hashed = true;
+	e->digest = hdr.digest;
+	e->idlen = hdr.idlen;
+	e->key = palloc(hdr.keylen + hdr.idlen);
+	read_exact(f, e->key, hdr.keylen + hdr.idlen);
+	e->id = hdr.idlen ? e->key + hdr.keylen : NULL;
 	return true;
 }
 
@@ -265,6 +297,7 @@ typedef struct SpillRowArgs
 	int64		rows;
 } SpillRowArgs;
 
+/* A source row, as the source pass hands it over: its key and digest go to the spill. */
 static void
 spill_row(void *arg, Datum *values, bool *nulls)
 {
@@ -278,6 +311,7 @@ spill_row(void *arg, Datum *values, bool *nulls)
 	e.side = SIDE_SOURCE;
 	e.key = a->key.data;
 	e.keylen = a->key.len;
+	e.hashed = false;
 	e.digest = canon_digest(a->row.data, a->row.len);
 	e.idlen = 0;
 	spill_write(a->spill, &e);
@@ -437,6 +471,7 @@ pass_target(const ReconMapping *m, const ReconTarget *t, const ReconRange *r, Sp
 			e.side = SIDE_TARGET;
 			e.key = key.data;
 			e.keylen = key.len;
+			e.hashed = false;
 			e.digest = canon_digest(row.data, row.len);
 			e.idlen = idd.len;
 			e.id = (char *) bson_get_data(&idd);
@@ -633,7 +668,7 @@ match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFi
 		elog(ERROR, "recon: could not rewind sweep spill file");
 	while (spill_read(f, &e))
 	{
-		CanonDigest kh = canon_digest(e.key, e.keylen);
+		CanonDigest kh = e.keyhash;
 		bool		found;
 
 		CHECK_FOR_INTERRUPTS();
@@ -665,9 +700,7 @@ match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFi
 			if (memcmp(&me->src->digest, &e.digest, sizeof(CanonDigest)) != 0)
 				add_candidate(m, t, run_id, batch, me->src, &e, stats);
 		}
-		if (e.id)
-			pfree(e.id);
-		pfree(e.key);
+		pfree(e.key);			/* and the id with it */
 	}
 	hash_seq_init(&seq, h);
 	while ((me = hash_seq_search(&seq)) != NULL)
@@ -711,9 +744,7 @@ match_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile
 		{
 			CHECK_FOR_INTERRUPTS();
 			spill_write(&sub, &e);
-			pfree(e.key);
-			if (e.id)
-				pfree(e.id);
+			pfree(e.key);		/* and the id with it */
 		}
 		BufFileClose(f);
 		for (i = 0; i < sub.nparts; i++)

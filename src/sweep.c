@@ -516,6 +516,7 @@ typedef struct CandidateBatch
 {
 	MemoryContext copies;		/* keys and ids of waiting candidates */
 	MemoryContext work;			/* the re-check of one batch */
+	MemoryContext match;		/* one partition's matching; reset after each */
 	ReconCandidate *cands;
 	int			n;
 	int			cap;			/* candidates per re-check batch */
@@ -721,7 +722,6 @@ static void
 match_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile *f,
 			  int64 rows, int level, CandidateBatch *batch, ReconRunStats *stats)
 {
-	MemoryContext part;
 	MemoryContext old;
 
 	if (rows > recon_partition_rows && level < 10)
@@ -751,11 +751,10 @@ match_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile
 			match_spilled(m, t, run_id, sub.files[i], sub.rows[i], level + 1, batch, stats);
 		return;
 	}
-	part = AllocSetContextCreate(CurrentMemoryContext, "recon sweep match", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(part);
+	old = MemoryContextSwitchTo(batch->match);
 	match_partition(m, t, run_id, f, batch, stats);
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(part);
+	MemoryContextReset(batch->match);
 	BufFileClose(f);
 }
 
@@ -962,6 +961,18 @@ recon_sweep_pass(const ReconMapping *m, const ReconTarget *t, int64 run_id, cons
 											 ALLOCSET_DEFAULT_SIZES);
 		batch.work = AllocSetContextCreate(CurrentMemoryContext, "recon sweep re-check",
 										   ALLOCSET_DEFAULT_SIZES);
+
+		/*
+		 * Partitions are matched one after another in memory of about the
+		 * same size: its first block, kept across resets, is sized for a
+		 * partition (up to 8 MB), so that each partition reuses the pages the
+		 * one before touched instead of faulting fresh ones in.
+		 */
+		batch.match = AllocSetContextCreate(CurrentMemoryContext, "recon sweep match", 0,
+											(Size) Min((int64) ALLOCSET_DEFAULT_MAXSIZE,
+													   Max((int64) ALLOCSET_DEFAULT_INITSIZE,
+														   (int64) recon_partition_rows * 128)),
+											ALLOCSET_DEFAULT_MAXSIZE);
 		batch.cap = scan ? Max(recon_recheck_scan_keys, recon_batch_size) : recon_batch_size;
 		batch.cands = palloc(sizeof(ReconCandidate) * batch.cap);
 		batch.n = 0;
@@ -973,6 +984,7 @@ recon_sweep_pass(const ReconMapping *m, const ReconTarget *t, int64 run_id, cons
 		flush_candidates(m, t, run_id, &batch, stats);
 		MemoryContextDelete(batch.copies);
 		MemoryContextDelete(batch.work);
+		MemoryContextDelete(batch.match);
 	}
 	*rows_out += rows;
 	*docs_out += docs;

@@ -83,6 +83,21 @@ sub last_run
 	return $node->safe_psql('postgres', 'SELECT max(run_id) FROM recon.runs');
 }
 
+# a foreground range sweep of 4 ranges in a background session, paused at
+# the debug pause point (60 s): returns the session and its backend pid
+sub paused_range_sweep
+{
+	my ($point) = @_;
+	my $session = $node->background_psql('postgres', on_error_stop => 0);
+	$session->query_safe("SET recon.debug_pause_point = '$point'");
+	$session->query_safe('SET recon.debug_pause_ms = 60000');
+	my $backend = $session->query_safe('SELECT pg_backend_pid()');
+	my $from = -s $node->logfile;
+	$session->query_until(qr/started/, "\\echo started\nCALL recon.range_sweep('s', ranges => 4);\n");
+	$node->wait_for_log(qr/pausing 60000 ms at debug pause point/, $from);
+	return ($session, $backend);
+}
+
 sub psql_err
 {
 	my ($sql) = @_;
@@ -120,13 +135,7 @@ is($node->safe_psql('postgres',
 
 # ---- cancelled between ranges (pg_cancel_backend), then resumed ----
 reset_records();
-my $sweeper = $node->background_psql('postgres', on_error_stop => 0);
-$sweeper->query_safe("SET recon.debug_pause_point = 'between_ranges'");
-$sweeper->query_safe('SET recon.debug_pause_ms = 60000');
-my $pid = $sweeper->query_safe('SELECT pg_backend_pid()');
-my $off = -s $node->logfile;
-$sweeper->query_until(qr/started/, "\\echo started\nCALL recon.range_sweep('s', ranges => 4);\n");
-$node->wait_for_log(qr/pausing 60000 ms at debug pause point/, $off);
+my ($sweeper, $pid) = paused_range_sweep('between_ranges');
 my $cancelled = last_run();
 is($node->safe_psql('postgres', "SELECT count(*) FROM recon.sweep_ranges WHERE run_id = $cancelled AND status = 'done'"),
 	'1', 'paused after its first range');
@@ -164,13 +173,7 @@ like(psql_err("CALL recon.resume_sweep($single)"), qr/run $single is not a range
 
 # ---- cancelled inside a range (before its re-check): the range left 'running' is taken over ----
 reset_records();
-$sweeper = $node->background_psql('postgres', on_error_stop => 0);
-$sweeper->query_safe("SET recon.debug_pause_point = 'before_recheck'");
-$sweeper->query_safe('SET recon.debug_pause_ms = 60000');
-$pid = $sweeper->query_safe('SELECT pg_backend_pid()');
-$off = -s $node->logfile;
-$sweeper->query_until(qr/started/, "\\echo started\nCALL recon.range_sweep('s', ranges => 4);\n");
-$node->wait_for_log(qr/pausing 60000 ms at debug pause point/, $off);
+($sweeper, $pid) = paused_range_sweep('before_recheck');
 my $inside = last_run();
 is($node->safe_psql('postgres', "SELECT run_id || ' ' || range_no || ' ' || phase FROM recon.sweep_progress WHERE pid = $pid"),
 	"$inside 1 matching and re-checking", 'recon.sweep_progress shows the range being swept');
@@ -206,7 +209,7 @@ is($node->safe_psql('postgres',
 reset_records();
 $node->safe_psql('postgres', "ALTER SYSTEM SET recon.debug_pause_ms = 60000");
 $node->reload;
-$off = -s $node->logfile;
+my $off = -s $node->logfile;
 my $killed = $node->safe_psql('postgres', "SELECT recon.start_sweep('s', workers => 2)");
 $node->wait_for_log(qr/pausing 60000 ms at debug pause point/, $off);
 # the workers started after the crash must not pause
@@ -236,13 +239,7 @@ my ($x, $y, $z, $w) = ($b[1] + 10, $b[1] + 20, $b[0] + 10, $b[0] + 20);	# ranges
 my ($x2, $y2, $z2, $w2) = ($b[2] + 10, $b[2] + 20, 10, 20);			# to ranges 4, 4, 1, 1
 $node->safe_psql('postgres', "DELETE FROM s WHERE id IN ($x2, $y2, $z2, $w2)");
 ReconTest::mongo('delete', 'ranges.s', qq({"_id": {"\$in": [$x2, $y2, $z2, $w2]}}));
-$sweeper = $node->background_psql('postgres', on_error_stop => 0);
-$sweeper->query_safe("SET recon.debug_pause_point = 'between_ranges'");
-$sweeper->query_safe('SET recon.debug_pause_ms = 60000');
-$pid = $sweeper->query_safe('SELECT pg_backend_pid()');
-$off = -s $node->logfile;
-$sweeper->query_until(qr/started/, "\\echo started\nCALL recon.range_sweep('s', ranges => 4);\n");
-$node->wait_for_log(qr/pausing 60000 ms at debug pause point/, $off);
+($sweeper, $pid) = paused_range_sweep('between_ranges');
 my $moved = last_run();
 is($node->safe_psql('postgres', "SELECT count(*) FROM recon.sweep_ranges WHERE run_id = $moved AND status = 'done'"),
 	'1', 'paused after range 1');
@@ -282,13 +279,7 @@ like(psql_err("BEGIN; CALL recon.range_sweep('s'); COMMIT;"), qr/cannot run insi
 
 # ---- abandoned: a run given up for good, so that the mapping can be swept again ----
 reset_records();
-$sweeper = $node->background_psql('postgres', on_error_stop => 0);
-$sweeper->query_safe("SET recon.debug_pause_point = 'before_recheck'");
-$sweeper->query_safe('SET recon.debug_pause_ms = 60000');
-$pid = $sweeper->query_safe('SELECT pg_backend_pid()');
-$off = -s $node->logfile;
-$sweeper->query_until(qr/started/, "\\echo started\nCALL recon.range_sweep('s', ranges => 4);\n");
-$node->wait_for_log(qr/pausing 60000 ms at debug pause point/, $off);
+($sweeper, $pid) = paused_range_sweep('before_recheck');
 my $gone = last_run();
 like(psql_err("SELECT recon.abandon_sweep($gone, 'giving up')"),
 	qr/55006: range 1 of run $gone is being swept \(process $pid\).*HINT:  Cancel that process \(SELECT pg_cancel_backend\($pid\)\)/s,

@@ -429,10 +429,13 @@ GRANT EXECUTE ON FUNCTION recon.mapping_options()
 ------------------------------------------------------------------------
 ALTER TABLE recon.runs ADD COLUMN ranges integer;
 ALTER TABLE recon.runs ADD COLUMN workers integer;
+ALTER TABLE recon.runs ADD COLUMN abandoned_at timestamptz;
 COMMENT ON COLUMN recon.runs.ranges IS
     'a range sweep: its units of work in recon.sweep_ranges (NULL: a single pass)';
 COMMENT ON COLUMN recon.runs.workers IS
     'a range sweep: its background workers (0: swept in the foreground by recon.range_sweep)';
+COMMENT ON COLUMN recon.runs.abandoned_at IS
+    'a range sweep given up by recon.abandon_sweep (status failed, error says who and why)';
 
 CREATE TABLE recon.sweep_ranges (
     run_id           bigint NOT NULL REFERENCES recon.runs ON DELETE CASCADE,

@@ -965,7 +965,7 @@ recon_range_run_finish(const ReconMapping *m, int64 run_id, const char *actor)
  * A range run goes on (recon.resume_sweep, or the launcher after a
  * crash): running again if it had failed, audited with why.
  */
-void
+bool
 recon_range_run_resume(const ReconMapping *m, int64 run_id, const char *actor, const char *why)
 {
 	Oid			t[1] = {INT8OID};
@@ -973,8 +973,16 @@ recon_range_run_resume(const ReconMapping *m, int64 run_id, const char *actor, c
 	ReconAudit	a = {0};
 	int64		left;
 
+	/*
+	 * The run row's own columns decide: an abandon_sweep that commits while
+	 * this waits for the row is seen (the row is re-checked after the wait),
+	 * which a look at sweep_ranges with an older snapshot would miss.
+	 */
 	recon_spi_exec("UPDATE recon.runs SET status = 'running', error = NULL, finished_at = NULL"
-				   " WHERE run_id = $1 AND status IN ('running', 'failed')", 1, t, v, NULL, SPI_OK_UPDATE);
+				   " WHERE run_id = $1 AND status IN ('running', 'failed') AND abandoned_at IS NULL",
+				   1, t, v, NULL, SPI_OK_UPDATE);
+	if (SPI_processed != 1)
+		return false;
 	left = recon_spi_int64("SELECT pg_catalog.count(*) FROM recon.sweep_ranges"
 						   " WHERE run_id = $1 AND status <> 'done'", 1, t, v);
 	a.actor = actor;
@@ -984,12 +992,14 @@ recon_range_run_resume(const ReconMapping *m, int64 run_id, const char *actor, c
 	a.reason = why;
 	a.detail = psprintf("{\"ranges_left\": %lld}", (long long) left);
 	recon_audit(&a);
+	return true;
 }
 
 /*
  * Give up a range run for good (recon.abandon_sweep): its ranges not done
  * become 'abandoned', the run 'failed' with who abandoned it and why, and
- * the abandonment is audited.  Under the run row's lock and every open
+ * the abandonment is audited; its planned repairs are superseded.  Under
+ * the run row's lock and every open
  * range's, so that no worker or session sweeps a range of it meanwhile: a
  * range being swept right now (its row locked) is refused with the pid to
  * cancel.  What its done ranges recorded stays.  Returns the ranges
@@ -1003,13 +1013,15 @@ recon_range_run_abandon(const char *mapping, int64 run_id, const char *actor, co
 	Datum		v[2] = {Int64GetDatum(run_id), (Datum) 0};
 	ReconAudit	a = {0};
 	int			abandoned;
+	int			superseded;
 
+	/* after the wait for the row, its latest version: another abandon or the end shows */
 	recon_spi_exec("SELECT 1 FROM recon.runs WHERE run_id = $1 AND status IN ('running', 'failed')"
-				   " FOR UPDATE", 1, t, v, NULL, SPI_OK_SELECT);
+				   " AND abandoned_at IS NULL FOR UPDATE", 1, t, v, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("run %lld has ended meanwhile", (long long) run_id)));
+				 errmsg("run %lld has ended or been abandoned meanwhile", (long long) run_id)));
 	if (recon_spi_int64("SELECT pg_catalog.count(*) FROM recon.sweep_ranges"
 						" WHERE run_id = $1 AND status IN ('pending', 'running')", 1, t, v) == 0)
 		ereport(ERROR,
@@ -1028,21 +1040,36 @@ recon_range_run_abandon(const char *mapping, int64 run_id, const char *actor, co
 		char	   *range_no = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		char	   *pid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 
+		if (pid == NULL)		/* a claim not yet committed */
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("range %s of run %lld is being claimed", range_no, (long long) run_id),
+					 errhint("Try again in a moment.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("range %s of run %lld is being swept (process %s)", range_no,
-						(long long) run_id, pid ? pid : "unknown"),
+						(long long) run_id, pid),
 				 errdetail("A range is abandoned only while nobody sweeps it: what it records commits with it."),
 				 errhint("Cancel that process (SELECT pg_cancel_backend(%s)) or let the range finish, then abandon the run again.",
-						 pid ? pid : "pid")));
+						 pid)));
 	}
 	recon_spi_exec("UPDATE recon.sweep_ranges SET status = 'abandoned',"
 				   " finished_at = pg_catalog.clock_timestamp()"
 				   " WHERE run_id = $1 AND status IN ('pending', 'running')",
 				   1, t, v, NULL, SPI_OK_UPDATE);
 	abandoned = (int) SPI_processed;
+
+	/*
+	 * The run never ends, so its quality gate and duplicate-key rule never
+	 * apply: what its done ranges planned is not written (the next sweep
+	 * plans it again), as for any run that failed.
+	 */
+	recon_spi_exec("UPDATE recon.repairs SET status = 'superseded' WHERE run_id = $1"
+				   " AND status IN ('planned', 'approved')", 1, t, v, NULL, SPI_OK_UPDATE);
+	superseded = (int) SPI_processed;
 	v[1] = CStringGetTextDatum(psprintf("abandoned by %s: %s", actor, reason));
 	recon_spi_exec("UPDATE recon.runs SET status = 'failed', error = $2,"
+				   " abandoned_at = pg_catalog.clock_timestamp(),"
 				   " finished_at = coalesce(finished_at, pg_catalog.clock_timestamp())"
 				   " WHERE run_id = $1", 2, t, v, NULL, SPI_OK_UPDATE);
 	a.actor = actor;
@@ -1050,7 +1077,8 @@ recon_range_run_abandon(const char *mapping, int64 run_id, const char *actor, co
 	a.mapping = mapping;
 	a.run_id = run_id;
 	a.reason = reason;
-	a.detail = psprintf("{\"ranges_abandoned\": %d}", abandoned);
+	a.detail = psprintf("{\"ranges_abandoned\": %d, \"repairs_superseded\": %d}", abandoned,
+						superseded);
 	recon_audit(&a);
 	return abandoned;
 }

@@ -148,7 +148,7 @@ extern bool recon_range_hold(int64 run_id, int range_no);
 extern void recon_range_done(const ReconMapping *m, int64 run_id, int range_no, const char *actor,
 							 int64 rows, int64 docs, const ReconRunStats *stats);
 extern bool recon_range_run_finish(const ReconMapping *m, int64 run_id, const char *actor);
-extern void recon_range_run_resume(const ReconMapping *m, int64 run_id, const char *actor,
+extern bool recon_range_run_resume(const ReconMapping *m, int64 run_id, const char *actor,
 								   const char *why);
 extern int	recon_range_run_abandon(const char *mapping, int64 run_id, const char *actor,
 									const char *reason);

@@ -217,10 +217,8 @@ run_info(int64 run_id, char **mapping, char **status, bool *is_range)
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		isnull;
 
-	SPI_execute_with_args("SELECT mapping_name, CASE WHEN EXISTS (SELECT 1 FROM recon.sweep_ranges s"
-						  "   WHERE s.run_id = r.run_id AND s.status = 'abandoned') THEN 'abandoned'"
-						  "   ELSE status END, ranges"
-						  " FROM recon.runs r WHERE run_id = $1",
+	SPI_execute_with_args("SELECT mapping_name, CASE WHEN abandoned_at IS NULL THEN status"
+						  " ELSE 'abandoned' END, ranges FROM recon.runs WHERE run_id = $1",
 						  1, t, v, NULL, false, 1);
 	MemoryContextSwitchTo(cxt);
 	if (SPI_processed != 1)
@@ -271,7 +269,10 @@ resume_run(int64 run_id, const char *actor, const char *mapping_expected)
 		recon_lock_mapping_for_run(m);
 		recon_refuse_if_range_run(m);
 	}
-	recon_range_run_resume(m, run_id, actor, "recon.resume_sweep");
+	if (!recon_range_run_resume(m, run_id, actor, "recon.resume_sweep"))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run %lld has ended or been abandoned meanwhile", (long long) run_id)));
 }
 
 static void
@@ -475,7 +476,8 @@ resume_orphans(void *arg)
 		ReconMapping *m = recon_mapping_load(name);
 		int			started;
 
-		recon_range_run_resume(m, run_id, actor, "its workers were lost: resumed by the launcher");
+		if (!recon_range_run_resume(m, run_id, actor, "its workers were lost: resumed by the launcher"))
+			continue;			/* abandoned (or ended) since the look */
 		started = recon_start_range_workers(run_id, workers);
 		ereport(LOG,
 				(errmsg("recon: range sweep run %lld of \"%s\" had no worker left: %d started",

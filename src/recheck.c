@@ -1014,11 +1014,14 @@ judge_items(const ReconMapping *m, int64 run_id, ReconKeyed *items, int from, in
  * batch: the pass writes the documents of these keys to a temporary file,
  * then the keys are judged recon.batch_size at a time, each batch's rows
  * read by key and its documents from the file, in memory freed after each
- * batch.  So the round holds about 100 bytes per key however many keys a
- * pass takes (recon.recheck_scan_keys), not their rows and documents.
- * The documents are read before the rows here: a key written in between
- * differs from what the pass saw, and gets another round as any key that
- * moved.  Returns how many items are kept for another round.
+ * batch.  So the round holds a few hundred bytes per key however many
+ * keys a pass takes (recon.recheck_scan_keys), not their rows and
+ * documents.  The documents are read before the rows here: a key written
+ * in between differs from what the pass saw and gets another round, as any
+ * key that moved, unless this is the last round or settle_ms is 0 (then it
+ * is recorded, as a key that moves during any last look is).  Later rounds
+ * take only the keys that moved, rarely more than a batch: those are read
+ * rows first.  Returns how many items are kept for another round.
  */
 static int
 recheck_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, ReconKeyed *items,

@@ -312,6 +312,33 @@ like(psql_err("CALL recon.resume_sweep($gone)"), qr/55000: run $gone has already
 	'an abandoned run cannot be resumed');
 like(psql_err("SELECT recon.abandon_sweep($gone, 'again')"), qr/55000: run $gone has already ended \(abandoned\)/,
 	'nor abandoned twice');
+is($node->safe_psql('postgres', "SELECT abandoned_at IS NOT NULL FROM recon.runs WHERE run_id = $gone"), 't',
+	'recon.runs.abandoned_at is set');
+
+# abandoned after a range was done: what that range recorded stays, its
+# planned repairs are superseded (the run never reaches its quality gate)
+reset_records();
+($sweeper, $pid) = paused_range_sweep('between_ranges');
+my $half = last_run();
+my $planned = $node->safe_psql('postgres',
+	"SELECT count(*) FROM recon.repairs WHERE run_id = $half AND status = 'planned'");
+ok($planned > 0, "range 1 done and paused: $planned repairs planned");
+is($node->safe_psql('postgres', "SELECT recon.abandon_sweep($half, 'stop after range 1')"), '4',
+	'abandoned between ranges, its sweeper idle: 4 units not swept');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FILTER (WHERE status = 'superseded') || '/' || count(*) FROM recon.repairs WHERE run_id = $half"),
+	"$planned/$planned", 'each repair it planned is superseded');
+is($node->safe_psql('postgres',
+		"SELECT detail->>'repairs_superseded' FROM recon.audit_log WHERE run_id = $half AND action = 'run.abandoned'"),
+	$planned, 'audited with that count');
+ok($node->safe_psql('postgres', "SELECT count(*) FROM recon.divergences WHERE last_run_id = $half AND status = 'open'") > 0,
+	'the divergences range 1 recorded stay open');
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+$sweeper->quit;
+is($node->safe_psql('postgres',
+		"SELECT string_agg(status, ' ' ORDER BY range_no) FROM recon.sweep_ranges WHERE run_id = $half"),
+	'done abandoned abandoned abandoned abandoned', 'its sweeper, woken, swept nothing more');
+
 my $fresh = $node->safe_psql('postgres', "SELECT recon.sweep('s')");
 is(records($fresh), $after_records, 'the mapping is swept again: what the last single pass recorded');
 

@@ -206,16 +206,19 @@ recon_range_run_work(int64 run_id, const char *actor)
 }
 
 /*
- * The run's mapping, status (or "abandoned": see recon.abandon_sweep) and
- * whether it is a range run; errors if there is no such run.
+ * The mapping and status ("running" or "failed") of a range run that is
+ * still open, so that it can be resumed or abandoned; errors if there is no
+ * such run, if it is of another mapping than mapping_expected (if given),
+ * if it is not a range run, or if it has ended (finished, gated, or
+ * abandoned by recon.abandon_sweep).
  */
 static void
-run_info(int64 run_id, char **mapping, char **status, bool *is_range)
+open_range_run(int64 run_id, const char *mapping_expected, char **mapping, char **status)
 {
 	Oid			t[1] = {INT8OID};
 	Datum		v[1] = {Int64GetDatum(run_id)};
 	MemoryContext cxt = CurrentMemoryContext;
-	bool		isnull;
+	bool		single_pass;
 
 	SPI_execute_with_args("SELECT mapping_name, CASE WHEN abandoned_at IS NULL THEN status"
 						  " ELSE 'abandoned' END, ranges FROM recon.runs WHERE run_id = $1",
@@ -228,8 +231,24 @@ run_info(int64 run_id, char **mapping, char **status, bool *is_range)
 				 errhint("See SELECT run_id, mapping_name, status FROM recon.runs.")));
 	*mapping = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	*status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-	*is_range = !isnull;
+	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &single_pass);	/* ranges NULL */
+	if (mapping_expected && strcmp(mapping_expected, *mapping) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("run %lld is a sweep of mapping \"%s\", not \"%s\"", (long long) run_id,
+						*mapping, mapping_expected),
+				 errhint("Pass run_id => NULL to start a new range sweep.")));
+	if (single_pass)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run %lld is not a range sweep", (long long) run_id),
+				 errdetail("Only range sweeps record their progress; a single-pass sweep or a change-check run has nothing to resume or abandon."),
+				 errhint("Start a new sweep: CALL recon.range_sweep('%s').", *mapping)));
+	if (strcmp(*status, "running") != 0 && strcmp(*status, "failed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run %lld has already ended (%s)", (long long) run_id, *status),
+				 errhint("Start a new sweep: CALL recon.range_sweep('%s').", *mapping)));
 }
 
 /*
@@ -242,27 +261,9 @@ resume_run(int64 run_id, const char *actor, const char *mapping_expected)
 {
 	char	   *name;
 	char	   *status;
-	bool		is_range;
 	ReconMapping *m;
 
-	run_info(run_id, &name, &status, &is_range);
-	if (mapping_expected && strcmp(mapping_expected, name) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("run %lld is a sweep of mapping \"%s\", not \"%s\"", (long long) run_id,
-						name, mapping_expected),
-				 errhint("Pass run_id => NULL to start a new range sweep.")));
-	if (!is_range)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("run %lld is not a range sweep", (long long) run_id),
-				 errdetail("Only range sweeps record their progress; a single-pass sweep or a change-check run has nothing to resume."),
-				 errhint("Start a new sweep: CALL recon.range_sweep('%s').", name)));
-	if (strcmp(status, "running") != 0 && strcmp(status, "failed") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("run %lld has already ended (%s)", (long long) run_id, status),
-				 errhint("Start a new sweep: CALL recon.range_sweep('%s').", name)));
+	open_range_run(run_id, mapping_expected, &name, &status);
 	m = recon_mapping_load(name);
 	if (strcmp(status, "failed") == 0)
 	{
@@ -389,7 +390,6 @@ recon_abandon_sweep(PG_FUNCTION_ARGS)
 	char	   *reason;
 	char	   *name;
 	char	   *status;
-	bool		is_range;
 	int			abandoned;
 
 	if (PG_ARGISNULL(0))
@@ -407,16 +407,7 @@ recon_abandon_sweep(PG_FUNCTION_ARGS)
 	recon_priv_enter(&priv, "recon_operator", "recon.abandon_sweep");
 	SPI_connect();
 	recon_pin_search_path();
-	run_info(run_id, &name, &status, &is_range);
-	if (!is_range)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("run %lld is not a range sweep", (long long) run_id),
-				 errdetail("Only a range sweep stays unfinished when it is interrupted.")));
-	if (strcmp(status, "running") != 0 && strcmp(status, "failed") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("run %lld has already ended (%s)", (long long) run_id, status)));
+	open_range_run(run_id, NULL, &name, &status);
 	abandoned = recon_range_run_abandon(name, run_id, priv.caller_name, reason);
 	SPI_finish();
 	recon_priv_exit(&priv);

@@ -24,6 +24,11 @@ TRUNCATE recon.audit_log;
 SET session_replication_role = replica;
 UPDATE recon.audit_log SET reason = 'nothing to see' WHERE chain_seq = 3;
 RESET session_replication_role;
+-- the chain (row links and head) is kept under replica role too
+SET session_replication_role = replica;
+SELECT recon.alter_mapping('items', '{"settle_ms": 400}');
+RESET session_replication_role;
+SELECT ok, reason FROM recon.verify_audit();
 -- not even the owner holds UPDATE/DELETE/TRUNCATE on it
 SELECT has_table_privilege(r.rolname, 'recon.audit_log', 'UPDATE') AS upd,
        has_table_privilege(r.rolname, 'recon.audit_log', 'DELETE') AS del
@@ -65,6 +70,7 @@ SELECT max(chain_seq) + 1, 'forger', 'repair.approved', max(row_hash), repeat('f
 SELECT ok, first_bad_id = (SELECT max(audit_id) FROM recon.audit_log) AS forgery_found FROM recon.verify_audit();
 DELETE FROM recon.audit_log WHERE actor = 'forger';
 ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_chain;
+ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_chain_advance;
 ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_no_update;
 ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_no_truncate;
 SELECT ok FROM recon.verify_audit();

@@ -137,20 +137,53 @@ CREATE OR REPLACE FUNCTION recon._audit_chain() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE head recon.audit_chain_head;
+DECLARE
+    head recon.audit_chain_head;
+    tail record;
 BEGIN
     -- One writer at a time extends the chain: a row lock on the head, which
     -- only the extension owner can take (unlike a session-level lock key).
     SELECT * INTO head FROM recon.audit_chain_head FOR UPDATE;
+    -- Rows this statement wrote already lie past the head: the head moves
+    -- once per statement (audit_chain_advance), not once per row, whose row
+    -- versions each later lock would walk (quadratic in a run's rows).  The
+    -- first row of a statement still links to the head, so rows removed
+    -- from the chain's end are seen.
+    SELECT a.chain_seq, a.row_hash INTO tail FROM recon.audit_log a
+     WHERE a.chain_seq > head.chain_seq ORDER BY a.chain_seq DESC LIMIT 1;
+    IF FOUND THEN
+        head.chain_seq := tail.chain_seq;
+        head.row_hash := tail.row_hash;
+    END IF;
     NEW.chain_seq := head.chain_seq + 1;
     NEW.prev_hash := head.row_hash;
     NEW.key_id := recon._audit_key_id();
     NEW.row_hash := recon._audit_hash(NEW.key_id, NEW.prev_hash || recon._audit_content(NEW));
-    UPDATE recon.audit_chain_head SET chain_seq = NEW.chain_seq, row_hash = NEW.row_hash;
     PERFORM recon._audit_queue(NEW.chain_seq, NEW.row_hash, NEW.action, recon._audit_content(NEW));
     RETURN NEW;
 END
 $$;
+
+-- Moves the head to the chain's last row after each statement that wrote
+-- rows (the statement's row triggers hold the head's lock).
+CREATE FUNCTION recon._audit_chain_advance() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE tail record;
+BEGIN
+    SELECT a.chain_seq, a.row_hash INTO tail
+      FROM recon.audit_log a, recon.audit_chain_head h
+     WHERE a.chain_seq > h.chain_seq ORDER BY a.chain_seq DESC LIMIT 1;
+    IF FOUND THEN
+        UPDATE recon.audit_chain_head SET chain_seq = tail.chain_seq, row_hash = tail.row_hash;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER audit_chain_advance AFTER INSERT ON recon.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION recon._audit_chain_advance();
+ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_chain_advance;
 
 DROP FUNCTION recon.verify_audit();
 CREATE FUNCTION recon.verify_audit(anchor_seq bigint DEFAULT NULL, anchor_hash text DEFAULT NULL,
@@ -378,7 +411,8 @@ CREATE FUNCTION recon.compare_document(mapping text, document text,
 ------------------------------------------------------------------------
 REVOKE ALL ON recon.redaction_key, recon.audit_chain_head FROM PUBLIC;
 REVOKE ALL ON FUNCTION recon._random_bytes(integer), recon._audit_hash(text, text),
-                       recon._audit_key_id(), recon._audit_queue(bigint, text, text, text),
+                       recon._audit_key_id(), recon._audit_chain_advance(),
+                       recon._audit_queue(bigint, text, text, text),
                        recon.verify_audit(bigint, text), recon.audit_head(),
                        recon.rotate_audit_key(text), recon.alter_mapping_owner(text, regrole)
     FROM PUBLIC;

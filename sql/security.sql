@@ -381,6 +381,7 @@ UPDATE recon.audit_chain_head h SET chain_seq = k.chain_seq, row_hash = k.row_ha
 UPDATE recon.audit_chain_head h SET chain_seq = a.chain_seq, row_hash = a.row_hash
   FROM (SELECT chain_seq, row_hash FROM recon.audit_log ORDER BY chain_seq DESC LIMIT 1) a;
 ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_chain;
+ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_chain_advance;
 ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_no_update;
 ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_no_truncate;
 SELECT ok FROM recon.verify_audit(:anchor_seq, :'anchor_hash');

@@ -159,11 +159,28 @@ is($node->safe_psql('postgres', "SELECT ok FROM recon.verify_audit($aseq, '$ahas
 $node->safe_psql('postgres', q{
 	SELECT restore();
 	ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_chain;
+	ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_chain_advance;
 	ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_no_update;
 	ALTER TABLE recon.audit_log ENABLE ALWAYS TRIGGER audit_no_truncate;
 });
 is($node->safe_psql('postgres', "SELECT ok FROM recon.verify_audit($aseq, '$ahash')"), 't',
 	'restored chain verifies against the anchor');
+
+# writers racing for the chain: each waits for the head's lock, links to the
+# rows the others committed, and leaves the head at the chain's end
+my $before = $node->safe_psql('postgres', 'SELECT max(chain_seq) FROM recon.audit_log');
+$node->pgbench('--no-vacuum --client=4 --transactions=20', 0, [qr/processed: 80\/80/], [qr/^$/],
+	'4 sessions write audit rows at once',
+	{ 'audit_race' => q{
+		BEGIN;
+		SELECT recon.rotate_audit_key('race :client_id a');
+		SELECT recon.rotate_audit_key('race :client_id b');
+		COMMIT;
+	} });
+is($node->safe_psql('postgres', "SELECT count(*) FROM recon.audit_log WHERE chain_seq > $before"),
+	'160', 'every racing row is in the chain');
+is($node->safe_psql('postgres', 'SELECT ok, reason FROM recon.verify_audit()'), 't|',
+	'the raced chain verifies and ends at its head');
 
 # a server without the key cannot verify keyed rows (nor forge them)
 $node->append_conf('postgresql.conf', "recon.audit_key_file = ''");

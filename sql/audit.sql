@@ -24,6 +24,15 @@ TRUNCATE recon.audit_log;
 SET session_replication_role = replica;
 UPDATE recon.audit_log SET reason = 'nothing to see' WHERE chain_seq = 3;
 RESET session_replication_role;
+-- a row's content is computed inline, not by a SQL function call per row
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE l text; p text := '';
+BEGIN
+    FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP p := p || l; END LOOP;
+    RETURN p;
+END $$;
+SELECT p ~ 'jsonb_build_object' AND p !~ '_audit_content' AS content_inlined
+  FROM pg_temp.plan_of('SELECT recon._audit_content(a) FROM recon.audit_log a') p;
 -- the chain (row links and head) is kept under replica role too
 SET session_replication_role = replica;
 SELECT recon.alter_mapping('items', '{"settle_ms": 400}');

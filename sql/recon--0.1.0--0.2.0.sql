@@ -133,6 +133,21 @@ CREATE FUNCTION recon._audit_key_id() RETURNS text
 CREATE FUNCTION recon._audit_queue(seq bigint, row_hash text, action text, content text)
     RETURNS void AS 'MODULE_PATHNAME', 'recon_audit_queue' LANGUAGE C STRICT;
 
+-- 0.1.0's content with every name qualified and no SET clause, so that the
+-- planner inlines it (a SET clause made each call parse and plan its body).
+-- STABLE, as extract() on a timestamptz is.  The text is unchanged.
+CREATE OR REPLACE FUNCTION recon._audit_content(a recon.audit_log) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.jsonb_build_object(
+        'seq', a.chain_seq, 'at', extract(epoch FROM a.at),
+        'session_user', a.session_user_name, 'actor', a.actor,
+        'action', a.action, 'mapping', a.mapping_name, 'run', a.run_id,
+        'divergence', a.divergence_id, 'repair', a.repair_id,
+        'reason', a.reason, 'detail', a.detail,
+        'before', a.before_hash, 'after', a.after_hash)::pg_catalog.text
+$$;
+
 CREATE OR REPLACE FUNCTION recon._audit_chain() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -140,6 +155,7 @@ AS $$
 DECLARE
     head recon.audit_chain_head;
     tail record;
+    content text;
 BEGIN
     -- One writer at a time extends the chain: a row lock on the head, which
     -- only the extension owner can take (unlike a session-level lock key).
@@ -158,8 +174,9 @@ BEGIN
     NEW.chain_seq := head.chain_seq + 1;
     NEW.prev_hash := head.row_hash;
     NEW.key_id := recon._audit_key_id();
-    NEW.row_hash := recon._audit_hash(NEW.key_id, NEW.prev_hash || recon._audit_content(NEW));
-    PERFORM recon._audit_queue(NEW.chain_seq, NEW.row_hash, NEW.action, recon._audit_content(NEW));
+    content := recon._audit_content(NEW);
+    NEW.row_hash := recon._audit_hash(NEW.key_id, NEW.prev_hash || content);
+    PERFORM recon._audit_queue(NEW.chain_seq, NEW.row_hash, NEW.action, content);
     RETURN NEW;
 END
 $$;

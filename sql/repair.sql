@@ -139,6 +139,22 @@ CALL recon.apply_repairs(:run8);
 RESET SESSION AUTHORIZATION;
 \! mongo_tool find rt_repair.items '{"_id": {"$in": [2, 3]}}'
 
+-- an extra document whose _id has another type than the key's: the repair
+-- finds it by that _id (carried in the canonical key), and deletes only it
+\! printf '%s\n' '{"_id": "77", "name": "orphan, string _id"}' | mongo_tool insert rt_repair.items
+SET SESSION AUTHORIZATION r_op;
+SELECT recon.sweep('items') AS run9 \gset
+RESET SESSION AUTHORIZATION;
+SELECT d.kind, d.key, r.action FROM recon.repairs r JOIN recon.divergences d USING (divergence_id)
+ WHERE r.run_id = :run9 ORDER BY r.repair_id;
+SET SESSION AUTHORIZATION r_ap;
+SELECT recon.approve_repairs(:run9, NULL, 'string _id left by an old importer') AS approved;
+SET SESSION AUTHORIZATION r_op;
+CALL recon.apply_repairs(:run9);
+RESET SESSION AUTHORIZATION;
+SELECT action, status FROM recon.repairs WHERE run_id = :run9 ORDER BY repair_id;
+\! mongo_tool find rt_repair.items '{"_id": {"$in": ["77", 77]}}'
+
 -- an unknown run
 CALL recon.apply_repairs(999999);
 \echo :LAST_ERROR_SQLSTATE

@@ -425,7 +425,7 @@ read_target_side(const ReconMapping *m, const ReconTarget *t, HTAB *h, ReconKeye
 			items[i].doc = NULL;
 			if (mode == REREAD_SCAN)
 				continue;
-			if (items[i].id && bson_iter_init_find(&it, items[i].id, "_id"))
+			if (recon_id_iter(&it, items[i].id, items[i].idlen))
 			{
 				char		ikey[16];
 
@@ -574,7 +574,7 @@ recon_keyed_read_costs_a_scan(const ReconMapping *m, const ReconTarget *t,
 
 	bson_append_document_begin(&filter, "_id", 3, &idf);
 	bson_append_array_begin(&idf, "$in", 3, &in);
-	if (c->id && bson_iter_init_find(&it, c->id, "_id"))
+	if (recon_id_iter(&it, c->id, c->idlen))
 		bson_append_iter(&in, "0", 1, &it);
 	else
 		recon_append_id_candidates_from_canon(m, &in, &ni, c->key, c->keylen);
@@ -1118,6 +1118,7 @@ recon_recheck_candidates(const ReconMapping *m, const ReconTarget *t, int64 run_
 		items[i].key = cands[i].key;
 		items[i].keylen = cands[i].keylen;
 		items[i].id = cands[i].id;
+		items[i].idlen = cands[i].idlen;
 		items[i].seen_src = cands[i].in_source;
 		items[i].seen_doc = cands[i].in_target;
 		items[i].src_digest = cands[i].src_digest;

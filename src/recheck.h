@@ -18,7 +18,8 @@ typedef struct ReconCandidate
 {
 	char	   *key;			/* canonical key */
 	int			keylen;
-	bson_t	   *id;				/* {_id: value} as seen in MongoDB, or NULL */
+	uint32		idlen;
+	const uint8_t *id;			/* BSON {_id: value} as seen in MongoDB, or NULL */
 	CanonDigest src_digest;
 	CanonDigest doc_digest;
 	bool		in_source;
@@ -37,7 +38,8 @@ typedef struct ReconKeyed
 {
 	char	   *key;			/* canonical key */
 	int			keylen;
-	bson_t	   *id;				/* {_id: value} as last seen, or NULL */
+	uint32		idlen;
+	const uint8_t *id;			/* BSON {_id: value} as last seen, or NULL */
 	int64		ref;			/* caller's id (repair_id) */
 	bool		seen_src;		/* what the previous look saw */
 	bool		seen_doc;
@@ -50,6 +52,16 @@ typedef struct ReconKeyed
 	StringInfoData src_canon;	/* key + fields, filled by recon_compare_item */
 	StringInfoData doc_canon;
 } ReconKeyed;
+
+/*
+ * An iterator on the value of a BSON {_id: value} kept as bytes (a candidate
+ * keeps 12 bytes for it, not a 128-byte-aligned bson_t); false without one.
+ */
+static inline bool
+recon_id_iter(bson_iter_t *it, const uint8_t *id, uint32 idlen)
+{
+	return id != NULL && bson_iter_init_from_data(it, id, idlen) && bson_iter_find(it, "_id");
+}
 
 extern void recon_read_sides(const ReconMapping *m, const ReconTarget *t, ReconKeyed *items,
 							 int n, const char *lock);

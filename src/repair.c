@@ -490,9 +490,13 @@ load_batch(Datum ids, RepairItem **out)
 		if (canon_key_is_unexpected(r->k.key, r->k.keylen))
 		{
 			/* an _id of unexpected type: the key bytes carry {_id: value} */
-			r->k.id = palloc_bson_aligned(sizeof(bson_t));
-			if (!canon_unexpected_key_id(r->k.key, r->k.keylen, r->k.id))
-				r->k.id = NULL;
+			bson_t		id;
+
+			if (canon_unexpected_key_id(r->k.key, r->k.keylen, &id))
+			{
+				r->k.id = bson_get_data(&id);
+				r->k.idlen = id.len;
+			}
 		}
 	}
 	*out = items;

@@ -80,8 +80,8 @@ keys_add(SampleKeys *k, const char *key, int keylen, const bson_t *doc)
 			bson_append_iter(&tmp, "_id", 3, &it);
 		data = palloc(tmp.len);
 		memcpy(data, bson_get_data(&tmp), tmp.len);
-		c->id = palloc_bson_aligned(sizeof(bson_t));
-		bson_init_static(c->id, data, tmp.len);
+		c->id = data;
+		c->idlen = tmp.len;
 		bson_destroy(&tmp);
 	}
 

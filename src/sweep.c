@@ -621,14 +621,12 @@ add_candidate(const ReconMapping *m, const ReconTarget *t, int64 run_id, Candida
 		c->src_digest = src->digest;
 	if (tgt)
 	{
-		char	   *id = MemoryContextAlloc(b->copies, tgt->idlen);
+		uint8_t    *id = MemoryContextAlloc(b->copies, tgt->idlen);
 
 		memcpy(id, tgt->id, tgt->idlen);
 		c->doc_digest = tgt->digest;
-		c->id = MemoryContextAlloc(b->copies, sizeof(bson_t) + 128);
-		c->id = (bson_t *) TYPEALIGN(128, c->id);
-		if (!bson_init_static(c->id, (const uint8_t *) id, tgt->idlen))
-			c->id = NULL;
+		c->id = id;
+		c->idlen = tgt->idlen;
 	}
 	recon_progress_set(PROGRESS_CANDIDATES, stats->candidates + b->n);
 	if (b->n == b->cap)

@@ -131,6 +131,18 @@ SET statement_timeout = '1ms';
 SELECT recon.sweep('users');
 \set VERBOSITY default
 RESET statement_timeout;
+-- a cancel that lands inside one item's subtransaction (recording a
+-- divergence) ends the statement and leaves the session usable
+SET recon.debug_pause_point = 'in_item';
+SET recon.debug_pause_ms = 5000;
+SET statement_timeout = '500ms';
+\set VERBOSITY terse
+SELECT recon.sweep('users');
+\set VERBOSITY default
+RESET statement_timeout;
+RESET recon.debug_pause_point;
+RESET recon.debug_pause_ms;
+SELECT 'usable' AS session_after_cancel;
 SELECT count(*) AS runs FROM recon.runs WHERE mapping_name = 'users';
 SELECT recon.start_sweep('nosuch');
 \echo :LAST_ERROR_SQLSTATE

@@ -304,8 +304,17 @@ recon_disable_cdc(PG_FUNCTION_ARGS)
 		}
 		PG_CATCH();
 		{
+			ErrorData  *e;
+
+			/* the slot stays (the worker drops it); a cancel still ends the call */
+			MemoryContextSwitchTo(cxt);
+			e = CopyErrorData();
 			FlushErrorState();
 			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			if (e->sqlerrcode == ERRCODE_QUERY_CANCELED || e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+				ReThrowError(e);
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(cxt);

@@ -138,6 +138,7 @@ static const struct config_enum_entry pause_point_options[] = {
 	{"after_write", PAUSE_AFTER_WRITE, false},
 	{"before_recheck", PAUSE_BEFORE_RECHECK, false},
 	{"between_ranges", PAUSE_BETWEEN_RANGES, false},
+	{"in_item", PAUSE_IN_ITEM, false},
 	{NULL, 0, false}
 };
 
@@ -600,6 +601,7 @@ recon_try_code(void (*fn) (void *arg), void *arg, char **why, int *sqlerrcode)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		recon_debug_pause(PAUSE_IN_ITEM);
 		fn(arg);
 		ReleaseCurrentSubTransaction();
 	}
@@ -609,11 +611,19 @@ recon_try_code(void (*fn) (void *arg), void *arg, char **why, int *sqlerrcode)
 
 		MemoryContextSwitchTo(cxt);
 		e = CopyErrorData();
+		FlushErrorState();
+
+		/*
+		 * Rolled back before any re-throw: an error that leaves an internal
+		 * subtransaction open leaves the session in an aborted transaction
+		 * block ("current transaction is aborted") after a cancel.
+		 */
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
 		if (e->sqlerrcode == ERRCODE_QUERY_CANCELED || e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
 			e->elevel > ERROR)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
+			ReThrowError(e);
 		if (why)
 			*why = e->message;
 		if (sqlerrcode)

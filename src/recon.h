@@ -30,7 +30,7 @@ extern int	recon_write_batch_size;
 typedef enum ReconPausePoint
 {
 	PAUSE_NONE, PAUSE_AFTER_INTENT, PAUSE_BEFORE_WRITE, PAUSE_AFTER_WRITE, PAUSE_BEFORE_RECHECK,
-	PAUSE_BETWEEN_RANGES
+	PAUSE_BETWEEN_RANGES, PAUSE_IN_ITEM
 } ReconPausePoint;
 extern void recon_debug_pause(ReconPausePoint point);
 extern char *recon_debug_fail_key;

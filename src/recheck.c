@@ -876,10 +876,14 @@ planned_operation(const ReconMapping *m, const ReconKeyed *it, const bool *mask,
  * earlier one is in doubt: supersede older planned ones and insert one that
  * needs approval unless repair = auto (a delete always does).  A row no
  * document can hold gets a failed repair saying so, never a write.
+ *
+ * A divergence recorded just now (is_new) has no earlier repairs, so they
+ * are not looked up: that is most of a big run's divergences, and a look-up
+ * planned while recon.repairs was empty scans it for each one.
  */
 static void
-plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const ReconKeyed *it,
-			const bool *mask, ReconRunStats *stats)
+plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, bool is_new,
+			const ReconKeyed *it, const bool *mask, ReconRunStats *stats)
 {
 	ReconRepairPlan plan = {0};
 	PlanArgs	pa = {m, it, mask, NULL, NULL};
@@ -887,10 +891,13 @@ plan_repair(const ReconMapping *m, int64 run_id, int64 divergence_id, const Reco
 
 	if (m->repair == REPAIR_OFF)
 		return;
-	/* an in-doubt repair is resolved by apply_repairs before anything new */
-	if (recon_repair_in_doubt(divergence_id))
-		return;
-	recon_repairs_supersede(divergence_id);
+	if (!is_new)
+	{
+		/* an in-doubt repair is resolved by apply_repairs before anything new */
+		if (recon_repair_in_doubt(divergence_id))
+			return;
+		recon_repairs_supersede(divergence_id);
+	}
 	if (!recon_try(planned_operation_cb, &pa, &reason))
 	{
 		/* a row no document can hold: a failed repair that says so, never a write */
@@ -953,7 +960,7 @@ recon_record_divergence(const ReconMapping *m, int64 run_id, ReconKeyed *it, Lis
 	stats->divergences++;
 	if (is_new)
 		stats->new_divergences++;
-	plan_repair(m, run_id, divergence_id, it, mask, stats);
+	plan_repair(m, run_id, divergence_id, is_new, it, mask, stats);
 }
 
 /*

@@ -253,6 +253,16 @@ recon_enable_cdc(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* Drop the database's slot (recon_try: it fails while a worker holds it). */
+static void
+drop_slot_cb(void *arg)
+{
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1] = {CStringGetTextDatum((char *) arg)};
+
+	recon_spi_exec("SELECT pg_catalog.pg_drop_replication_slot($1)", 1, t, v, NULL, SPI_OK_SELECT);
+}
+
 /*
  * recon.disable_cdc(mapping text): stop following the mapping (recon_admin,
  * mapping owner; works with its source gone): drops its queue, ends its change
@@ -288,38 +298,7 @@ recon_disable_cdc(PG_FUNCTION_ARGS)
 	/* the last mapping of this database: drop the slot (the worker does if it is busy) */
 	if (recon_spi_int64("SELECT count(*) FROM recon.mappings WHERE cdc_enabled", 0, NULL, NULL) == 0 &&
 		recon_cdc_slot_exists(slot))
-	{
-		MemoryContext cxt = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
-
-		BeginInternalSubTransaction(NULL);
-		PG_TRY();
-		{
-			Oid			ts[1] = {TEXTOID};
-			Datum		vs[1] = {CStringGetTextDatum(slot)};
-
-			recon_spi_exec("SELECT pg_catalog.pg_drop_replication_slot($1)", 1, ts, vs, NULL, SPI_OK_SELECT);
-			ReleaseCurrentSubTransaction();
-			dropped = true;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *e;
-
-			/* the slot stays (the worker drops it); a cancel still ends the call */
-			MemoryContextSwitchTo(cxt);
-			e = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			if (e->sqlerrcode == ERRCODE_QUERY_CANCELED || e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-				ReThrowError(e);
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
+		dropped = recon_try(drop_slot_cb, slot, NULL);	/* if not, the worker drops it */
 	a.actor = priv.caller_name;
 	a.action = AUDIT_CDC_DISABLED;
 	a.mapping = m->name;

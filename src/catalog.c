@@ -17,11 +17,15 @@
 #include "mapping.h"
 #include "recon.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 
 /* audit_log.action of each ReconAuditAction */
 static const char *const audit_action_names[AUDIT_N_ACTIONS] = {
@@ -484,6 +488,50 @@ finish_run(const ReconMapping *m, int64 run_id, const char *actor, int64 rows, i
  * Divergences
  * --------------------------------------------------------------------- */
 
+#define REPLAN_FIRST_AT 64		/* divergences: below, any plan is cheap */
+
+/*
+ * Plans over the tables a run grows are cached for the session, and inside
+ * one transaction nothing re-plans them: the statistics do not change until
+ * it commits.  Planned while a table was nearly empty (a new install, or
+ * after drop_mapping emptied recon.divergences), PostgreSQL's foreign-key
+ * check of each planned repair scans recon.divergences, and keeps doing so
+ * while the run grows the table: quadratic in the run's divergences.
+ * Invalidating the tables' relcache entries each time the divergences a
+ * transaction recorded double has every such plan re-made at the size the
+ * table has reached (the planner reads a table's current length): a few
+ * re-plans per run.
+ */
+static void
+replan_as_tables_grow(void)
+{
+	static const char *const grown[] = {"divergences", "repairs", "audit_log"};
+	static LocalTransactionId counted_in = InvalidLocalTransactionId;
+	static uint64 recorded;
+	static uint64 replan_at;
+	Oid			nsp;
+	int			i;
+
+	if (MyProc->lxid != counted_in)
+	{
+		counted_in = MyProc->lxid;
+		recorded = 0;
+		replan_at = REPLAN_FIRST_AT;
+	}
+	if (++recorded < replan_at)
+		return;
+	replan_at *= 2;
+	nsp = get_namespace_oid("recon", false);
+	for (i = 0; i < lengthof(grown); i++)
+	{
+		Oid			rel = get_relname_relid(grown[i], nsp);
+
+		if (OidIsValid(rel))
+			CacheInvalidateRelcacheByRelid(rel);
+	}
+	/* the next statement's CommandCounterIncrement applies them here */
+}
+
 /*
  * Record (or refresh) the open divergence of a key; returns its id and
  * whether it is new.
@@ -509,6 +557,7 @@ recon_divergence_record(const ReconMapping *m, int64 run_id, const ReconDivergen
 	bool		isnull;
 	int64		divergence_id;
 
+	replan_as_tables_grow();
 	v[0] = Int64GetDatum(m->id);
 	v[1] = Int64GetDatum(run_id);
 	v[2] = CStringGetTextDatum(d->kind);

@@ -128,6 +128,23 @@ cmp_ok($repair_scans, '<', 10, "recon.repairs was scanned $repair_scans times, n
 is($chain_ok, 't', 'the chain verifies inside the transaction');
 is($node->safe_psql('postgres', 'SELECT ok FROM recon.verify_audit()'), 't', 'and after it');
 
+# A run that records many divergences while recon.divergences is small in
+# the planner's statistics (emptied, as drop_mapping does): PostgreSQL's
+# foreign-key check of each planned repair was planned once as a scan of the
+# small table and kept while the run grew it, one scan per repair
+# (quadratic). recon has such plans re-made as the run's divergences double.
+$node->safe_psql('postgres', q{UPDATE r SET v = 'grown' || id WHERE id BETWEEN 30001 AND 32000;
+	DELETE FROM recon.repairs; DELETE FROM recon.divergences; VACUUM recon.repairs, recon.divergences});
+my (undef, $grown_planned, $divergence_scans) = split /\n/, $node->safe_psql('postgres',
+	"BEGIN; SELECT recon.sweep('rr') IS NOT NULL;"
+	  . " SELECT count(*) FROM recon.repairs WHERE run_id = (SELECT max(run_id) FROM recon.runs);"
+	  . " SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'recon.divergences'::regclass;"
+	  . " COMMIT;");
+cmp_ok($grown_planned, '>=', 2000, "a run after the table was emptied planned $grown_planned repairs");
+cmp_ok($divergence_scans, '<', 400,
+	"recon.divergences was scanned $divergence_scans times, not once per planned repair");
+is($node->safe_psql('postgres', 'SELECT ok FROM recon.verify_audit()'), 't', 'the chain verifies after the grown run');
+
 $node->stop;
 ReconTest::stop_ferretdb();
 done_testing();

@@ -18,5 +18,6 @@ extern mongoc_collection_t *recon_mongo_collection(const ReconTarget *target,
 extern void recon_mongo_raise(const bson_error_t *error, const char *what) pg_attribute_noreturn();
 extern void recon_mongo_init(void);
 extern void recon_mongo_long_reads(bool on);
+extern void recon_mongo_keep_reply_memory(bool on);
 
 #endif

@@ -910,6 +910,10 @@ recon_range_bounds(const ReconMapping *m, int nranges, int *nbounds)
 	return bounds;
 }
 
+static void sweep_pass_body(const ReconMapping *m, const ReconTarget *t, int64 run_id,
+							const ReconRange *r, int64 *rows_out, int64 *docs_out,
+							ReconRunStats *stats);
+
 /*
  * One pass over both sides — the whole mapping (r NULL) or one key range
  * of it — matched in partitions; candidates re-checked and recorded.
@@ -918,6 +922,23 @@ recon_range_bounds(const ReconMapping *m, int nranges, int *nbounds)
 void
 recon_sweep_pass(const ReconMapping *m, const ReconTarget *t, int64 run_id, const ReconRange *r,
 				 int64 *rows_out, int64 *docs_out, ReconRunStats *stats)
+{
+	recon_mongo_keep_reply_memory(true);
+	PG_TRY();
+	{
+		sweep_pass_body(m, t, run_id, r, rows_out, docs_out, stats);
+	}
+	PG_FINALLY();
+	{
+		recon_mongo_keep_reply_memory(false);
+	}
+	PG_END_TRY();
+}
+
+/* recon_sweep_pass, while libmongoc's reply memory is kept between replies */
+static void
+sweep_pass_body(const ReconMapping *m, const ReconTarget *t, int64 run_id, const ReconRange *r,
+				int64 *rows_out, int64 *docs_out, ReconRunStats *stats)
 {
 	int64		rows,
 				docs;

@@ -214,6 +214,10 @@ recon_mongo_long_reads(bool on)
 	long_reads = on;
 }
 
+#define REPLY_MMAP_THRESHOLD (4 * 1024 * 1024)
+#define REPLY_HEAP_KEEP (16 * 1024 * 1024)
+#define GLIBC_DEFAULT_THRESHOLD (128 * 1024)
+
 /*
  * libmongoc mallocs each reply (a batch of documents, often hundreds of
  * kilobytes) and frees it once the batch is read.  Under glibc's default,
@@ -225,10 +229,6 @@ recon_mongo_long_reads(bool on)
  * thresholds (as fixed values: glibc cannot be told to adjust them again)
  * and returns what was kept.  The caller turns it off again, also on error.
  */
-#define REPLY_MMAP_THRESHOLD (4 * 1024 * 1024)
-#define REPLY_HEAP_KEEP (16 * 1024 * 1024)
-#define GLIBC_DEFAULT_THRESHOLD (128 * 1024)
-
 void
 recon_mongo_keep_reply_memory(bool on)
 {

@@ -88,6 +88,8 @@ typedef struct MatchEntry
 	bool		matched;
 } MatchEntry;
 
+#define SPILL_RECORD_ASSEMBLED 256	/* entries up to this size are written at once */
+
 /* Append an entry to the partition its key hashes to (at this spill's level). */
 static void
 spill_write(Spill *s, SpillEntry *e)
@@ -109,6 +111,18 @@ spill_write(Spill *s, SpillEntry *e)
 	hdr.idlen = e->idlen;
 	hdr.side = e->side;
 	hdr.unused = 0;
+	if (sizeof(hdr) + e->keylen + e->idlen <= SPILL_RECORD_ASSEMBLED)
+	{
+		/* one BufFileWrite per entry, not three: each call has its own overhead */
+		char		rec[SPILL_RECORD_ASSEMBLED];
+
+		memcpy(rec, &hdr, sizeof(hdr));
+		memcpy(rec + sizeof(hdr), e->key, e->keylen);
+		if (e->idlen)
+			memcpy(rec + sizeof(hdr) + e->keylen, e->id, e->idlen);
+		BufFileWrite(f, rec, sizeof(hdr) + e->keylen + e->idlen);
+		return;
+	}
 	BufFileWrite(f, &hdr, sizeof(hdr));
 	BufFileWrite(f, e->key, e->keylen);
 	if (e->idlen)

@@ -217,6 +217,30 @@ canon_ambiguous(StringInfo out)
  * --------------------------------------------------------------------- */
 
 /*
+ * The decimal digits of u, after a '-' when neg, at w (up to 21 bytes, no
+ * NUL); returns how many.  Numbers are normalized on every row: snprintf
+ * was over half of that.
+ */
+static int
+put_decimal(char *w, bool neg, uint64 u)
+{
+	char		rev[20];
+	int			nd = 0,
+				len = 0;
+
+	do
+	{
+		rev[nd++] = (char) ('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (neg)
+		w[len++] = '-';
+	while (nd > 0)
+		w[len++] = rev[--nd];
+	return len;
+}
+
+/*
  * Parse any decimal rendering ("-1.2300", "1.5e-05", "1.23E+5", "NaN",
  * "Infinity", "-Inf") and emit its normalized form.
  */
@@ -294,19 +318,18 @@ emit_decimal_text_tagged(StringInfo out, char tag, const char *s)
 		emit(out, tag, "0", 1);
 	else
 	{
-		size_t		size = nd + 14; /* sign, "e", pg_ltoa's sign, digits and NUL */
+		size_t		size = nd + 23; /* sign, "e", the exponent's sign and digits */
 		char	   *w;
 
 		if (size > sizeof(bufsmall))
 			buf = palloc(size);
-		/* "[-]digits e exp10", built by hand: snprintf took over half of this path's time */
 		w = buf;
 		if (neg)
 			*w++ = '-';
 		memcpy(w, digits, nd);
 		w += nd;
 		*w++ = 'e';
-		w += pg_ltoa(exp10, w);
+		w += put_decimal(w, exp10 < 0, (uint64) (exp10 < 0 ? -(int64) exp10 : exp10));
 		emit(out, tag, buf, w - buf);
 	}
 	if (buf != bufsmall)
@@ -325,10 +348,8 @@ emit_decimal_text(StringInfo out, const char *s)
 static void
 emit_int(StringInfo out, int64 v)
 {
-	char		rev[24];
 	char		buf[40];
-	int			nd = 0,
-				len = 0,
+	int			len,
 				exp10 = 0;
 	uint64		u;
 
@@ -343,17 +364,9 @@ emit_int(StringInfo out, int64 v)
 		u /= 10;
 		exp10++;
 	}
-	while (u > 0)
-	{
-		rev[nd++] = (char) ('0' + u % 10);
-		u /= 10;
-	}
-	if (v < 0)
-		buf[len++] = '-';
-	while (nd > 0)
-		buf[len++] = rev[--nd];
+	len = put_decimal(buf, v < 0, u);
 	buf[len++] = 'e';
-	len += snprintf(buf + len, sizeof(buf) - len, "%d", exp10);
+	len += put_decimal(buf + len, exp10 < 0, (uint64) (exp10 < 0 ? -(int64) exp10 : exp10));
 	emit(out, CT_NUMBER, buf, len);
 }
 

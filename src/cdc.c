@@ -22,6 +22,7 @@
 #include "catalog.h"
 #include "docshape.h"
 #include "mapping.h"
+#include "mongo_client.h"
 #include "recheck.h"
 #include "ranges.h"
 #include "recon.h"
@@ -859,6 +860,7 @@ recon_change_worker_main(Datum arg)
 	/* short MongoDB timeouts keep SIGTERM and cancel responsive */
 	SetConfigOption("recon.socket_timeout_ms", "2000", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("recon.connect_timeout_ms", "1000", PGC_SUSET, PGC_S_OVERRIDE);
+	recon_mongo_keep_reply_memory(true);	/* its own process: for its whole life */
 
 	slot = MemoryContextStrdup(TopMemoryContext, recon_cdc_slot_name(dboid));
 	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "recon change worker cycle",

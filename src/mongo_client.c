@@ -227,7 +227,8 @@ recon_mongo_long_reads(bool on)
  * sweep's backend CPU.  While on, up to REPLY_HEAP_KEEP of freed memory
  * stays in the heap for the next reply; off restores glibc's default
  * thresholds (as fixed values: glibc cannot be told to adjust them again)
- * and returns what was kept.  The caller turns it off again, also on error.
+ * and returns what was kept.  A caller in a user's session turns it off
+ * again, also on error; the change worker keeps it on in its own process.
  */
 void
 recon_mongo_keep_reply_memory(bool on)

@@ -23,7 +23,6 @@
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "miscadmin.h"
-#include "common/hashfn.h"
 #include "common/int.h"
 #include "common/shortest_dec.h"
 #include "datatype/timestamp.h"
@@ -82,6 +81,13 @@
 #define CT_JSON_DOUBLE 'n'
 
 /*
+ * CT_JSON_DOUBLE tags this process has written: an encoding made while
+ * the count did not move has none, and canon_digest_since() hashes it
+ * without looking for them.
+ */
+static uint64 json_doubles_written = 0;
+
+/*
  * A timestamp_precision option ("s", "ms", "us") as the unit, in microseconds,
  * to which both sides' timestamps are floored; 0 for any other string, which
  * the caller reports.
@@ -132,16 +138,21 @@ canon_value_len(const char *p)
 	return value_len(p);
 }
 
-static void
+/* One value: tag, length and payload, appended in one step (the encoders' hot path). */
+static inline void
 emit(StringInfo out, char tag, const void *payload, int len)
 {
-	char		hdr[5];
+	char	   *p;
 
-	hdr[0] = tag;
-	put_len(hdr + 1, (uint32) len);
-	appendBinaryStringInfo(out, hdr, 5);
+	if (out->len + 5 + len >= out->maxlen)
+		enlargeStringInfo(out, 5 + len);
+	p = out->data + out->len;
+	p[0] = tag;
+	put_len(p + 1, (uint32) len);
 	if (len > 0)
-		appendBinaryStringInfo(out, payload, len);
+		memcpy(p + 5, payload, len);
+	out->len += 5 + len;
+	out->data[out->len] = '\0';
 }
 
 /* v as 8 big-endian bytes at b. */
@@ -612,6 +623,7 @@ emit_bson_json(StringInfo out, const bson_iter_t *iter, int depth)
 			break;
 		case BSON_TYPE_DOUBLE:
 			emit_double_tagged(out, CT_JSON_DOUBLE, bson_iter_double(iter));
+			json_doubles_written++;
 			break;
 		default:
 			if (!emit_bson_number(out, iter, NULL))
@@ -1032,7 +1044,10 @@ static void
 mark_double(StringInfo out, int at, bool from_double)
 {
 	if (from_double && out->data[at] == CT_NUMBER)
+	{
 		out->data[at] = CT_JSON_DOUBLE;
+		json_doubles_written++;
+	}
 }
 
 typedef struct ElemRef
@@ -2544,6 +2559,85 @@ fold_json_doubles(const char *p, int len, char *w)
 	return found;
 }
 
+#define DIGEST_MUL1 UINT64CONST(0x87c37b91114253d5)
+#define DIGEST_MUL2 UINT64CONST(0x4cf5ad432745937f)
+#define DIGEST_SEED UINT64CONST(0x5245434f4e31)
+
+static inline uint64
+rotate_left64(uint64 x, int n)
+{
+	return (x << n) | (x >> (64 - n));
+}
+
+/* Spread a 64-bit word's bits over all of it, so that near inputs end far apart. */
+static inline uint64
+avalanche64(uint64 x)
+{
+	x ^= x >> 33;
+	x *= UINT64CONST(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return x;
+}
+
+static inline uint64
+scramble_word(uint64 k, int rot, uint64 mul_a, uint64 mul_b)
+{
+	return rotate_left64(k * mul_a, rot) * mul_b;
+}
+
+/*
+ * A 128-bit hash of data in one pass, 16 bytes per step in two 64-bit
+ * lanes that feed each other (the construction of MurmurHash3's 128-bit
+ * variant).  Not cryptographic, like the two lookup3 passes it replaces:
+ * the digest only decides which keys a sweep re-reads, and never leaves
+ * memory.  Words are read in host byte order: both sides of a comparison
+ * are hashed in the same process.
+ */
+static CanonDigest
+hash128(const char *data, int len)
+{
+	const char *p = data;
+	const char *end = data + (len & ~15);
+	uint64		h1 = DIGEST_SEED,
+				h2 = DIGEST_SEED;
+	uint64		k1,
+				k2;
+	CanonDigest d;
+
+	for (; p < end; p += 16)
+	{
+		memcpy(&k1, p, 8);
+		memcpy(&k2, p + 8, 8);
+		h1 ^= scramble_word(k1, 31, DIGEST_MUL1, DIGEST_MUL2);
+		h1 = rotate_left64(h1, 27) + h2;
+		h1 = h1 * 5 + 0x52dce729;
+		h2 ^= scramble_word(k2, 33, DIGEST_MUL2, DIGEST_MUL1);
+		h2 = rotate_left64(h2, 31) + h1;
+		h2 = h2 * 5 + 0x38495ab5;
+	}
+	if (len & 15)
+	{
+		uint64		tail[2] = {0, 0};
+
+		memcpy(tail, p, len & 15);
+		h1 ^= scramble_word(tail[0], 31, DIGEST_MUL1, DIGEST_MUL2);
+		h2 ^= scramble_word(tail[1], 33, DIGEST_MUL2, DIGEST_MUL1);
+	}
+	h1 ^= (uint64) len;
+	h2 ^= (uint64) len;
+	h1 += h2;
+	h2 += h1;
+	h1 = avalanche64(h1);
+	h2 = avalanche64(h2);
+	h1 += h2;
+	h2 += h1;
+	d.h[0] = h1;
+	d.h[1] = h2;
+	return d;
+}
+
 /*
  * Doubles inside JSON trees hash as plain numbers: a jsonb 1.5 and a BSON
  * double 1.5 keep equal digests, as their encodings were before the tag.
@@ -2552,20 +2646,36 @@ CanonDigest
 canon_digest(const char *data, int len)
 {
 	CanonDigest d;
-	char	   *copy = NULL;
+	char	   *copy;
 
-	if (fold_json_doubles(data, len, NULL))
-	{
-		copy = palloc(len);
-		memcpy(copy, data, len);
-		fold_json_doubles(data, len, copy);
-		data = copy;
-	}
-	d.h[0] = hash_bytes_extended((const unsigned char *) data, len, UINT64CONST(0x5245434f4e31));
-	d.h[1] = hash_bytes_extended((const unsigned char *) data, len, UINT64CONST(0x9e3779b97f4a7c15));
-	if (copy)
-		pfree(copy);
+	if (!fold_json_doubles(data, len, NULL))
+		return hash128(data, len);
+	copy = palloc(len);
+	memcpy(copy, data, len);
+	fold_json_doubles(data, len, copy);
+	d = hash128(copy, len);
+	pfree(copy);
 	return d;
+}
+
+/* A mark to pass to canon_digest_since() once an encoding is made. */
+uint64
+canon_json_doubles_mark(void)
+{
+	return json_doubles_written;
+}
+
+/*
+ * canon_digest of an encoding made (entirely) since mark was taken: when
+ * no JSON double was written in between, the bytes are hashed as they
+ * are, without the walk over the values that looks for them.
+ */
+CanonDigest
+canon_digest_since(const char *data, int len, uint64 mark)
+{
+	if (mark == json_doubles_written)
+		return hash128(data, len);
+	return canon_digest(data, len);
 }
 
 /*

@@ -142,6 +142,8 @@ typedef struct CanonDigest
 } CanonDigest;
 
 extern CanonDigest canon_digest(const char *data, int len);
+extern uint64 canon_json_doubles_mark(void);
+extern CanonDigest canon_digest_since(const char *data, int len, uint64 mark);
 extern uint32 canon_digest_hash(const void *key, Size keysize);
 extern char *canon_sha256_hex(const char *data, int len);
 extern void canon_hex_encode(const uint8 *bytes, int n, char *out);

@@ -36,7 +36,6 @@
 #include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -68,8 +67,9 @@ typedef struct SpillEntry
 /*
  * An entry in a spill file: this header, then key and id.  The key's
  * digest is kept with it, so that matching and re-splitting a partition
- * do not hash the key again.  Every byte is set (no padding goes out
- * uninitialised).
+ * do not hash the key again.  The side is not written: a document's entry
+ * always has an id ({_id: ...} is at least 5 bytes), a row's never.  The
+ * struct has no padding, so no uninitialised byte goes out.
  */
 typedef struct SpillHeader
 {
@@ -77,16 +77,38 @@ typedef struct SpillHeader
 	CanonDigest digest;
 	uint32		keylen;
 	uint32		idlen;
-	uint32		side;
-	uint32		unused;
 } SpillHeader;
 
+StaticAssertDecl(sizeof(SpillHeader) == 2 * sizeof(CanonDigest) + 2 * sizeof(uint32),
+				 "SpillHeader has no padding");
+
+/* A source row of the partition being matched, by its key's digest. */
 typedef struct MatchEntry
 {
 	CanonDigest keyhash;		/* hash key */
-	SpillEntry *src;
+	CanonDigest digest;
+	char	   *key;
+	uint32		keylen;
 	bool		matched;
+	char		status;			/* simplehash's */
 } MatchEntry;
+
+/*
+ * The partition's table: simplehash, open addressing and inlined, sized
+ * from the partition's source row count; a digest is already a hash, so
+ * its high bits (which partitioning leaves alike within no partition) are
+ * the bucket hash.
+ */
+#define SH_PREFIX matchtab
+#define SH_ELEMENT_TYPE MatchEntry
+#define SH_KEY_TYPE CanonDigest
+#define SH_KEY keyhash
+#define SH_HASH_KEY(tb, key) ((uint32) ((key).h[0] >> 32))
+#define SH_EQUAL(tb, a, b) ((a).h[0] == (b).h[0] && (a).h[1] == (b).h[1])
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 #define SPILL_RECORD_ASSEMBLED 256	/* entries up to this size are written at once */
 
@@ -109,8 +131,7 @@ spill_write(Spill *s, SpillEntry *e)
 	hdr.digest = e->digest;
 	hdr.keylen = e->keylen;
 	hdr.idlen = e->idlen;
-	hdr.side = e->side;
-	hdr.unused = 0;
+	Assert((e->side == SIDE_TARGET) == (e->idlen > 0));
 	if (sizeof(hdr) + e->keylen + e->idlen <= SPILL_RECORD_ASSEMBLED)
 	{
 		/* one BufFileWrite per entry, not three: each call has its own overhead */
@@ -151,7 +172,7 @@ spill_read(BufFile *f, SpillEntry *e)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not read recon sweep temporary file")));
-	e->side = (uint8) hdr.side;
+	e->side = hdr.idlen > 0 ? SIDE_TARGET : SIDE_SOURCE;
 	e->keylen = hdr.keylen;
 	e->keyhash = hdr.keyhash;
 	e->hashed = true;
@@ -318,6 +339,8 @@ spill_row(void *arg, Datum *values, bool *nulls)
 	SpillRowArgs *a = arg;
 	SpillEntry	e;
 
+	uint64		mark = canon_json_doubles_mark();
+
 	resetStringInfo(&a->key);
 	resetStringInfo(&a->row);
 	recon_key_canon_datums(a->m, values, nulls, &a->key);
@@ -325,8 +348,9 @@ spill_row(void *arg, Datum *values, bool *nulls)
 	e.side = SIDE_SOURCE;
 	e.key = a->key.data;
 	e.keylen = a->key.len;
-	e.hashed = false;
-	e.digest = canon_digest(a->row.data, a->row.len);
+	e.keyhash = canon_digest_since(a->key.data, a->key.len, mark);
+	e.hashed = true;
+	e.digest = canon_digest_since(a->row.data, a->row.len, mark);
 	e.idlen = 0;
 	spill_write(a->spill, &e);
 	progress(a->m, "rows", ++a->rows);
@@ -474,6 +498,8 @@ pass_target(const ReconMapping *m, const ReconTarget *t, const ReconRange *r, Sp
 			bson_iter_t it;
 			bson_t		idd = BSON_INITIALIZER;
 
+			uint64		mark = canon_json_doubles_mark();
+
 			CHECK_FOR_INTERRUPTS();
 			resetStringInfo(&key);
 			resetStringInfo(&row);
@@ -485,8 +511,9 @@ pass_target(const ReconMapping *m, const ReconTarget *t, const ReconRange *r, Sp
 			e.side = SIDE_TARGET;
 			e.key = key.data;
 			e.keylen = key.len;
-			e.hashed = false;
-			e.digest = canon_digest(row.data, row.len);
+			e.keyhash = canon_digest_since(key.data, key.len, mark);
+			e.hashed = true;
+			e.digest = canon_digest_since(row.data, row.len, mark);
 			e.idlen = idd.len;
 			e.id = (char *) bson_get_data(&idd);
 			spill_write(spill, &e);
@@ -655,40 +682,48 @@ add_candidate(const ReconMapping *m, const ReconTarget *t, int64 run_id, Candida
 	}
 }
 
+/* The source row of a match entry, as add_candidate takes it. */
+static SpillEntry *
+source_entry(const MatchEntry *me, SpillEntry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->side = SIDE_SOURCE;
+	e->key = me->key;
+	e->keylen = me->keylen;
+	e->keyhash = me->keyhash;
+	e->hashed = true;
+	e->digest = me->digest;
+	return e;
+}
+
 /*
- * Match one partition's spilled entries in memory (the caller's context,
- * deleted afterwards): source keys into a hash table, then each document
- * against it.  Unmatched keys and differing digests become candidates; a key
+ * Match one partition's spilled entries (rows of them from the source) in
+ * memory (the caller's context, deleted afterwards): source keys into a
+ * hash table, then each document against it.  Unmatched keys and differing digests become candidates; a key
  * on two source rows is counted as a duplicate, never silently picked.
  */
 static void
 match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile *f,
-				CandidateBatch *batch, ReconRunStats *stats)
+				int64 rows, CandidateBatch *batch, ReconRunStats *stats)
 {
-	HASHCTL		ctl;
-	HTAB	   *h;
-	SpillEntry	e;
-	HASH_SEQ_STATUS seq;
+	matchtab_hash *h = matchtab_create(CurrentMemoryContext, (uint32) Min(rows + 1, PG_UINT32_MAX / 2),
+									   NULL);
+	matchtab_iterator iter;
+	SpillEntry	e,
+				src;
 	MatchEntry *me;
-
-	ctl.keysize = sizeof(CanonDigest);
-	ctl.entrysize = sizeof(MatchEntry);
-	ctl.hash = canon_digest_hash;
-	ctl.hcxt = CurrentMemoryContext;
-	h = hash_create("recon sweep partition", 1024, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 
 	if (BufFileSeek(f, 0, 0, SEEK_SET) != 0)
 		elog(ERROR, "recon: could not rewind sweep spill file");
 	while (spill_read(f, &e))
 	{
-		CanonDigest kh = e.keyhash;
 		bool		found;
 
 		CHECK_FOR_INTERRUPTS();
 		if (e.side == SIDE_SOURCE)
 		{
-			me = hash_search(h, &kh, HASH_ENTER, &found);
-			if (found && me->src->keylen == e.keylen && memcmp(me->src->key, e.key, e.keylen) == 0)
+			me = matchtab_insert(h, e.keyhash, &found);
+			if (found && me->keylen == e.keylen && memcmp(me->key, e.key, e.keylen) == 0)
 			{
 				/* the key does not identify one row: never pick one silently */
 				if (stats->duplicate_keys++ == 0)
@@ -696,31 +731,31 @@ match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFi
 															   recon_key_canon_to_json(m, e.key, e.keylen));
 				continue;
 			}
-			me->src = palloc(sizeof(SpillEntry));
-			*me->src = e;
+			me->digest = e.digest;
+			me->key = e.key;
+			me->keylen = e.keylen;
 			me->matched = false;
 			continue;
 		}
-		me = hash_search(h, &kh, HASH_FIND, NULL);
-		if (me != NULL && (me->src->keylen != e.keylen ||
-						   memcmp(me->src->key, e.key, e.keylen) != 0))
+		me = matchtab_lookup(h, e.keyhash);
+		if (me != NULL && (me->keylen != e.keylen || memcmp(me->key, e.key, e.keylen) != 0))
 			me = NULL;			/* 128-bit collision of two keys: treat as unmatched */
 		if (me == NULL)
 			add_candidate(m, t, run_id, batch, NULL, &e, stats);
 		else
 		{
 			me->matched = true;
-			if (memcmp(&me->src->digest, &e.digest, sizeof(CanonDigest)) != 0)
-				add_candidate(m, t, run_id, batch, me->src, &e, stats);
+			if (memcmp(&me->digest, &e.digest, sizeof(CanonDigest)) != 0)
+				add_candidate(m, t, run_id, batch, source_entry(me, &src), &e, stats);
 		}
 		pfree(e.key);			/* and the id with it */
 	}
-	hash_seq_init(&seq, h);
-	while ((me = hash_seq_search(&seq)) != NULL)
+	matchtab_start_iterate(h, &iter);
+	while ((me = matchtab_iterate(h, &iter)) != NULL)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (!me->matched)
-			add_candidate(m, t, run_id, batch, me->src, NULL, stats);
+			add_candidate(m, t, run_id, batch, source_entry(me, &src), NULL, stats);
 	}
 }
 
@@ -764,7 +799,7 @@ match_spilled(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile
 		return;
 	}
 	old = MemoryContextSwitchTo(batch->match);
-	match_partition(m, t, run_id, f, batch, stats);
+	match_partition(m, t, run_id, f, rows, batch, stats);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(batch->match);
 	BufFileClose(f);

@@ -48,6 +48,7 @@
 PG_MODULE_MAGIC;
 
 int			recon_batch_size = 1000;
+int			recon_pass_batch_size = 8000;
 int			recon_partition_rows = 65536;
 int			recon_connect_timeout_ms = 5000;
 int			recon_socket_timeout_ms = 30000;
@@ -168,6 +169,11 @@ _PG_init(void)
 	DefineCustomIntVariable("recon.batch_size",
 							"Documents per MongoDB batch and keys per re-check batch.",
 							NULL, &recon_batch_size, 1000, 10, 100000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("recon.pass_batch_size",
+							"Documents per MongoDB batch in a sweep's pass over the collection.",
+							"Fewer, larger replies cost the backend less per document; MongoDB caps a reply at 16 MB.",
+							&recon_pass_batch_size, 8000, 10, 100000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("recon.partition_rows",
 							"Entries per in-memory partition when a sweep matches keys.",

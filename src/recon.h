@@ -11,6 +11,7 @@
 
 /* ---- settings ---- */
 extern int	recon_batch_size;
+extern int	recon_pass_batch_size;
 extern int	recon_partition_rows;
 extern int	recon_connect_timeout_ms;
 extern int	recon_socket_timeout_ms;

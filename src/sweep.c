@@ -407,7 +407,7 @@ projection_for(const ReconMapping *m, bson_t *opts)
 	bson_t		proj;
 	int			i;
 
-	BSON_APPEND_INT32(opts, "batchSize", recon_batch_size);
+	BSON_APPEND_INT32(opts, "batchSize", recon_pass_batch_size);
 	if (m->report_extra_fields)
 		return;					/* unmapped fields are part of the comparison */
 	bson_append_document_begin(opts, "projection", -1, &proj);

@@ -2590,10 +2590,11 @@ scramble_word(uint64 k, int rot, uint64 mul_a, uint64 mul_b)
 /*
  * A 128-bit hash of data in one pass, 16 bytes per step in two 64-bit
  * lanes that feed each other (the construction of MurmurHash3's 128-bit
- * variant).  Not cryptographic, like the two lookup3 passes it replaces:
- * the digest only decides which keys a sweep re-reads, and never leaves
- * memory.  Words are read in host byte order: both sides of a comparison
- * are hashed in the same process.
+ * variant).  Not cryptographic: the digest decides which keys a sweep
+ * re-reads (equal digests are taken as equal rows) and never leaves
+ * memory, so it needs few collisions on data nobody crafted, not
+ * resistance to an attacker.  Words are read in host byte order: both
+ * sides of a comparison are hashed in the same process.
  */
 static CanonDigest
 hash128(const char *data, int len)

@@ -10,7 +10,10 @@
 #   BENCH_SIZES          row counts, default "100000 1000000"
 #   BENCH_BARE_RUNS      bare reads per size, best counts (default 3)
 #   BENCH_SWEEP_RUNS     sweeps per size, each in a fresh backend, fastest counts (default 2)
-#   BENCH_BATCH_SIZE     recon.batch_size for the sweep and -b for bare_read (default 1000)
+#   BENCH_BATCH_SIZE     recon.batch_size for the sweep and keys per query of the bare re-read
+#                        (default 1000)
+#   BENCH_PASS_BATCH_SIZE  recon.pass_batch_size for the sweep and -b for bare_read (default 8000):
+#                        the bare read asks for the same replies as the sweep's pass
 #   BENCH_DIVERGE_EVERY  one divergent key per this many rows (default 1000 = 0.1%; 0 = none):
 #                        a third mismatches, a third missing documents, a third extra documents
 #   BENCH_FAIR_MAX_KEYS  skip the fair baseline's bare re-read above this many candidates
@@ -120,6 +123,7 @@ SIZES=${BENCH_SIZES:-100000 1000000}
 BARE_RUNS=${BENCH_BARE_RUNS:-3}
 SWEEP_RUNS=${BENCH_SWEEP_RUNS:-2}
 BATCH=${BENCH_BATCH_SIZE:-1000}
+PASS_BATCH=${BENCH_PASS_BATCH_SIZE:-8000}
 DIVERGE_EVERY=${BENCH_DIVERGE_EVERY:-1000}
 SWEEP_SET=${BENCH_SWEEP_SET:-}
 FAIR_MAX_KEYS=${BENCH_FAIR_MAX_KEYS:-10000}
@@ -288,7 +292,7 @@ bare_runs() {                  # bare_runs N: best of BARE_RUNS -> BARE_* global
     BARE_RATE=0
     for i in $(seq 1 "$BARE_RUNS"); do
         f0=$(proc_ticks "$RECON_FERRETDB_PID")
-        out=$("$BARE" -b "$BATCH" "$NS" "$FIELDS")
+        out=$("$BARE" -b "$PASS_BATCH" "$NS" "$FIELDS")
         f1=$(proc_ticks "$RECON_FERRETDB_PID")
         log "N=$n: bare_read #$i: $out ferretdb_cpu_s=$(awk -v a="$f0" -v b="$f1" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')"
         rate=$(sed -n 's/.*docs_per_s=\([0-9]*\).*/\1/p' <<<"$out")
@@ -335,6 +339,7 @@ sweep_run() {                  # sweep_run N I PERF: one sweep in a fresh backen
 SELECT pg_backend_pid() AS pid \gset
 \setenv BENCH_PID :pid
 SET recon.batch_size = $BATCH;
+SET recon.pass_batch_size = $PASS_BATCH;
 SET recon.progress_rows = $n;
 SET log_min_messages = notice;
 $SWEEP_SET
@@ -490,7 +495,7 @@ if [ -n "$RECON_FERRETDB_PID" ]; then
 else
     echo "recon: git $recon_rev; target: $RECON_TEST_MONGO_URI (not started here: FDB CPU columns are 0)"
 fi
-echo "shape: $SHAPE; recon.batch_size=$BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS (fresh backend each);" \
+echo "shape: $SHAPE; recon.batch_size=$BATCH, recon.pass_batch_size=$PASS_BATCH; bare read best of $BARE_RUNS, sweep fastest of $SWEEP_RUNS (fresh backend each);" \
      "divergent keys: $([ "$DIVERGE_EVERY" -gt 0 ] && echo "1 per $DIVERGE_EVERY rows" || echo none)${SWEEP_SET:+; session: $SWEEP_SET}"
 echo
 fmt='%9s %9s %12s %11s %7s %11s %10s %10s %9s %10s %8s\n'

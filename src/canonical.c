@@ -340,7 +340,7 @@ emit_decimal_text_tagged(StringInfo out, char tag, const char *s)
 		memcpy(w, digits, nd);
 		w += nd;
 		*w++ = 'e';
-		w += put_decimal(w, exp10 < 0, (uint64) (exp10 < 0 ? -(int64) exp10 : exp10));
+		w += put_decimal(w, exp10 < 0, (uint64) Abs((int64) exp10));
 		emit(out, tag, buf, w - buf);
 	}
 	if (buf != bufsmall)
@@ -377,7 +377,7 @@ emit_int(StringInfo out, int64 v)
 	}
 	len = put_decimal(buf, v < 0, u);
 	buf[len++] = 'e';
-	len += put_decimal(buf + len, exp10 < 0, (uint64) (exp10 < 0 ? -(int64) exp10 : exp10));
+	len += put_decimal(buf + len, exp10 < 0, (uint64) Abs((int64) exp10));
 	emit(out, CT_NUMBER, buf, len);
 }
 

@@ -58,7 +58,6 @@ typedef struct SpillEntry
 	uint32		keylen;
 	char	   *key;
 	CanonDigest keyhash;		/* digest of key: partitions and matches */
-	bool		hashed;			/* keyhash is set (entries read back from a spill) */
 	CanonDigest digest;
 	uint32		idlen;
 	char	   *id;				/* BSON {_id: value}, target side only */
@@ -112,7 +111,7 @@ typedef struct MatchEntry
 
 #define SPILL_RECORD_ASSEMBLED 256	/* entries up to this size are written at once */
 
-/* Append an entry to the partition its key hashes to (at this spill's level). */
+/* Append an entry (its keyhash set) to the partition its key hashes to (at this spill's level). */
 static void
 spill_write(Spill *s, SpillEntry *e)
 {
@@ -120,8 +119,6 @@ spill_write(Spill *s, SpillEntry *e)
 	uint32		part;
 	BufFile    *f;
 
-	if (!e->hashed)
-		e->keyhash = canon_digest(e->key, e->keylen);
 	part = (uint32) (s->level == 0 ? e->keyhash.h[0] : e->keyhash.h[1] >> (6 * (s->level - 1))) &
 		(s->nparts - 1);
 	f = s->files[part];
@@ -175,7 +172,6 @@ spill_read(BufFile *f, SpillEntry *e)
 	e->side = hdr.idlen > 0 ? SIDE_TARGET : SIDE_SOURCE;
 	e->keylen = hdr.keylen;
 	e->keyhash = hdr.keyhash;
-	e->hashed = true;
 	e->digest = hdr.digest;
 	e->idlen = hdr.idlen;
 	e->key = palloc(hdr.keylen + hdr.idlen);
@@ -338,7 +334,6 @@ spill_row(void *arg, Datum *values, bool *nulls)
 {
 	SpillRowArgs *a = arg;
 	SpillEntry	e;
-
 	uint64		mark = canon_json_doubles_mark();
 
 	resetStringInfo(&a->key);
@@ -349,7 +344,6 @@ spill_row(void *arg, Datum *values, bool *nulls)
 	e.key = a->key.data;
 	e.keylen = a->key.len;
 	e.keyhash = canon_digest_since(a->key.data, a->key.len, mark);
-	e.hashed = true;
 	e.digest = canon_digest_since(a->row.data, a->row.len, mark);
 	e.idlen = 0;
 	spill_write(a->spill, &e);
@@ -497,7 +491,6 @@ pass_target(const ReconMapping *m, const ReconTarget *t, const ReconRange *r, Sp
 			SpillEntry	e;
 			bson_iter_t it;
 			bson_t		idd = BSON_INITIALIZER;
-
 			uint64		mark = canon_json_doubles_mark();
 
 			CHECK_FOR_INTERRUPTS();
@@ -512,8 +505,7 @@ pass_target(const ReconMapping *m, const ReconTarget *t, const ReconRange *r, Sp
 			e.key = key.data;
 			e.keylen = key.len;
 			e.keyhash = canon_digest_since(key.data, key.len, mark);
-			e.hashed = true;
-			e.digest = canon_digest_since(row.data, row.len, mark);
+					e.digest = canon_digest_since(row.data, row.len, mark);
 			e.idlen = idd.len;
 			e.id = (char *) bson_get_data(&idd);
 			spill_write(spill, &e);
@@ -691,7 +683,6 @@ source_entry(const MatchEntry *me, SpillEntry *e)
 	e->key = me->key;
 	e->keylen = me->keylen;
 	e->keyhash = me->keyhash;
-	e->hashed = true;
 	e->digest = me->digest;
 	return e;
 }

@@ -167,7 +167,7 @@ void
 _PG_init(void)
 {
 	DefineCustomIntVariable("recon.batch_size",
-							"Documents per MongoDB batch and keys per re-check batch.",
+							"Documents per MongoDB batch (not a sweep's pass: recon.pass_batch_size) and keys per re-check batch.",
 							NULL, &recon_batch_size, 1000, 10, 100000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("recon.pass_batch_size",

@@ -66,9 +66,10 @@ typedef struct SpillEntry
 /*
  * An entry in a spill file: this header, then key and id.  The key's
  * digest is kept with it, so that matching and re-splitting a partition
- * do not hash the key again.  The side is not written: a document's entry
- * always has an id ({_id: ...} is at least 5 bytes), a row's never.  The
- * struct has no padding, so no uninitialised byte goes out.
+ * do not hash the key again.  The side is not written: pass_target gives
+ * every document's entry an id (a BSON document, 5 bytes even when empty),
+ * a row's entry has none.  The struct has no padding, so no uninitialised
+ * byte goes out.
  */
 typedef struct SpillHeader
 {
@@ -93,10 +94,10 @@ typedef struct MatchEntry
 } MatchEntry;
 
 /*
- * The partition's table: simplehash, open addressing and inlined, sized
- * from the partition's source row count; a digest is already a hash, so
- * its high bits (which partitioning leaves alike within no partition) are
- * the bucket hash.
+ * The partition's table: simplehash, open addressing and inlined.  A
+ * digest is already a hash: the bucket hash is the high half of h[0], as
+ * canon_digest_hash takes it; partitioning uses other bits (the low bits
+ * of h[0], then of h[1]), so within a partition these still vary.
  */
 #define SH_PREFIX matchtab
 #define SH_ELEMENT_TYPE MatchEntry
@@ -128,7 +129,8 @@ spill_write(Spill *s, SpillEntry *e)
 	hdr.digest = e->digest;
 	hdr.keylen = e->keylen;
 	hdr.idlen = e->idlen;
-	Assert((e->side == SIDE_TARGET) == (e->idlen > 0));
+	if (unlikely((e->side == SIDE_TARGET) != (e->idlen > 0)))
+		elog(ERROR, "recon: sweep spill entry of side %d has an id of %u bytes", e->side, e->idlen);
 	if (sizeof(hdr) + e->keylen + e->idlen <= SPILL_RECORD_ASSEMBLED)
 	{
 		/* one BufFileWrite per entry, not three: each call has its own overhead */
@@ -505,7 +507,7 @@ pass_target(const ReconMapping *m, const ReconTarget *t, const ReconRange *r, Sp
 			e.key = key.data;
 			e.keylen = key.len;
 			e.keyhash = canon_digest_since(key.data, key.len, mark);
-					e.digest = canon_digest_since(row.data, row.len, mark);
+			e.digest = canon_digest_since(row.data, row.len, mark);
 			e.idlen = idd.len;
 			e.id = (char *) bson_get_data(&idd);
 			spill_write(spill, &e);
@@ -688,17 +690,20 @@ source_entry(const MatchEntry *me, SpillEntry *e)
 }
 
 /*
- * Match one partition's spilled entries (rows of them from the source) in
- * memory (the caller's context, deleted afterwards): source keys into a
- * hash table, then each document against it.  Unmatched keys and differing digests become candidates; a key
- * on two source rows is counted as a duplicate, never silently picked.
+ * Match one partition's spilled entries in memory (the caller's context,
+ * deleted afterwards): source keys into a hash table, then each document
+ * against it.  Unmatched keys and differing digests become candidates; a
+ * key on two source rows is counted as a duplicate, never silently picked.
+ * rows, the partition's source entries, sizes the table; no more than
+ * recon.partition_rows of them, since a partition that could not be split
+ * again may hold many rows of one key, which take one entry.
  */
 static void
 match_partition(const ReconMapping *m, const ReconTarget *t, int64 run_id, BufFile *f,
 				int64 rows, CandidateBatch *batch, ReconRunStats *stats)
 {
-	matchtab_hash *h = matchtab_create(CurrentMemoryContext, (uint32) Min(rows + 1, PG_UINT32_MAX / 2),
-									   NULL);
+	matchtab_hash *h = matchtab_create(CurrentMemoryContext,
+									   (uint32) Min(rows, (int64) recon_partition_rows) + 1, NULL);
 	matchtab_iterator iter;
 	SpillEntry	e,
 				src;
@@ -1024,8 +1029,9 @@ sweep_pass_body(const ReconMapping *m, const ReconTarget *t, int64 run_id, const
 		/*
 		 * Partitions are matched one after another in memory of about the
 		 * same size: its first block, kept across resets, is sized for a
-		 * partition (up to 8 MB), so that each partition reuses the pages the
-		 * one before touched instead of faulting fresh ones in.
+		 * partition's keys (up to 8 MB), so that each partition reuses the
+		 * pages the one before touched instead of faulting fresh ones in.
+		 * (The hash table is one allocation of its own.)
 		 */
 		batch.match = AllocSetContextCreate(CurrentMemoryContext, "recon sweep match", 0,
 											(Size) Min((int64) ALLOCSET_DEFAULT_MAXSIZE,

@@ -22,11 +22,14 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "replication/slot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/resowner.h"
 #include "utils/varlena.h"
 
 /* The name of a database's slot. */
@@ -141,21 +144,49 @@ check_replica_identity(const ReconMapping *m)
  * Create the database's logical slot, decoded by recon's own output plugin.
  * Only before the transaction has an XID, as logical slot creation requires:
  * errors otherwise, telling the caller to enable change checks in a
- * transaction of their own.  SPI connected.
+ * transaction of their own.
+ *
+ * pg_create_logical_replication_slot is called directly, not through SPI:
+ * while it waits for running transactions it may replay another
+ * transaction's cache invalidations in a subtransaction of ours, and
+ * PostgreSQL 15 leaves CurrentResourceOwner at the top transaction's
+ * afterwards.  A query executor around the call (SPI's) then releases its
+ * snapshot from the wrong owner and fails; here the owner is put back,
+ * as pg_logical_slot_get_changes does for the same reason.
  */
 void
 recon_cdc_create_slot(const char *slot)
 {
-	Oid			t[1] = {TEXTOID};
-	Datum		v[1] = {CStringGetTextDatum(slot)};
+	LOCAL_FCINFO(fcinfo, 4);
+	FmgrInfo	flinfo;
+	NameData	slot_name;
+	NameData	plugin;
+	ResourceOwner owner = CurrentResourceOwner;
+	AclResult	acl;
 
 	if (GetTopTransactionIdIfAny() != InvalidTransactionId)
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("cannot create recon's replication slot in a transaction that has written data"),
 				 errhint("Call recon.enable_cdc() in its own transaction.")));
-	recon_spi_exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'recon')",
-				   1, t, v, NULL, SPI_OK_SELECT);
+	/* as a call from SQL would check (the function checks REPLICATION itself) */
+	acl = pg_proc_aclcheck(F_PG_CREATE_LOGICAL_REPLICATION_SLOT, GetUserId(), ACL_EXECUTE);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FUNCTION, "pg_create_logical_replication_slot");
+	namestrcpy(&slot_name, slot);
+	namestrcpy(&plugin, "recon");
+	fmgr_info(F_PG_CREATE_LOGICAL_REPLICATION_SLOT, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 4, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = NameGetDatum(&slot_name);
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = NameGetDatum(&plugin);
+	fcinfo->args[1].isnull = false;
+	fcinfo->args[2].value = BoolGetDatum(false);	/* temporary */
+	fcinfo->args[2].isnull = false;
+	fcinfo->args[3].value = BoolGetDatum(false);	/* two-phase */
+	fcinfo->args[3].isnull = false;
+	(void) FunctionCallInvoke(fcinfo);
+	CurrentResourceOwner = owner;
 }
 
 /*

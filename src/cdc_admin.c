@@ -157,8 +157,6 @@ check_replica_identity(const ReconMapping *m)
 void
 recon_cdc_create_slot(const char *slot)
 {
-	LOCAL_FCINFO(fcinfo, 4);
-	FmgrInfo	flinfo;
 	NameData	slot_name;
 	NameData	plugin;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -175,17 +173,9 @@ recon_cdc_create_slot(const char *slot)
 		aclcheck_error(acl, OBJECT_FUNCTION, "pg_create_logical_replication_slot");
 	namestrcpy(&slot_name, slot);
 	namestrcpy(&plugin, "recon");
-	fmgr_info(F_PG_CREATE_LOGICAL_REPLICATION_SLOT, &flinfo);
-	InitFunctionCallInfoData(*fcinfo, &flinfo, 4, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = NameGetDatum(&slot_name);
-	fcinfo->args[0].isnull = false;
-	fcinfo->args[1].value = NameGetDatum(&plugin);
-	fcinfo->args[1].isnull = false;
-	fcinfo->args[2].value = BoolGetDatum(false);	/* temporary */
-	fcinfo->args[2].isnull = false;
-	fcinfo->args[3].value = BoolGetDatum(false);	/* two-phase */
-	fcinfo->args[3].isnull = false;
-	(void) FunctionCallInvoke(fcinfo);
+	/* temporary and two-phase false, the SQL defaults */
+	(void) OidFunctionCall4(F_PG_CREATE_LOGICAL_REPLICATION_SLOT, NameGetDatum(&slot_name),
+							NameGetDatum(&plugin), BoolGetDatum(false), BoolGetDatum(false));
 	CurrentResourceOwner = owner;
 }
 
